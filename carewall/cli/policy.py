@@ -1,0 +1,153 @@
+"""``carewall decide``, ``carewall policy check`` and ``carewall examples``.
+
+``decide`` changes nothing: it prints the contract §4 decision. Invalid input is one
+readable line on stderr and exit 2 (see :mod:`carewall.cli`), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from carewall.cli import main, out_console
+from carewall.errors import CarewallError, InputError
+from carewall.policy import (
+    DEFAULT_REGISTER_PATH,
+    MAX_REQUEST_BYTES,
+    Engine,
+    Register,
+    load_register,
+    parse_request,
+)
+
+__all__ = ["check", "decide", "examples", "read_limited"]
+
+
+def read_limited(source: str, *, what: str, limit: int = MAX_REQUEST_BYTES) -> bytes:
+    """Read a file (or ``-`` for stdin) up to ``limit`` bytes; InputError beyond."""
+    try:
+        if source == "-":
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with open(source, "rb") as f:
+                data = f.read(limit + 1)
+    except OSError as e:
+        raise InputError(
+            f"cannot read {source!r}: {e.strerror or e}",
+            field=what,
+            fix="give the path of a readable file, or - for standard input",
+        ) from e
+    if len(data) > limit:
+        raise InputError(
+            f"the input is larger than {limit // (1024 * 1024)} MiB",
+            field=what,
+            fix="split it into smaller requests",
+        )
+    return data
+
+
+def _engine(policy: str | None) -> Engine:
+    if policy is None:
+        return Engine.load()
+    text = read_limited(policy, what="policy")
+    try:
+        return Engine.load(text.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise InputError("not valid UTF-8", field="policy", fix="save it as UTF-8") from e
+
+
+def _register(orgs: str | None) -> Register:
+    return load_register(orgs if orgs is not None else DEFAULT_REGISTER_PATH)
+
+
+@main.command()
+@click.option("--orgs", type=str, default=None, help="Organisations register (TOML).")
+@click.option("--policy", type=str, default=None, help="Local Cedar policy (default: packaged).")
+@click.argument("request", default="-", required=False)
+def decide(orgs: str | None, policy: str | None, request: str) -> None:
+    """Decide REQUEST.json (or - for stdin) and print the decision; changes nothing."""
+    register = _register(orgs)
+    engine = _engine(policy)
+    req = parse_request(read_limited(request, what="request"), register)
+    click.echo(json.dumps(engine.decide(req, register).to_json(), indent=2))
+
+
+@main.group("policy")
+def policy_group() -> None:
+    """Inspect and check Cedar policies."""
+
+
+@policy_group.command()
+@click.argument("file")
+def check(file: str) -> None:
+    """Validate a local policy against the schema and the pledge, and list its rules."""
+    engine = _engine(file)
+    table = Table(title=f"{file}: valid ({engine.policy_hash})")
+    for col in ("rule", "effect", "legal basis", "rationale"):
+        table.add_column(col, overflow="fold")
+    for r in engine.rules:
+        effect = f"{r.effect} (pledge)" if r.pledge else r.effect
+        table.add_row(r.id, effect, r.legal_basis or "", r.rationale or "")
+    out_console.print(table)
+
+
+def _run_examples(directory: str, orgs: str | None, policy: str | None) -> None:
+    root = Path(directory)
+    if not root.is_dir():
+        raise InputError(f"{directory!r} is not a directory", field="dir", fix="give a directory")
+    orgs_path = orgs or (
+        str(root / "organisations.toml") if (root / "organisations.toml").exists() else None
+    )
+    register = _register(orgs_path)
+    engine = _engine(policy)
+    table = Table(title=f"carewall examples ({engine.policy_hash[:19]}…)")
+    for col in ("file", "requester", "purpose", "categories", "outcome", "deciding rules"):
+        table.add_column(col, overflow="fold")
+    failures: list[str] = []
+    for path in sorted(root.glob("*.json")):
+        try:
+            req = parse_request(read_limited(str(path), what="request"), register)
+        except CarewallError as e:
+            failures.append(f"{path.name}: {e.human()}")
+            table.add_row(path.name, "", "", "", "[red]invalid[/red]", e.message)
+            continue
+        d = engine.decide(req, register)
+        colour = "green" if d.outcome == "review" else "red"
+        cats = ", ".join(
+            f"{c}{'✓' if cd.outcome == 'review' else '✗'}" for c, cd in d.categories.items()
+        )
+        table.add_row(
+            path.name,
+            req.requester,
+            req.purpose,
+            cats,
+            f"[{colour}]{d.outcome}[/{colour}]",
+            "\n".join(d.rules),
+        )
+    out_console.print(table)
+    if failures:
+        for line in failures:
+            click.echo(line, err=True)
+        sys.exit(2)
+
+
+@main.command()
+@click.option("--orgs", type=str, default=None, help="Register (default DIR/organisations.toml).")
+@click.option("--policy", type=str, default=None, help="Local Cedar policy.")
+@click.argument("directory", default="examples", required=False)
+def examples(orgs: str | None, policy: str | None, directory: str) -> None:
+    """Decide every *.json request in DIRECTORY and print a table of the outcomes."""
+    _run_examples(directory, orgs, policy)
+
+
+@main.command("run-examples", hidden=True)
+@click.option("--orgs", type=str, default=None)
+@click.option("--policy", type=str, default=None)
+@click.argument("directory", default="examples", required=False)
+def run_examples(orgs: str | None, policy: str | None, directory: str) -> None:
+    """Alias of ``examples`` (used by ``make run``)."""
+    _run_examples(directory, orgs, policy)

@@ -1,0 +1,387 @@
+"""The firewall decision engine: the pledge and a local policy, evaluated by Cedar.
+
+This is the only module that imports ``cedarpy``. The schema and policy set are parsed and
+validated once, at load; an invalid policy, or one that drops, alters or shadows a pledge
+rule, is refused with :class:`PolicyError` and the engine never starts.
+
+Each requested category is decided separately, and only the permitted subset may be
+released (after human review). Everything fails closed: a Cedar evaluation error, a
+``NoDecision``, or an ``Allow`` without a named permit is a refusal, reported as such.
+Subjects whose attributes are equal get the same decision, so each distinct combination
+is evaluated once, in one ``is_authorized_batch`` call for the whole request.
+
+Cedar: https://docs.cedarpolicy.com/ ; enumerated entity types need Cedar >= 4.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import cedarpy
+
+from carewall.errors import PolicyError
+from carewall.policy.decision import (
+    BUILTIN_REASONS,
+    DEFAULT_DENY,
+    EVALUATION_ERROR,
+    NO_DECISION,
+    UNNAMED_PERMIT,
+    CategoryDecision,
+    Decision,
+    Outcome,
+)
+from carewall.policy.pledge_check import PLEDGE_RULE_IDS, is_immigration_offence
+from carewall.policy.register import Register
+from carewall.policy.request import DisclosureRequest
+from carewall.policy.schema import ACTION, ENUM_TYPES, schema_text
+from carewall.vocab import vocabulary
+
+__all__ = ["PLEDGE_AST_SHA256", "Engine", "Rule"]
+
+# SHA-256 of the pledge's rules in canonical form (Cedar's JSON policy format with sorted
+# keys): comments and layout may change, the rules themselves may not. Changing a pledge
+# rule means changing this constant, in review, in the open.
+PLEDGE_AST_SHA256 = "b079282fd9916225e80eae87fc2ec84e7e65b268799c2a0aef475376a9f0fe9d"
+
+_RESERVED = frozenset({DEFAULT_DENY, EVALUATION_ERROR, NO_DECISION, UNNAMED_PERMIT})
+_ACTION = {"type": "Action", "id": ACTION}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule of the active set, as an auditor names it."""
+
+    id: str
+    effect: str  # "permit" | "forbid"
+    legal_basis: str | None
+    rationale: str | None
+    pledge: bool
+
+
+def _package_text(name: str) -> str:
+    return resources.files("carewall.policy").joinpath(name).read_text("utf-8")
+
+
+def _static_policies(text: str, what: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(cedarpy.policies_to_json_str(text))
+    except ValueError as e:
+        raise PolicyError(
+            f"the {what} is not valid Cedar: {e}",
+            field=what,
+            fix="fix the Cedar syntax (cedar format / cedar validate help)",
+        ) from e
+    if parsed.get("templates"):
+        raise PolicyError(
+            f"the {what} contains a template",
+            field=what,
+            fix="write static policies only; templates with ?principal or ?resource never apply",
+        )
+    policies: dict[str, Any] = parsed.get("staticPolicies", {})
+    # Cedar names policies policy0, policy1, … in text order.
+    return dict(sorted(policies.items(), key=lambda kv: int(kv[0].removeprefix("policy"))))
+
+
+def _canonical(policies: dict[str, Any]) -> str:
+    return json.dumps(list(policies.values()), sort_keys=True, separators=(",", ":"))
+
+
+def _check_pledge(text: str) -> list[Rule]:
+    policies = _static_policies(text, "pledge")
+    rules = []
+    for p in policies.values():
+        ann = p.get("annotations", {})
+        rules.append(Rule(ann.get("id", ""), p["effect"], None, ann.get("rationale"), True))
+    ids = [r.id for r in rules]
+    missing = [i for i in PLEDGE_RULE_IDS if i not in ids]
+    if missing:
+        raise PolicyError(
+            f"the pledge rule {missing[0]!r} is missing",
+            field="pledge",
+            fix="reinstall carewall: pledge.cedar must hold every rule of contract §5",
+        )
+    extra = [i for i in ids if i not in PLEDGE_RULE_IDS]
+    if extra or len(ids) != len(set(ids)):
+        raise PolicyError(
+            "the pledge holds a rule that is not in contract §5, or holds one twice",
+            field="pledge",
+            fix="reinstall carewall",
+        )
+    for r in rules:
+        if r.effect != "forbid" or not r.rationale:
+            raise PolicyError(
+                f"the pledge rule {r.id!r} must be a forbid with a @rationale",
+                field="pledge",
+                fix="reinstall carewall",
+            )
+    digest = hashlib.sha256(_canonical(policies).encode()).hexdigest()
+    if digest != PLEDGE_AST_SHA256:
+        raise PolicyError(
+            "the pledge rules have been altered",
+            field="pledge",
+            fix="reinstall carewall: the pledge must be present verbatim",
+        )
+    return rules
+
+
+def _check_local(text: str) -> list[Rule]:
+    bases = vocabulary()["legal_basis"]
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for n, p in enumerate(_static_policies(text, "policy").values()):
+        ann = p.get("annotations", {})
+        rule_id = ann.get("id")
+        where = f"policy rule {n + 1}"
+        if not rule_id:
+            raise PolicyError(
+                f"{where} has no @id", field="policy", fix='add @id("local/…") to every rule'
+            )
+        if rule_id.startswith("pledge/"):
+            verb = "redefines the pledge rule" if rule_id in PLEDGE_RULE_IDS else "uses the id"
+            raise PolicyError(
+                f"{where} {verb} {rule_id!r}",
+                field="policy",
+                fix="the pledge is loaded from the package; local rule ids must not start "
+                "with 'pledge/'",
+            )
+        if rule_id in _RESERVED or rule_id in seen:
+            raise PolicyError(
+                f"the rule id {rule_id!r} is reserved or used twice",
+                field="policy",
+                fix="give every rule its own @id",
+            )
+        seen.add(rule_id)
+        basis = ann.get("legal_basis")
+        if p["effect"] == "permit" and basis not in bases:
+            raise PolicyError(
+                f"the permit {rule_id!r} names no known @legal_basis"
+                + (f" ({basis!r})" if basis else ""),
+                field="policy",
+                fix=f"add @legal_basis with one of: {', '.join(bases)}",
+            )
+        rules.append(Rule(rule_id, p["effect"], basis, ann.get("rationale"), False))
+    return rules
+
+
+class Engine:
+    """A loaded, validated policy set. Build with :meth:`Engine.load`; decide many times."""
+
+    def __init__(self, pledge: str, local: str) -> None:
+        pledge_rules = _check_pledge(pledge)
+        local_rules = _check_local(local)
+        combined = pledge.rstrip("\n") + "\n\n" + local
+        result = cedarpy.validate_policies(combined, schema_text())
+        if not result.validation_passed:
+            names = result.id_annotations_by_policy_id
+            first = result.errors[0]
+            rule = names.get(first.policy_id, first.policy_id)
+            raise PolicyError(
+                f"rule {rule!r} does not validate against the schema: {first.error}",
+                field="policy",
+                fix="use only the vocabulary's ids and the schema's attributes "
+                "(carewall policy check FILE)",
+            )
+        self.pledge_hash = "sha256:" + hashlib.sha256(pledge.encode()).hexdigest()
+        canonical = cedarpy.format_policies(combined)
+        self.policy_hash = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        self.local_text = local
+        self.rules: list[Rule] = pledge_rules + local_rules
+        self.rule_ids: list[str] = [r.id for r in self.rules]
+        # Cedar's positional ids (policy0…) follow text order: pledge first, then local.
+        self._by_cedar_id = {f"policy{i}": r for i, r in enumerate(self.rules)}
+        for cedar_id, p in _static_policies(combined, "policy").items():
+            if p.get("annotations", {}).get("id") != self._by_cedar_id[cedar_id].id:
+                raise PolicyError(
+                    "rule ids could not be matched to Cedar's", field="policy", fix="report this"
+                )
+        self._order = {rid: i for i, rid in enumerate([*self.rule_ids, *sorted(_RESERVED)])}
+        self._reasons = {
+            r.id: r.rationale or f"Permitted by {r.id} (legal basis {r.legal_basis})."
+            for r in self.rules
+        } | BUILTIN_REASONS
+        self._policies = cedarpy.PolicySet.from_str(combined)
+        self._schema = cedarpy.Schema.from_str(schema_text())
+        self._resources = {c: {"type": "Category", "id": c} for c in vocabulary()["category"]}
+        self._entities: tuple[Register, Any] | None = None
+
+    @classmethod
+    def load(cls, local_policy: str | None = None, *, pledge: str | None = None) -> Engine:
+        """The packaged pledge plus ``local_policy`` (Cedar text; None = packaged default).
+
+        ``pledge`` replaces the packaged pledge text (for tests and auditors); it must still
+        hold the contract's rules verbatim.
+        """
+        local = _package_text("default.cedar") if local_policy is None else local_policy
+        return cls(cls.pledge_text() if pledge is None else pledge, local)
+
+    @staticmethod
+    def pledge_text() -> str:
+        """The packaged ``pledge.cedar``."""
+        return _package_text("pledge.cedar")
+
+    @staticmethod
+    def default_text() -> str:
+        """The packaged default local policy, ``default.cedar``."""
+        return _package_text("default.cedar")
+
+    def _entities_for(self, register: Register) -> Any:
+        cached = self._entities
+        if cached is not None and cached[0] is register:
+            return cached[1]
+        ents = [
+            {
+                "uid": {"type": "Organisation", "id": o.id},
+                "attrs": {
+                    "function": {"__entity": {"type": ENUM_TYPES["function"], "id": o.function}}
+                },
+                "parents": [],
+            }
+            for o in register.organisations.values()
+        ]
+        handle = cedarpy.Entities.from_json_str(json.dumps(ents), self._schema)
+        self._entities = (register, handle)
+        return handle
+
+    def context(self, request: DisclosureRequest, child: bool, victim: bool) -> dict[str, Any]:
+        """The Cedar context for one subject combination (facts from request and register)."""
+
+        def ent(kind: str, value: str) -> dict[str, Any]:
+            return {"__entity": {"type": ENUM_TYPES[kind], "id": value}}
+
+        return {
+            "holder": {"__entity": {"type": "Organisation", "id": request.holder}},
+            "purpose": ent("purpose", request.purpose),
+            "legal_basis": ent("legal_basis", request.legal_basis),
+            "other_bases": [ent("legal_basis", b) for b in request.other_bases],
+            "offence": request.offence or "",
+            "immigration_offence": is_immigration_offence(request.offence),
+            "court_order": request.court_order is not None,
+            "onward_recipients": [ent("function", f) for f in request.onward_recipients],
+            "victim_or_witness": victim,
+            "child": child,
+            "subjects": len(request.subjects),
+        }
+
+    def cedar_requests(
+        self, request: DisclosureRequest, register: Register
+    ) -> tuple[list[tuple[bool, bool]], dict[tuple[bool, bool], list[int]], list[dict[str, Any]]]:
+        """The Cedar requests for ``request``: one per (subject combination, category)."""
+        # Facts about the requester and holder come from the register; unknown ids are an
+        # input error, never a guess.
+        register.organisation(request.requester, field_name="requester")
+        register.organisation(request.holder, field_name="holder")
+        combos: dict[tuple[bool, bool], list[int]] = {}
+        for i, s in enumerate(request.subjects):
+            key = (s.is_child, s.is_victim_or_witness)
+            bucket = combos.get(key)
+            if bucket is None:
+                combos[key] = [i]
+            else:
+                bucket.append(i)
+        keys = list(combos)
+        principal = {"type": "Organisation", "id": request.requester}
+        out = []
+        for child, victim in keys:
+            ctx = json.dumps(self.context(request, child, victim))
+            for c in request.categories:
+                out.append(
+                    {
+                        "principal": principal,
+                        "action": _ACTION,
+                        "resource": self._resources[c],
+                        "context": ctx,
+                    }
+                )
+        return keys, combos, out
+
+    def decide(self, request: DisclosureRequest, register: Register) -> Decision:
+        """Decide every requested category, for every distinct subject combination."""
+        keys, combos, batch = self.cedar_requests(request, register)
+        errors: list[str] = []
+        results: list[Any]
+        try:
+            results = cedarpy.is_authorized_batch(
+                batch, self._policies, self._entities_for(register), self._schema
+            )
+            if len(results) != len(batch):
+                raise ValueError("Cedar returned a different number of answers")
+        except Exception as e:  # fail closed on anything the evaluator throws
+            errors.append(f"policy evaluation failed: {type(e).__name__}: {e}")
+            results = [None] * len(batch)
+        categories = request.categories
+        n = len(categories)
+        per_group: list[dict[str, CategoryDecision]] = []
+        for g in range(len(keys)):
+            decided: dict[str, CategoryDecision] = {}
+            for j, cat in enumerate(categories):
+                decided[cat] = self._judge(results[g * n + j], errors)
+            per_group.append(decided)
+        return self._assemble(categories, keys, combos, per_group, errors)
+
+    def _judge(self, result: Any, errors: list[str]) -> CategoryDecision:
+        if result is None:
+            return CategoryDecision("refused", (EVALUATION_ERROR,))
+        decision = result.decision
+        diag = result.diagnostics
+        if decision is cedarpy.Decision.NoDecision:
+            errors.extend(diag.errors)
+            return CategoryDecision("refused", (NO_DECISION,))
+        if diag.errors:
+            # Cedar skips a policy that errors; a skipped forbid must never become an allow.
+            errors.extend(diag.errors)
+            return CategoryDecision("refused", (EVALUATION_ERROR,))
+        rules = [self._by_cedar_id.get(p) for p in diag.reasons]
+        if decision is cedarpy.Decision.Allow:
+            if not rules or any(
+                r is None or r.effect != "permit" or not r.legal_basis for r in rules
+            ):
+                return CategoryDecision("refused", (UNNAMED_PERMIT,))
+            return CategoryDecision("review", self._sorted({r.id for r in rules if r is not None}))
+        ids = {r.id for r in rules if r is not None and r.effect == "forbid"}
+        return CategoryDecision("refused", self._sorted(ids) if ids else (DEFAULT_DENY,))
+
+    def _sorted(self, ids: set[str]) -> tuple[str, ...]:
+        return tuple(sorted(ids, key=lambda i: self._order.get(i, len(self._order))))
+
+    def _assemble(
+        self,
+        categories: list[str],
+        keys: list[tuple[bool, bool]],
+        combos: dict[tuple[bool, bool], list[int]],
+        per_group: list[dict[str, CategoryDecision]],
+        errors: list[str],
+    ) -> Decision:
+        merged: dict[str, CategoryDecision] = {}
+        for cat in categories:
+            parts = [g[cat] for g in per_group]
+            allowed = [p for p in parts if p.outcome == "review"]
+            outcome: Outcome = "review" if allowed else "refused"
+            ids = {r for p in (allowed or parts) for r in p.rules}
+            merged[cat] = CategoryDecision(outcome, self._sorted(ids))
+        all_ids: set[str] = set()
+        for d in merged.values():
+            all_ids.update(d.rules)
+        rules = list(self._sorted(all_ids))
+        groups = [
+            {
+                "subjects": combos[key],
+                "categories": {c: d.to_json() for c, d in per_group[g].items()},
+            }
+            for g, key in enumerate(keys)
+        ]
+        top: Outcome = (
+            "review" if any(d.outcome == "review" for d in merged.values()) else "refused"
+        )
+        return Decision(
+            outcome=top,
+            categories=merged,
+            rules=rules,
+            reasons=[self._reasons[r] for r in rules],
+            policy=self.policy_hash,
+            groups=groups,
+            errors=errors,
+        )
