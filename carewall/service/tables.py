@@ -1,0 +1,146 @@
+"""The disclosure service's private tables (personal data lives here, never in the ledger).
+
+Created only by the Alembic migration ``0002_service``; this module describes them for
+queries. Times are stored as RFC 3339 UTC strings so SQLite and PostgreSQL sort alike.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "appeals",
+    "events",
+    "holder_keys",
+    "metadata",
+    "notices",
+    "organisations",
+    "outbox",
+    "requests",
+    "reviewers",
+    "settings",
+    "subjects",
+]
+
+metadata = sa.MetaData()
+
+settings = sa.Table(
+    "svc_settings",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+organisations = sa.Table(
+    "svc_organisations",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("function", sa.String(100), nullable=False),
+)
+
+reviewers = sa.Table(
+    "svc_reviewers",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("organisation", sa.String(100), nullable=False),
+    sa.Column("roles", sa.Text, nullable=False),  # JSON list
+)
+
+# One random HMAC key per holder: subject commitments are unlinkable across holders.
+holder_keys = sa.Table(
+    "svc_holder_keys",
+    metadata,
+    sa.Column("organisation", sa.String(100), primary_key=True),
+    sa.Column("key", sa.LargeBinary, nullable=False),
+)
+
+requests = sa.Table(
+    "svc_requests",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("holder", sa.String(100), nullable=False, index=True),
+    sa.Column("requester", sa.String(100), nullable=False, index=True),
+    sa.Column("purpose", sa.String(100), nullable=False),
+    sa.Column("legal_basis", sa.String(100), nullable=False),
+    sa.Column("stage", sa.String(32), nullable=False, index=True),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),  # the parsed request, JSON
+    sa.Column("decision", sa.Text, nullable=False),  # contract §4 JSON at submission
+    sa.Column("received_at", sa.String(20), nullable=False),
+    sa.Column("decided_at", sa.String(20), nullable=False),
+    sa.Column("reviewer", sa.String(100)),
+    sa.Column("reviewed_at", sa.String(20)),
+    sa.Column("review_note", sa.Text),
+    sa.Column("released_at", sa.String(20)),
+    sa.Column("release", sa.Text),  # JSON: what went, to whom, per group
+    sa.Column("withdrawn_by", sa.String(100)),
+    sa.Column("withdrawn_at", sa.String(20)),
+)
+
+subjects = sa.Table(
+    "svc_subjects",
+    metadata,
+    sa.Column("request_id", sa.String(40), sa.ForeignKey("svc_requests.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("ref", sa.Text, nullable=False),
+    sa.Column("is_child", sa.Boolean, nullable=False),
+    sa.Column("is_victim_or_witness", sa.Boolean, nullable=False),
+    sa.Column("contact", sa.Text),
+    sa.Column("commitment", sa.String(100), nullable=False),
+    # SHA-256 of the subject's access code; the code itself is only ever in their notice.
+    sa.Column("code_hash", sa.String(100)),
+)
+
+events = sa.Table(
+    "svc_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(40), sa.ForeignKey("svc_requests.id"), index=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("time", sa.String(20), nullable=False),
+    sa.Column("actor", sa.String(100)),
+    sa.Column("log_index", sa.BigInteger),
+    sa.Column("detail", sa.Text),
+)
+
+appeals = sa.Table(
+    "svc_appeals",
+    metadata,
+    sa.Column("request_id", sa.String(40), sa.ForeignKey("svc_requests.id"), primary_key=True),
+    sa.Column("by", sa.String(32), nullable=False),
+    sa.Column("grounds", sa.Text, nullable=False),
+    sa.Column("prior_outcome", sa.String(32), nullable=False),
+    sa.Column("lodged_at", sa.String(20), nullable=False),
+    sa.Column("reviewer", sa.String(100)),
+    sa.Column("decided_at", sa.String(20)),
+    sa.Column("result", sa.String(32)),
+)
+
+notices = sa.Table(
+    "svc_notices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(40), sa.ForeignKey("svc_requests.id"), index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),  # sent | deferred
+    sa.Column("review_date", sa.String(10)),
+    sa.Column("release_index", sa.BigInteger, nullable=False),
+    sa.Column("log_index", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.String(20), nullable=False),
+    sa.Column("delivered_at", sa.String(20)),
+    sa.Column("channel", sa.String(32)),
+    sa.Column("body", sa.Text),
+)
+
+outbox = sa.Table(
+    "svc_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("notice_id", sa.Integer, nullable=False, index=True),
+    sa.Column("recipient", sa.Text),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(20), nullable=False),
+)

@@ -1,0 +1,108 @@
+"""The service on PostgreSQL: the CLI lifecycle in real processes, and concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from carewall.ledger import verify_ledger
+from carewall.service import Service
+
+pytestmark = pytest.mark.postgres
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+CAREWALL = str(Path(sys.executable).with_name("carewall"))
+DOC = {
+    "reference": "MPS-2026-000555",
+    "requester": "islington-council",
+    "holder": "st-marys-primary",
+    "purpose": "safeguarding_child",
+    "legal_basis": "children_act_1989_s47",
+    "subjects": [{"ref": "H801200001001A", "is_child": True, "is_victim_or_witness": False}],
+    "categories": ["name", "attendance", "nationality"],
+}
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    name = "cw_svcpg_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def cw(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CAREWALL, *args], input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cli_lifecycle_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    db = ["--db", pg_url, "--key", str(tmp_path / "pg.key")]
+    assert cw("init", *db).returncode == 0
+    res = cw("submit", *db, "-", stdin=json.dumps(DOC))
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["outcome"] == "review"
+    res = cw("review", got["id"], "--reviewer", "head-st-marys", "--release", *db)
+    assert res.returncode == 2 and "release_reviewer" in res.stderr  # appeal role only
+    res = cw("review", got["id"], "--reviewer", "dpo-st-marys", "--release", *db)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["released"] == ["attendance", "name"]
+    res = cw(
+        "appeal",
+        got["id"],
+        "--by",
+        "subject",
+        "--grounds",
+        "x",
+        "--decide",
+        "head-st-marys",
+        "--overturn",
+        *db,
+    )
+    assert json.loads(res.stdout) == {"id": got["id"], "stage": "overturned", "outcome": "refused"}
+    svc = Service.open(pg_url, tmp_path / "pg.key")
+    kinds = [json.loads(e)["kind"] for e in svc.ledger.entries(0, svc.ledger.size())]
+    assert kinds == [
+        "policy",
+        "request",
+        "decision",
+        "review",
+        "release",
+        "notice",
+        "appeal",
+        "appeal",
+    ]
+
+
+def test_concurrent_submitters_share_one_log(pg_url: str, tmp_path: Path) -> None:
+    key = tmp_path / "pg.key"
+    Service.init(pg_url, None, "pg.test/log", key).close()
+
+    def submit_many(n: int) -> list[int]:
+        svc = Service.open(pg_url, key)
+        try:
+            return [svc.submit(DOC).log_index for _ in range(n)]
+        finally:
+            svc.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        indices = [i for got in pool.map(submit_many, [5] * 4) for i in got]
+    assert len(set(indices)) == 20
+    svc = Service.open(pg_url, key)
+    assert len(svc.list_requests()) == 20
+    assert svc.ledger.size() == 1 + 2 * 20
+    assert verify_ledger(svc.store).ok
