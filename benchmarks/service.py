@@ -1,0 +1,196 @@
+"""Submissions per second and p50/p99 latency over real HTTP, against a bare-INSERT ceiling.
+
+For SQLite and PostgreSQL, one run each of:
+- carewall: ``POST /api/requests`` through ``carewall serve`` (uvicorn, loopback): token
+  check, parse, full policy decision, request state and two ledger entries in one
+  transaction, checkpoint published.
+- ceiling: a bare FastAPI endpoint under the same uvicorn that does one INSERT of the body
+  per request on the same database (same engine settings), the most any API could do.
+
+Target: carewall at ≥ 50% of the ceiling. Usage: ``python benchmarks/service.py [-n N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from fastapi import Request
+
+REPO = Path(__file__).resolve().parents[1]
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DOC: dict[str, Any] = json.loads((REPO / "examples" / "07-police-theft-suspect.json").read_text())
+
+
+def ceiling_app(db_url: str) -> Any:
+    """The bare endpoint: one INSERT per request, nothing else."""
+    from fastapi import FastAPI
+    from fastapi.concurrency import run_in_threadpool
+
+    from carewall.storage.db import open_store
+
+    store = open_store(db_url)
+    table = sa.table("bench_ceiling", sa.column("id", sa.String), sa.column("body", sa.Text))
+    with store.write() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS bench_ceiling (id VARCHAR(40) PRIMARY KEY, body TEXT)"
+        )
+    app = FastAPI()
+
+    @app.post("/submit", status_code=201)
+    async def submit(request: Request) -> dict[str, str]:
+        body = (await request.body()).decode()
+        rid = uuid.uuid4().hex
+
+        def insert() -> None:
+            with store.write() as conn:
+                conn.execute(table.insert().values(id=rid, body=body))
+
+        await run_in_threadpool(insert)
+        return {"id": rid}
+
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def _server(cmd: list[str], port: int, log: Path) -> Iterator[str]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(base + "/openapi.json", timeout=2)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("server failed: " + log.read_text()[-2000:]) from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def _load(url: str, headers: dict[str, str], n: int, concurrency: int) -> dict[str, float]:
+    def worker(count: int) -> list[float]:
+        times = []
+        with httpx.Client(timeout=60, headers=headers) as client:
+            for _ in range(count):
+                t0 = time.perf_counter()
+                r = client.post(url, json=DOC)
+                times.append(time.perf_counter() - t0)
+                if r.status_code != 201:
+                    raise SystemExit(f"unexpected {r.status_code}: {r.text[:200]}")
+        return times
+
+    worker(max(10, n // 20))  # warm up connections, caches and the JIT-free paths
+    per = [n // concurrency + (1 if i < n % concurrency else 0) for i in range(concurrency)]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        lat = [x for part in pool.map(worker, per) for x in part]
+    elapsed = time.perf_counter() - t0
+    lat.sort()
+    return {
+        "rps": len(lat) / elapsed,
+        "p50": statistics.median(lat) * 1000,
+        "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+    }
+
+
+@contextmanager
+def _database(backend: str, tmp: Path, name: str) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / (name + '.db')}"
+        return
+    db = f"cw_bench_{name}_{uuid.uuid4().hex[:8]}"
+    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{db}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{db}"
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        engine.dispose()
+
+
+def run(backend: str, n: int, concurrency: int, tmp: Path) -> tuple[dict[str, float], ...]:
+    from carewall.api.auth import create_token
+    from carewall.service import Service
+
+    py = sys.executable
+    with _database(backend, tmp, "full") as url:
+        svc = Service.init(url, None, "bench.example/log", tmp / f"{backend}.key")
+        token = create_token(svc.store, "met-police", "requester").secret
+        svc.close()
+        port = _free_port()
+        cmd = [py, "-c", "from carewall.cli import main; main()", "serve", "--db", url]
+        cmd += ["--key", str(tmp / f"{backend}.key"), "--port", str(port)]
+        with _server(cmd, port, tmp / f"{backend}-full.log") as base:
+            full = _load(
+                base + "/api/requests", {"Authorization": f"Bearer {token}"}, n, concurrency
+            )
+    with _database(backend, tmp, "ceiling") as url:
+        port = _free_port()
+        code = (
+            "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); import service; "
+            "uvicorn.run(service.ceiling_app(sys.argv[2]), host='127.0.0.1', "
+            "port=int(sys.argv[3]), log_level='warning')"
+        )
+        cmd = [py, "-c", code, str(Path(__file__).parent), url, str(port)]
+        with _server(cmd, port, tmp / f"{backend}-ceiling.log") as base:
+            ceiling = _load(base + "/submit", {}, n, concurrency)
+    return full, ceiling
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=int(os.environ.get("BENCH_N", "600")))
+    parser.add_argument("-c", "--concurrency", type=int, default=8)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for backend in args.backends.split(","):
+            full, ceiling = run(backend, args.n, args.concurrency, Path(d))
+            rows.append((backend, full, ceiling))
+    print(f"\nsubmissions over HTTP (n={args.n}, concurrency={args.concurrency}, loopback)")
+    head = (
+        f"{'backend':10} {'endpoint':9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs ceiling':>11}"
+    )
+    print(head)
+    print("-" * len(head))
+    for backend, full, ceiling in rows:
+        ratio = full["rps"] / ceiling["rps"]
+        for name, r, extra in (("carewall", full, f"{ratio:.0%}"), ("ceiling", ceiling, "")):
+            print(
+                f"{backend:10} {name:9} {r['rps']:8.1f} {r['p50']:8.1f} {r['p99']:8.1f} {extra:>11}"
+            )
+
+
+if __name__ == "__main__":
+    main()

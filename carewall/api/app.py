@@ -1,0 +1,96 @@
+"""The FastAPI application: one router per area over one :class:`Service`, plus ``/log/``.
+
+``create_app(service)`` is what ``carewall serve`` runs under uvicorn. The OpenAPI document
+is served at ``/openapi.json``; the interactive docs pages are off because they load scripts
+from a CDN, which the Content-Security-Policy (rightly) forbids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from carewall import __version__
+from carewall.api import admin, requests, review, subject
+from carewall.api.errors import install_error_handlers
+from carewall.api.log import make_log_router
+from carewall.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from carewall.service import Service
+
+__all__ = ["create_app"]
+
+_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string"},
+        "message": {"type": "string"},
+        "field": {"type": "string"},
+        "fix": {"type": "string"},
+        "fields": {"type": "array", "items": {"type": "string"}},
+    },
+}
+
+
+def create_app(service: Service, *, max_body: int = 1 << 20) -> FastAPI:
+    """The HTTP API over ``service``; request bodies over ``max_body`` bytes get 413."""
+    app = FastAPI(
+        title="carewall",
+        version=__version__,
+        description="A verifiable data firewall for public services.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.service = service
+    app.state.store = service.store
+    install_error_handlers(app)
+    for router in (requests.router, review.router, subject.router, admin.router):
+        app.include_router(router)
+    app.include_router(make_log_router(lambda: service.ledger))
+    # Outermost first: headers go on every response, including a 413 from the limit.
+    app.add_middleware(BodyLimitMiddleware, max_body=max_body)
+    app.add_middleware(SecurityHeadersMiddleware)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            doc = requests.document_schema()
+            components.update(doc.pop("$defs", {}))
+            components["DisclosureRequest"] = doc
+            components["Error"] = _ERROR_SCHEMA
+            _document_errors(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _document_errors(schema: dict[str, Any]) -> None:
+    """Every operation may answer in the one error shape; say so, so clients can rely on it."""
+    ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    codes = {
+        "400": "bad request parameters",
+        "401": "missing, unknown or revoked token",
+        "403": "this token's role may not do this",
+        "404": "not found (or not yours)",
+        "409": "the request is not in a state that allows this",
+        "413": "body over the size limit",
+        "422": "malformed input; `field` names the field",
+        "503": "database unavailable; nothing was recorded",
+    }
+    for path_item in schema.get("paths", {}).values():
+        for op in path_item.values():
+            responses = op.setdefault("responses", {})
+            for code, text in codes.items():
+                responses.setdefault(code, {"description": text, **ref})
+            if "422" in responses:
+                responses["422"] = {"description": codes["422"], **ref}

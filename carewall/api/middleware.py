@@ -1,0 +1,122 @@
+"""ASGI middleware: a request body limit and security headers on every response.
+
+The body limit refuses a declared ``Content-Length`` over the limit before reading anything,
+and counts the bytes of a chunked body as they arrive, so an unbounded body is never held in
+memory. Both answer 413 in the one error shape.
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["BodyLimitMiddleware", "SecurityHeadersMiddleware"]
+
+_TOO_LARGE = json.dumps(
+    {
+        "error": "too_large",
+        "message": "the request body is over the size limit",
+        "fix": "send a smaller body",
+    }
+).encode()
+
+
+class _BodyTooLarge(HTTPException):
+    # An HTTPException, so FastAPI's body parser re-raises it instead of calling it a 400.
+    def __init__(self) -> None:
+        super().__init__(413, "the request body is over the size limit")
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = self.max_body + 1
+                if declared > self.max_body:
+                    await _send_413(send)
+                    return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_413(send)
+
+
+async def _send_413(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(_TOO_LARGE)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _TOO_LARGE})
+
+
+# API responses are JSON or plain text: nothing may load, frame or run anything. A page
+# that needs more (the web UI) sets its own Content-Security-Policy, which is kept.
+_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = scope.get("scheme") == "https"
+        public_log = str(scope.get("path", "")).startswith("/log/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", _CSP.decode())
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+                if https:
+                    headers.setdefault("Strict-Transport-Security", "max-age=63072000")
+                # Anything but the public log may carry personal data: never cache it.
+                if not public_log:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

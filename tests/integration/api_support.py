@@ -1,0 +1,200 @@
+"""Shared helpers for the HTTP API tests: instances, tokens, documents, servers, databases."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from carewall.api.admin import issue_token
+from carewall.api.app import create_app
+from carewall.ledger import verify_ledger
+from carewall.service import Service
+
+REPO = Path(__file__).resolve().parents[2]
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+HOLDER = "islington-council"
+REQUESTER = "met-police"
+
+
+def example(name: str = "07-police-theft-suspect.json", **changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((REPO / "examples" / name).read_text())
+    doc.update(changes)
+    return doc
+
+
+def reviewable(**changes: Any) -> dict[str, Any]:
+    """A police request the policy sends for review (name and address releasable)."""
+    return example(**changes)
+
+
+def refused(**changes: Any) -> dict[str, Any]:
+    """A police request the policy refuses outright (the pledge: immigration offence)."""
+    return example(offence="immigration_act_1971_s24", categories=["name", "address"], **changes)
+
+
+@dataclass
+class Tokens:
+    requester: str  # met-police
+    other_requester: str  # dwp
+    release: str  # dpo-islington at the holder
+    appeal: str  # appeals-islington at the holder
+    other_release: str  # ig-whittington at another holder
+    admin: str
+
+    def auth(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {getattr(self, name)}"}
+
+
+def tokens_for(service: Service) -> Tokens:
+    return Tokens(
+        requester=issue_token(service, REQUESTER, "requester").secret,
+        other_requester=issue_token(service, "dwp", "requester").secret,
+        release=issue_token(service, HOLDER, "release_reviewer", "dpo-islington").secret,
+        appeal=issue_token(service, HOLDER, "appeal_reviewer", "appeals-islington").secret,
+        other_release=issue_token(
+            service, "whittington-health", "release_reviewer", "ig-whittington"
+        ).secret,
+        admin=issue_token(service, HOLDER, "admin").secret,
+    )
+
+
+def init_service(db_url: str, tmp: Path) -> Service:
+    return Service.init(db_url, None, "carewall.test/api", tmp / "log.key")
+
+
+@contextmanager
+def api(db_url: str, tmp: Path) -> Iterator[tuple[TestClient, Service, Tokens]]:
+    service = init_service(db_url, tmp)
+    try:
+        with TestClient(create_app(service)) as client:
+            yield client, service, tokens_for(service)
+    finally:
+        service.close()
+
+
+def access_code(service: Service, request_id: str) -> str:
+    """The code from the subject's notice (the outbox channel keeps the message)."""
+    for message in service.outbox():
+        if request_id in message["body"]:
+            found = re.search(r"Your access code:\s+(\S+)", message["body"])
+            assert found is not None
+            return found.group(1)
+    raise AssertionError("no notice for this request")
+
+
+def assert_consistent(service: Service) -> int:
+    """The ledger verifies and every request's recorded log indexes hold its own entries."""
+    report = verify_ledger(service.store)
+    assert report.ok, report.first
+    checked = 0
+    with service.store.read() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT request_id, kind, log_index FROM svc_events WHERE log_index IS NOT NULL"
+            )
+        ).all()
+    for request_id, _kind, index in rows:
+        (raw,) = service.ledger.entries(index, index + 1)
+        assert json.loads(raw)["request"] == request_id
+        checked += 1
+    return checked
+
+
+# ----- PostgreSQL ---------------------------------------------------------------------
+
+
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A uniquely named database on the shared server, dropped afterwards."""
+    name = "cw_api_" + uuid.uuid4().hex[:12]
+    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        engine.dispose()
+
+
+# ----- real servers ---------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def uvicorn_server(db_url: str, key: Path, log: Path) -> Iterator[str]:
+    """``carewall serve`` in a subprocess on a free loopback port; yields its base URL."""
+    port = free_port()
+    cmd = [sys.executable, "-c", "from carewall.cli import main; main()", "serve"]
+    cmd += ["--db", db_url, "--key", str(key), "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/log/checkpoint", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("server did not start: " + log.read_text()[-2000:])
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# ----- load from other processes ----------------------------------------------------------
+
+
+def submit_many(bases: list[str], token: str, count: int, threads: int = 4) -> list[list[Any]]:
+    """Submit ``count`` requests over HTTP from this process; [status, id or None] each.
+
+    Run in a child process (module-level so it pickles); spreads over ``bases`` round-robin.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = {"Authorization": f"Bearer {token}"}
+    doc = reviewable()
+
+    def one(i: int) -> list[Any]:
+        with httpx.Client(timeout=60) as client:
+            r = client.post(bases[i % len(bases)] + "/api/requests", json=doc, headers=headers)
+        return [r.status_code, r.json().get("id") if r.status_code == 201 else None]
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(one, range(count)))

@@ -1,0 +1,234 @@
+"""The whole request lifecycle through the HTTP API, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_support import (
+    Tokens,
+    access_code,
+    api,
+    assert_consistent,
+    example,
+    pg_database,
+    refused,
+    reviewable,
+)
+from fastapi.testclient import TestClient
+
+from carewall.service import Service
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def served(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[TestClient, Service, Tokens]]:
+    if request.param == "sqlite":
+        with api(f"sqlite:///{tmp_path / 'cw.db'}", tmp_path) as s:
+            yield s
+    else:
+        with pg_database() as url, api(url, tmp_path) as s:
+            yield s
+
+
+def log_kinds(client: TestClient) -> list[str]:
+    size = int(client.get("/log/checkpoint").text.splitlines()[1])
+    entries = client.get(f"/log/entries?start=0&end={size}").json()["entries"]
+    return [e["kind"] for e in entries]
+
+
+def test_release_then_subject_appeal(served: tuple[TestClient, Service, Tokens]) -> None:
+    client, service, tok = served
+    r = client.post("/api/requests", json=reviewable(), headers=tok.auth("requester"))
+    assert r.status_code == 201, r.text
+    sub = r.json()
+    assert sub["outcome"] == "review"
+    rid = sub["id"]
+
+    status = client.get(f"/api/requests/{rid}", headers=tok.auth("requester")).json()
+    assert (status["stage"], status["outcome"]) == ("decided", "review")
+    assert "subjects" not in status  # the requester's view carries no DPO-only detail
+
+    queue = client.get("/api/queue", headers=tok.auth("release")).json()
+    assert [q["id"] for q in queue] == [rid]
+
+    r = client.post(
+        f"/api/requests/{rid}/review",
+        json={"release": True, "note": "proportionate"},
+        headers=tok.auth("release"),
+    )
+    assert r.status_code == 200, r.text
+    record = r.json()
+    assert record["outcome"] == "released"
+    assert record["reviewer"] == "dpo-islington"  # from the token, never the body
+    assert set(record["release"]["categories"]) == {"name", "address"}
+    assert client.get("/api/queue", headers=tok.auth("release")).json() == []
+
+    status = client.get(f"/api/requests/{rid}", headers=tok.auth("requester")).json()
+    assert set(status["released_categories"]) == {"name", "address"}
+
+    code = access_code(service, rid)
+    r = client.post("/api/subject/view", json={"request": rid, "code": code})
+    assert r.status_code == 200, r.text
+    view = r.json()
+    assert view["can_appeal"] is True
+    assert set(view["categories"]) == {"name", "address"}
+    assert view["release_index"] is not None and view["inclusion_proof"]
+    bad = client.post("/api/subject/view", json={"request": rid, "code": code + "x"})
+    assert bad.status_code == 401
+
+    r = client.post(
+        "/api/subject/appeal", json={"request": rid, "code": code, "grounds": "I object"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["stage"] == "appealed"
+    appeals = client.get("/api/queue", headers=tok.auth("appeal")).json()
+    assert [a["id"] for a in appeals] == [rid]
+
+    r = client.post(
+        f"/api/requests/{rid}/appeal/decision", json={"uphold": True}, headers=tok.auth("appeal")
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["stage"] == "upheld"
+
+    kinds = log_kinds(client)
+    for kind in ("policy", "request", "decision", "review", "release", "notice", "appeal"):
+        assert kind in kinds
+    assert assert_consistent(service) >= 6
+
+
+def test_refusal_appeal_overturned_and_withdrawal(
+    served: tuple[TestClient, Service, Tokens],
+) -> None:
+    client, service, tok = served
+    r = client.post("/api/requests", json=refused(), headers=tok.auth("requester"))
+    assert r.status_code == 201, r.text
+    assert r.json()["outcome"] == "refused"
+    rid = r.json()["id"]
+    assert client.get("/api/queue", headers=tok.auth("release")).json() == []
+
+    # A refusal cannot be reviewed into a release.
+    r = client.post(
+        f"/api/requests/{rid}/review", json={"release": True}, headers=tok.auth("release")
+    )
+    assert r.status_code == 409
+
+    r = client.post(
+        f"/api/requests/{rid}/appeal",
+        json={"grounds": "we disagree"},
+        headers=tok.auth("requester"),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["stage"] == "appealed"
+    r = client.post(
+        f"/api/requests/{rid}/appeal/decision", json={"uphold": True}, headers=tok.auth("appeal")
+    )
+    assert r.json()["outcome"] == "refused" and r.json()["stage"] == "upheld"
+
+    # Withdraw another before review; then it can no longer be reviewed.
+    rid2 = client.post("/api/requests", json=reviewable(), headers=tok.auth("requester")).json()[
+        "id"
+    ]
+    r = client.post(f"/api/requests/{rid2}/withdraw", headers=tok.auth("requester"))
+    assert r.status_code == 200 and r.json()["stage"] == "withdrawn"
+    r = client.post(
+        f"/api/requests/{rid2}/review", json={"release": True}, headers=tok.auth("release")
+    )
+    assert r.status_code == 409
+
+    listed = client.get("/api/requests", headers=tok.auth("requester")).json()
+    assert {x["id"] for x in listed} == {rid, rid2}
+    only = client.get("/api/requests?state=withdrawn", headers=tok.auth("requester")).json()
+    assert [x["id"] for x in only] == [rid2]
+    assert_consistent(service)
+
+
+def test_refused_review_and_dpo_record(served: tuple[TestClient, Service, Tokens]) -> None:
+    client, service, tok = served
+    rid = client.post("/api/requests", json=reviewable(), headers=tok.auth("requester")).json()[
+        "id"
+    ]
+    r = client.post(
+        f"/api/requests/{rid}/review", json={"release": False}, headers=tok.auth("release")
+    )
+    assert r.status_code == 200 and r.json()["outcome"] == "refused"
+    rec = client.get(f"/api/requests/{rid}/record", headers=tok.auth("admin")).json()
+    assert rec["subjects"][0]["ref"] == example()["subjects"][0]["ref"]
+    assert [e["kind"] for e in rec["events"]][:2] == ["received", "decided"]
+    assert_consistent(service)
+
+
+def test_admin_register_tokens_and_policy(served: tuple[TestClient, Service, Tokens]) -> None:
+    client, _, tok = served
+    admin = tok.auth("admin")
+    r = client.post(
+        "/api/admin/organisations",
+        json={"id": "camden-council", "name": "Camden Council", "function": "local_authority"},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        "/api/admin/organisations",
+        json={"id": "camden-council", "name": "Camden Council", "function": "local_authority"},
+        headers=admin,
+    )
+    assert r.status_code == 409
+    r = client.post(
+        "/api/admin/reviewers",
+        json={
+            "id": "dpo-camden",
+            "name": "Z. Q.",
+            "organisation": "camden-council",
+            "roles": ["release_reviewer"],
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    r = client.post(
+        "/api/admin/tokens",
+        json={
+            "organisation": "camden-council",
+            "role": "release_reviewer",
+            "reviewer": "dpo-camden",
+        },
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    issued = r.json()
+    camden = {"Authorization": f"Bearer {issued['secret']}"}
+    assert client.get("/api/queue", headers=camden).status_code == 200
+    listed = client.get("/api/admin/tokens", headers=admin).json()
+    assert issued["id"] in {t["id"] for t in listed}
+    assert all("secret" not in t for t in listed)
+    assert client.delete(f"/api/admin/tokens/{issued['id']}", headers=admin).status_code == 204
+    assert client.get("/api/queue", headers=camden).status_code == 401
+
+    # A reviewer token for a role the reviewer lacks is refused, naming the field.
+    r = client.post(
+        "/api/admin/tokens",
+        json={
+            "organisation": "camden-council",
+            "role": "appeal_reviewer",
+            "reviewer": "dpo-camden",
+        },
+        headers=admin,
+    )
+    assert r.status_code == 422 and r.json()["field"] == "role"
+
+    before = log_kinds(client).count("policy")
+    current = client.get("/api/admin/policy", headers=admin).json()
+    r = client.put("/api/admin/policy", json={"text": current["text"] + "\n"}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert log_kinds(client).count("policy") == before + 1
+    # A local policy cannot switch the pledge off: a permit never beats its forbid.
+    permit_all = '@id("local/everything")\npermit (principal, action, resource);\n'
+    r = client.put("/api/admin/policy", json={"text": permit_all}, headers=admin)
+    if r.status_code == 200:
+        sub = client.post("/api/requests", json=refused(), headers=tok.auth("requester")).json()
+        assert sub["outcome"] == "refused"
+    else:
+        assert r.status_code == 422
+    r = client.put("/api/admin/policy", json={"text": "this is not cedar"}, headers=admin)
+    assert r.status_code == 422
