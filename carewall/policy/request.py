@@ -265,6 +265,13 @@ def _decode(data: bytes | str) -> Any:
         ) from e
     except RecursionError as e:
         raise InputError("nested too deeply", field="request", fix="give a flat object") from e
+    except ValueError as e:
+        # json raises a bare ValueError for integer literals past Python's digit limit.
+        raise InputError(
+            "a number in the request is too long",
+            field="request",
+            fix="numbers must have at most 4300 digits; ids and refs are strings",
+        ) from e
 
 
 def parse_request(data: bytes | str | Mapping[str, Any], register: Register) -> DisclosureRequest:

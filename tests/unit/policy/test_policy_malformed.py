@@ -113,6 +113,7 @@ RAW_CASES: list[tuple[str, bytes, str, str]] = [
     ("duplicate-key", b'{"purpose": "research", "purpose": "direct_care"}', "request", "twice"),
     ("json-array", b"[]", "request", "must be a JSON object"),
     ("oversized", b" " * (MAX_REQUEST_BYTES + 1), "request", "too large"),
+    ("huge-integer", b'{"subjects": ' + b"9" * 5000 + b"}", "request", "too long"),
 ]
 
 
