@@ -1,0 +1,225 @@
+"""``carewall ledger …``: verify, checkpoint, proof, append and key for the public log."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+from carewall.cli import err_console, main
+from carewall.errors import InputError, LedgerError
+from carewall.ledger import Ledger, default_key_path, encode_entry, verify_ledger
+from carewall.ledger.canonical import parse_entry
+from carewall.storage.db import DEFAULT_URL, Store, normalise_url, open_store
+
+__all__ = ["ledger"]
+
+DEFAULT_ORIGIN = "carewall.localhost/log"
+_PROGRESS_FROM = 1 << 18  # entries; below this verify is over before a bar is worth drawing
+
+_db_option = click.option(
+    "--db",
+    "db",
+    default=None,
+    metavar="URL",
+    help=f"Database: a file path, sqlite:///PATH or postgresql://… "
+    f"(default: $CAREWALL_DB or {DEFAULT_URL}).",
+)
+
+
+def _open_existing(db: str | None) -> Store:
+    """Open a database that must already exist (never create an empty SQLite file)."""
+    url = normalise_url(db)
+    if url.startswith("sqlite") and ":///" in url:
+        path = url.split(":///", 1)[1].split("?", 1)[0]
+        if path and path != ":memory:" and not os.path.exists(path):
+            raise InputError(
+                "no database at that path",
+                field="--db",
+                fix="pass --db with an existing database, or create one with `carewall init`",
+            )
+    return open_store(url)
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+@main.group("ledger")
+def ledger() -> None:
+    """The public append-only log: verify it, read checkpoints and proofs, append entries."""
+
+
+@ledger.command("verify")
+@_db_option
+def verify_cmd(db: str | None) -> None:
+    """Re-derive every hash and root from the stored entries and check every checkpoint.
+
+    Exit 0 when everything matches; exit 1 naming the first bad entry index.
+    """
+    store = _open_existing(db)
+    try:
+        size = Ledger.open(store).size()
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+            disable=size < _PROGRESS_FROM or not err_console.is_terminal,
+        ) as bar:
+            task = bar.add_task("verifying", total=size)
+            report = verify_ledger(store, lambda done, _total: bar.update(task, completed=done))
+    finally:
+        store.dispose()
+    first = report.first
+    if first is None:
+        click.echo(
+            f"ok: {report.size} entries, {report.nodes} hashes and {report.checkpoints} "
+            f"checkpoints verified in {report.seconds:.2f}s "
+            f"({report.entries_per_second:,.0f} entries/s)"
+        )
+        return
+    click.echo(
+        f"FAILED: first bad index {first.index}: {first.problem} "
+        f"({report.fault_count} problem{'s' if report.fault_count != 1 else ''} found)"
+    )
+    sys.exit(1)
+
+
+@ledger.command("checkpoint")
+@_db_option
+def checkpoint_cmd(db: str | None) -> None:
+    """Print the latest signed checkpoint (a C2SP signed note)."""
+    store = _open_existing(db)
+    try:
+        click.echo(Ledger.open(store).checkpoint(), nl=False)
+    finally:
+        store.dispose()
+
+
+@ledger.command("key")
+@_db_option
+def key_cmd(db: str | None) -> None:
+    """Print the log's verifier key (name+hex8+base64)."""
+    store = _open_existing(db)
+    try:
+        click.echo(Ledger.open(store).verifier_key)
+    finally:
+        store.dispose()
+
+
+@ledger.command("proof")
+@click.option("--index", type=click.IntRange(min=0), help="Prove this entry is in the log.")
+@click.option("--from", "from_", type=click.IntRange(min=1), help="Prove size FROM grew into SIZE.")
+@click.option(
+    "--size",
+    type=click.IntRange(min=0),
+    help="Tree size (default: the latest checkpoint's).",
+)
+@_db_option
+def proof_cmd(index: int | None, from_: int | None, size: int | None, db: str | None) -> None:
+    """Print an inclusion (--index) or consistency (--from, --size) proof as JSON."""
+    if (index is None) == (from_ is None):
+        raise InputError("give exactly one of --index or --from", field="--index")
+    if from_ is not None and size is None:
+        raise InputError("--from needs --size", field="--size")
+    store = _open_existing(db)
+    try:
+        lg = Ledger.open(store)
+        if size is None:
+            published = lg.checkpoints()
+            if not published:
+                raise LedgerError("the log has no checkpoint yet", fix="pass --size")
+            size = published[-1][0]
+        out: dict[str, Any]
+        if index is not None:
+            if index >= size:
+                raise LedgerError(
+                    f"index {index} is not below size {size}",
+                    field="--index",
+                    fix="ask for an index smaller than the tree size",
+                )
+            proof = lg.inclusion_proof(index, size)
+            out = {"index": index, "size": size, "root": _b64(lg.root(size))}
+        else:
+            assert from_ is not None
+            proof = lg.consistency_proof(from_, size)
+            out = {
+                "from": from_,
+                "size": size,
+                "root_from": _b64(lg.root(from_)),
+                "root": _b64(lg.root(size)),
+            }
+        out["proof"] = [_b64(h) for h in proof]
+    finally:
+        store.dispose()
+    click.echo(json.dumps(out, indent=2))
+
+
+def _read_entries(source: IO[bytes]) -> list[bytes]:
+    """Parse and canonicalise every line before anything is written (all or nothing)."""
+    datas: list[bytes] = []
+    for number, raw in enumerate(source.read().split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        where = f"line {number}"
+        try:
+            datas.append(encode_entry(parse_entry(raw), where))
+        except InputError as e:
+            field = e.field if e.field and e.field.startswith(where) else where
+            raise InputError(e.message, field=field, fix=e.fix) from e
+    return datas
+
+
+@ledger.command("append")
+@_db_option
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Log signing key (default: $CAREWALL_KEY, <db file>.key, or ./carewall-log.key).",
+)
+@click.option(
+    "--origin",
+    default=None,
+    help=f"Log origin when this creates the ledger (default: {DEFAULT_ORIGIN}).",
+)
+@click.argument("source", type=click.File("rb"), default="-", metavar="[ENTRIES.jsonl | -]")
+def append_cmd(
+    db: str | None, key_path: Path | None, origin: str | None, source: IO[bytes]
+) -> None:
+    """Append each line (one JSON object) as one entry in canonical form, publish, and print
+    the new checkpoint. Creates the ledger if the database has none. A bad line appends nothing.
+    """
+    datas = _read_entries(source)
+    key = key_path or default_key_path(db)
+    store = open_store(db)
+    try:
+        lg = _open_or_create(store, key, origin)
+        lg.append_raw(datas)
+        click.echo(lg.publish(), nl=False)
+    finally:
+        store.dispose()
+
+
+def _open_or_create(store: Store, key: Path, origin: str | None) -> Ledger:
+    try:
+        lg = Ledger.open(store, key)
+    except LedgerError:
+        return Ledger.create(store, origin or DEFAULT_ORIGIN, key)
+    if origin is not None and origin != lg.origin:
+        raise InputError(
+            "this ledger already has a different origin",
+            field="--origin",
+            fix="leave out --origin, or use a new database",
+        )
+    return lg
