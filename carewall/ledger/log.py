@@ -171,6 +171,19 @@ class Ledger:
         with self.store.write() as conn:
             return publisher.publish(conn, self._signer, self.origin)
 
+    def publish_in(self, conn: Connection) -> str:
+        """Sign a checkpoint inside the caller's ``store.write()`` transaction.
+
+        The checkpoint commits atomically with the entries it covers, so a writer pays one
+        durable commit per transition instead of two, and every acknowledged entry is
+        already covered by a signed checkpoint when the caller's commit returns.
+        """
+        if self._signer is None:
+            return self.publish()  # raises the read-only error
+        if conn.engine is not self.store.writer:
+            raise LedgerError("publish_in needs a connection from store.write()")
+        return publisher.publish(conn, self._signer, self.origin)
+
     def checkpoint(self) -> str:
         with self.store.read() as conn:
             last = publisher.latest(conn)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -187,11 +188,10 @@ class Service(ReadMixin):
         Logs a ``policy`` entry; returns the new policy hash.
         """
         engine = Engine.load(text or None)
-        with self.store.write() as conn:
+        with self._write() as conn:
             self._set(conn, "local_policy", text)
             self.ledger.append_in(conn, [self._policy_entry(engine, "update")])
         self._engines = {text: engine}
-        self._publish()
         return str(engine.policy_hash)
 
     def local_policy(self) -> str:
@@ -205,7 +205,7 @@ class Service(ReadMixin):
 
     def add_organisation(self, id: str, name: str, function: str) -> Organisation:
         """Add an organisation to the register (InputError names a bad field)."""
-        with self.store.write() as conn:
+        with self._write() as conn:
             current = self.register(conn)
             if id in current.organisations:
                 raise ConflictError("the organisation is already registered", field="id")
@@ -217,7 +217,7 @@ class Service(ReadMixin):
         self, id: str, name: str, organisation: str, roles: list[str] | frozenset[str]
     ) -> Reviewer:
         """Add a reviewer to the register (roles from ``release_reviewer``/``appeal_reviewer``)."""
-        with self.store.write() as conn:
+        with self._write() as conn:
             current = self.register(conn)
             if id in current.reviewers:
                 raise ConflictError("the reviewer is already registered", field="id")
@@ -243,9 +243,13 @@ class Service(ReadMixin):
 
     # ----- helpers -------------------------------------------------------------------
 
-    def _publish(self) -> None:
-        if self.auto_publish:
-            self.ledger.publish()
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A writer transaction whose new entries are covered by a checkpoint signed in it."""
+        with self.store.write() as conn:
+            yield conn
+            if self.auto_publish and self.ledger.writable:
+                self.ledger.publish_in(conn)
 
     def _functions(self, register: Register) -> dict[str, str]:
         return {o.id: o.function for o in register.organisations.values()}
@@ -322,7 +326,7 @@ class Service(ReadMixin):
         received = _received_at(stored.get("received_at"), now)
         functions = self._functions(register)
         refs = [s["ref"] for s in stored["subjects"]]
-        with self.store.write() as conn:
+        with self._write() as conn:
             next_stage(Stage.RECEIVED, Outcome.REVIEW, Action.DECIDE)
             key = holder_key(conn, stored["holder"])
             commitments = le.commitments_for(key, request_id, refs)
@@ -363,7 +367,6 @@ class Service(ReadMixin):
             idx = self.ledger.append_in(conn, entries)
             self._event(conn, request_id, "received", now, stored["requester"], idx[0])
             self._event(conn, request_id, "decided", now, None, idx[1], {"outcome": outcome})
-        self._publish()
         return Submitted(id=request_id, outcome=outcome, log_index=idx[1])
 
     def review(
@@ -371,7 +374,7 @@ class Service(ReadMixin):
     ) -> RequestRecord:
         """A named release reviewer at the holder releases what the policy permits, or refuses."""
         register = self.register()
-        with self.store.write() as conn:
+        with self._write() as conn:
             row = self._lock_row(conn, id)
             self._check_reviewer(register, reviewer_id, row.holder, "release_reviewer")
             next_stage(row.stage, row.outcome, Action.REVIEW)
@@ -512,7 +515,7 @@ class Service(ReadMixin):
         if not grounds or not grounds.strip():
             raise InputError("give the grounds of the appeal", field="grounds")
         action = Action.APPEAL_REQUESTER if by == "requester" else Action.APPEAL_SUBJECT
-        with self.store.write() as conn:
+        with self._write() as conn:
             row = self._lock_row(conn, id)
             stage = next_stage(row.stage, row.outcome, action)
             now = le.rfc3339(self.clock())
@@ -524,7 +527,6 @@ class Service(ReadMixin):
             )
             conn.execute(t.requests.update().where(t.requests.c.id == id).values(stage=stage.value))
             self._event(conn, id, "appeal_lodged", now, by, idx[0])
-        self._publish()
         return self.get(id)
 
     def subject_appeal(self, request_id: str, code: str, grounds: str) -> RequestRecord:
@@ -539,7 +541,7 @@ class Service(ReadMixin):
         release records that it should not have happened.
         """
         register = self.register()
-        with self.store.write() as conn:
+        with self._write() as conn:
             row = self._lock_row(conn, id)
             self._check_reviewer(register, reviewer_id, row.holder, "appeal_reviewer")
             if row.reviewer is not None and row.reviewer == reviewer_id:
@@ -579,7 +581,7 @@ class Service(ReadMixin):
         Contract §6 has no entry kind for a withdrawal, so none is logged: the public log
         shows the request and decision and no release, which is what happened.
         """
-        with self.store.write() as conn:
+        with self._write() as conn:
             row = self._lock_row(conn, id)
             if by_org != row.requester:
                 raise AuthError(
@@ -600,7 +602,7 @@ class Service(ReadMixin):
     def lift_deferral(self, notice_id: int, reviewer_id: str) -> RequestRecord:
         """Send a deferred notice now that telling the subject no longer prejudices the purpose."""
         register = self.register()
-        with self.store.write() as conn:
+        with self._write() as conn:
             n = conn.execute(
                 sa.select(t.notices).where(t.notices.c.id == notice_id).with_for_update()
             ).first()
@@ -630,7 +632,6 @@ class Service(ReadMixin):
         return self.get(n.request_id)
 
     def _after_commit(self) -> None:
-        self._publish()
         if self.auto_publish:
             self.deliver_pending()
 
