@@ -1,0 +1,1 @@
+"""HTTP API: FastAPI routers over the service and the ledger, with one error shape."""

@@ -1,0 +1,104 @@
+"""One JSON error shape for every HTTP response that is not a success.
+
+Every error body is ``{"error": code, "message": …, "field"?: …, "fix"?: …}``, the shape of
+:meth:`carewall.errors.CarewallError.diagnostics`. Validation errors name the offending field;
+anything unexpected becomes a bare 500 that never shows a stack trace or internal detail.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carewall.errors import CarewallError
+
+__all__ = ["error_body", "install_error_handlers"]
+
+_log = logging.getLogger("carewall.api")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorised",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+def error_body(
+    code: str, message: str, *, field: str | None = None, fix: str | None = None
+) -> dict[str, Any]:
+    """The error shape, for callers that build an error without raising one."""
+    out: dict[str, Any] = {"error": code, "message": message}
+    if field is not None:
+        out["field"] = field
+    if fix is not None:
+        out["fix"] = fix
+    return out
+
+
+def _field_of(loc: Sequence[Any]) -> str:
+    # FastAPI locations start with where the value came from ("query", "body", "path").
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("query", "path", "body", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "request"
+
+
+async def _carewall_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CarewallError)
+    headers = {"Retry-After": "5"} if exc.status == 503 else None
+    return JSONResponse(exc.diagnostics(), status_code=exc.status, headers=headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    field = _field_of(first.get("loc", ()))
+    kind = str(first.get("type", ""))
+    # The input value is deliberately left out: it may be personal data.
+    if kind == "missing":
+        message = "this parameter is required"
+    else:
+        message = str(first.get("msg", "invalid value"))
+    body = error_body("invalid_input", message, field=field, fix="correct this field and retry")
+    if len(errors) > 1:
+        body["fields"] = [_field_of(e.get("loc", ())) for e in errors]
+    return JSONResponse(body, status_code=422)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code < 500 else "internal")
+    detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    # The traceback goes to the server log only; the client learns nothing internal.
+    _log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+    return JSONResponse(
+        error_body(
+            "internal", "internal error", fix="try again; if it persists, tell the operator"
+        ),
+        status_code=500,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error raised inside ``app`` in the one JSON shape."""
+    app.add_exception_handler(CarewallError, _carewall_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
