@@ -7,6 +7,10 @@ from a CDN, which the Content-Security-Policy (rightly) forbids.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,6 +21,7 @@ from carewall.api import admin, requests, review, subject
 from carewall.api.errors import install_error_handlers
 from carewall.api.log import make_log_router
 from carewall.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from carewall.errors import CarewallError
 from carewall.service import Service
 
 __all__ = ["create_app"]
@@ -34,9 +39,39 @@ _ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+_log = logging.getLogger("carewall.api")
+
+
+async def _publisher(service: Service) -> None:
+    """Sign a checkpoint over the log's tail each interval, so no entry waits unsigned."""
+    while True:
+        # Tick at least once a second so a changed interval takes effect promptly.
+        await asyncio.sleep(min(max(service.publish_interval, 0.01), 1.0))
+        try:
+            await asyncio.to_thread(service.publish_if_due)
+        except CarewallError as e:
+            # The database may be down; the next tick tries again. No personal data here.
+            _log.warning("checkpoint publisher: %s", e.code)
+
+
 def create_app(service: Service, *, max_body: int = 1 << 20) -> FastAPI:
     """The HTTP API over ``service``; request bodies over ``max_body`` bytes get 413."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if service.ledger.writable:
+            task = asyncio.create_task(_publisher(service))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
     app = FastAPI(
+        lifespan=lifespan,
         title="carewall",
         version=__version__,
         description="A verifiable data firewall for public services.",

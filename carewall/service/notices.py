@@ -129,6 +129,8 @@ def render_notice(data: dict[str, Any]) -> tuple[str, str]:
         f"Your commitment:   {data['commitment']}",
         "Inclusion proof (RFC 9162 audit path, leaf to root):",
         proof,
+        "Signed checkpoint the proof is against (check it with the log's public key):",
+        *(f"  {line}" for line in str(data.get("checkpoint") or "").splitlines()),
         "",
         f"Request id:        {data['request_id']}",
         f"Your access code:  {data['code']}",

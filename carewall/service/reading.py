@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from carewall.errors import AuthError, CarewallError, InputError, NotFoundError
+from carewall.ledger.checkpoint import parse_checkpoint
 from carewall.service import tables as t
 from carewall.service.logentries import rfc3339
 from carewall.service.notices import Notice, OutboxChannel, render_notice
@@ -277,9 +278,11 @@ class ReadMixin:
         if rec.release:
             group = next((g for g in rec.release.groups if position in g.subjects), None)
         notice = next((n for n in rec.notices if n.subject == position), None)
-        size = self.ledger.size()
         proof: list[str] = []
+        size: int | None = None
+        note: str | None = None
         if group is not None:
+            size, note = self._signed_tree(group.log_index)
             proof = [h.hex() for h in self.ledger.inclusion_proof(group.log_index, size)]
         return SubjectView(
             request_id=rec.id,
@@ -297,12 +300,26 @@ class ReadMixin:
             outcome=rec.outcome,
             notice_status=notice.status if notice else None,
             release_index=group.log_index if group else None,
-            tree_size=size if group else None,
+            tree_size=size,
             inclusion_proof=proof,
+            checkpoint=note,
             commitment=rec.subjects[position].commitment,
             can_appeal=rec.stage == "reviewed" and rec.outcome == "released",
             appeal=rec.appeal,
         )
+
+    def _signed_tree(self, index: int) -> tuple[int, str]:
+        """The newest signed checkpoint as (size, note), signing one if it misses ``index``.
+
+        A subject's proof is against a checkpoint they can check with the log's public key,
+        never against an unsigned size.
+        """
+        note = self.ledger.checkpoint()
+        size = parse_checkpoint(note.split("\n\n", 1)[0] + "\n").size
+        if size <= index and self.ledger.writable:
+            note = self.ledger.publish()
+            size = parse_checkpoint(note.split("\n\n", 1)[0] + "\n").size
+        return size, note
 
     # ----- delivery --------------------------------------------------------------------
 
@@ -316,7 +333,7 @@ class ReadMixin:
     def _deliver(self, notice_id: int) -> None:
         with self.store.read() as conn:
             n, req, subj = _notice_rows(conn, notice_id)
-        size = self.ledger.size()
+        size, note = self._signed_tree(n.release_index)
         code = secrets.token_urlsafe(16)
         rel = json.loads(req.release)
         group = next(g for g in rel["groups"] if g["log_index"] == n.release_index)
@@ -338,6 +355,7 @@ class ReadMixin:
                 h.hex() for h in self.ledger.inclusion_proof(n.release_index, size)
             ],
             "commitment": subj.commitment,
+            "checkpoint": note,
         }
         # The code's hash is stored before the notice leaves, so the code works on arrival.
         with self.store.write() as conn:

@@ -166,6 +166,7 @@ class SubjectView(_Frozen):
     release_index: int | None
     tree_size: int | None
     inclusion_proof: list[str]
+    checkpoint: str | None  # the signed checkpoint (C2SP note) the proof is against
     commitment: str
     can_appeal: bool
     appeal: AppealRecord | None

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from carewall.errors import AuthError, ConflictError, InputError, NotFoundError, PolicyError
+from carewall.ledger.checkpoint import open_checkpoint
 from carewall.ledger.merkle import hash_leaf, verify_inclusion
+from carewall.ledger.note import Verifier
 from carewall.service import Service
 
 Doc = Callable[..., dict[str, Any]]
@@ -56,15 +58,21 @@ def test_release_path_logs_every_step_and_notifies(svc: Service, make_doc: Doc) 
     view = svc.subject_view(rec.id, code)
     assert view.categories == ["address", "name"] and view.recipient == "met-police"
     assert view.release_index == rec.release.groups[0].log_index
-    assert view.tree_size is not None
+    assert view.tree_size is not None and view.checkpoint is not None
+    # The proof is against a checkpoint signed by the log's key, checked as an outsider would.
+    signed = open_checkpoint(view.checkpoint, [Verifier.from_vkey(svc.ledger.verifier_key)])
+    assert signed.size == view.tree_size > view.release_index
     leaf = hash_leaf(svc.ledger.entries(view.release_index, view.release_index + 1)[0])
     verify_inclusion(
         view.release_index,
         view.tree_size,
         leaf,
         [bytes.fromhex(h) for h in view.inclusion_proof],
-        svc.ledger.root(view.tree_size),
+        signed.root,
     )
+    # The notice the subject received carries the same signed checkpoint.
+    body = json.dumps(svc.outbox(notice.id))
+    assert signed.to_text().splitlines()[2] in body
     with pytest.raises(AuthError):
         svc.subject_view(rec.id, code + "x")
 
@@ -207,3 +215,18 @@ def test_register_admin(svc: Service, make_doc: Doc) -> None:
     # a second handle on the same database sees the change (the register is re-read)
     other = Service.open(svc.store.url)
     assert "leeds-council" in other.register().organisations
+
+
+def test_checkpoints_are_signed_at_most_once_per_interval_and_the_tail_on_demand(
+    svc: Service, make_doc: Doc
+) -> None:
+    svc.submit(make_doc())  # the first write of a process always signs
+    first = svc.ledger.checkpoints()[-1][0]
+    assert first == svc.ledger.size()
+    svc.publish_interval = 3600.0
+    for _ in range(3):
+        svc.submit(make_doc())
+    # Under load the writers leave signing to the publisher, which then covers the tail.
+    assert svc.ledger.checkpoints()[-1][0] == first < svc.ledger.size()
+    svc.publish_pending()
+    assert svc.ledger.checkpoints()[-1][0] == svc.ledger.size()
