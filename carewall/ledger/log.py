@@ -84,6 +84,7 @@ class Ledger:
         self.origin = origin
         self.verifier_key = verifier_key
         self._signer = signer
+        self._node_cache: proofs.NodeCache = {}  # immutable upper-level hashes (see proofs)
 
     @classmethod
     def create(cls, store: Store, origin: str, key_path: Path) -> Ledger:
@@ -202,11 +203,11 @@ class Ledger:
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         with self.store.read() as conn:
-            return proofs.inclusion_proof(conn, index, size)
+            return proofs.inclusion_proof(conn, index, size, self._node_cache)
 
     def consistency_proof(self, m: int, n: int) -> list[bytes]:
         with self.store.read() as conn:
-            return proofs.consistency_proof(conn, m, n)
+            return proofs.consistency_proof(conn, m, n, self._node_cache)
 
     def root(self, size: int) -> bytes:
         with self.store.read() as conn:

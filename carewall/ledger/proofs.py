@@ -127,8 +127,28 @@ def _check_size(size: int, current: int, what: str = "size") -> None:
         )
 
 
-def _prefetch(conn: Connection, size: int, refs: Sequence[NodeRef]) -> merkle.NodeGetter:
-    current, got = fetch_with_size(conn, refs)
+# Perfect-subtree hashes never change once stored (the log is append-only), so a reader may
+# keep the upper levels, which every proof shares, and fetch only the rest. fsck never uses
+# this cache: it always re-reads storage.
+_CACHE_MIN_LEVEL = 8
+_CACHE_MAX = 1 << 17
+
+NodeCache = dict[NodeRef, bytes]
+
+
+def _prefetch(
+    conn: Connection, size: int, refs: Sequence[NodeRef], cache: NodeCache | None = None
+) -> merkle.NodeGetter:
+    if cache is None:
+        current, got = fetch_with_size(conn, refs)
+    else:
+        current, got = fetch_with_size(conn, [r for r in refs if r not in cache])
+        if len(cache) > _CACHE_MAX:
+            cache.clear()
+        for ref, h in got.items():
+            if ref[0] >= _CACHE_MIN_LEVEL:
+                cache[ref] = h
+        got.update((r, cache[r]) for r in refs if r in cache)
     _check_size(size, current)
 
     def get(_refs: Sequence[NodeRef]) -> Mapping[NodeRef, bytes]:
@@ -137,25 +157,29 @@ def _prefetch(conn: Connection, size: int, refs: Sequence[NodeRef]) -> merkle.No
     return get
 
 
-def inclusion_proof(conn: Connection, index: int, size: int) -> list[bytes]:
+def inclusion_proof(
+    conn: Connection, index: int, size: int, cache: NodeCache | None = None
+) -> list[bytes]:
     if not 0 <= index < size:
         raise LedgerError(
             f"index {index} is not in a tree of size {size}",
             field="index",
             fix="ask for an index in [0, size)",
         )
-    get = _prefetch(conn, size, merkle.inclusion_proof_refs(index, size))
+    get = _prefetch(conn, size, merkle.inclusion_proof_refs(index, size), cache)
     return list(merkle.inclusion_proof(index, size, get))
 
 
-def consistency_proof(conn: Connection, m: int, n: int) -> list[bytes]:
+def consistency_proof(
+    conn: Connection, m: int, n: int, cache: NodeCache | None = None
+) -> list[bytes]:
     if not 0 < m <= n:
         raise LedgerError(
             f"no consistency proof from size {m} to size {n}",
             field="from",
             fix="ask for 1 <= from <= size",
         )
-    get = _prefetch(conn, n, merkle.consistency_proof_refs(m, n))
+    get = _prefetch(conn, n, merkle.consistency_proof_refs(m, n), cache)
     return list(merkle.consistency_proof(m, n, get))
 
 

@@ -96,7 +96,13 @@ def translate_errors() -> Iterator[None]:
 
 
 def _sqlite_engine(url: str, *, writer: bool) -> Engine:
-    engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+    # Readers run in autocommit: each statement is its own consistent read, which is all an
+    # append-only log needs, and it saves a BEGIN and a rollback per proof.
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": 60, "check_same_thread": False},
+        pool_reset_on_return="rollback" if writer else None,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -109,9 +115,11 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
         cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+    if writer:
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -121,5 +129,12 @@ def open_store(url: str | None = None) -> Store:
     full = normalise_url(url)
     if full.startswith("sqlite"):
         return Store(full, _sqlite_engine(full, writer=True), _sqlite_engine(full, writer=False))
-    engine = sa.create_engine(full, pool_pre_ping=True, pool_size=5, max_overflow=10)
-    return Store(full, engine, engine)
+    writer = sa.create_engine(full, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # Readers (proofs, tiles, pages) skip the pre-ping and the transaction: the log is
+    # append-only, so a read never needs a multi-statement snapshot, and each proof costs
+    # one round trip. A dropped connection still fails cleanly (503) and the pool
+    # reconnects on the next read.
+    reader = sa.create_engine(
+        full, isolation_level="AUTOCOMMIT", pool_size=5, max_overflow=10, pool_reset_on_return=None
+    )
+    return Store(full, writer, reader)
