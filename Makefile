@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
-	$(BIN)/carewall run-examples examples
+	$(BIN)/carewall demo
 
 lint: install
 	$(BIN)/ruff check carewall tests benchmarks
@@ -34,4 +34,4 @@ bench: install
 	$(BIN)/python benchmarks/ledger.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache carewall.db*
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache carewall.db* carewall-demo.db*

@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from carewall import __version__
-from carewall.api import admin, requests, review, subject
+from carewall.api import admin, index, requests, review, subject
 from carewall.api.errors import install_error_handlers
 from carewall.api.log import make_log_router
 from carewall.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -81,7 +81,7 @@ def create_app(service: Service, *, max_body: int = 1 << 20) -> FastAPI:
     app.state.service = service
     app.state.store = service.store
     install_error_handlers(app)
-    for router in (requests.router, review.router, subject.router, admin.router):
+    for router in (index.router, requests.router, review.router, subject.router, admin.router):
         app.include_router(router)
     app.include_router(make_log_router(lambda: service.ledger))
     # Outermost first: headers go on every response, including a 413 from the limit.

@@ -232,3 +232,23 @@ def test_admin_register_tokens_and_policy(served: tuple[TestClient, Service, Tok
         assert r.status_code == 422
     r = client.put("/api/admin/policy", json={"text": "this is not cedar"}, headers=admin)
     assert r.status_code == 422
+
+
+def test_public_index_counts_without_personal_data(
+    served: tuple[TestClient, Service, Tokens],
+) -> None:
+    client, service, tok = served
+    doc = reviewable()
+    assert client.post("/api/requests", json=doc, headers=tok.auth("requester")).status_code == 201
+    r = client.get("/")  # no token: the index is public
+    assert r.status_code == 200
+    body = r.json()
+    assert body["log"]["verifier_key"] == service.ledger.verifier_key
+    assert body["log"]["size"] == service.ledger.size()
+    assert body["requests"]["total"] == 1
+    assert body["requests"]["by_requester_function"] == {"police": 1}
+    assert body["requests"]["by_outcome"] == {"review": 1}
+    text = r.text
+    for s in doc["subjects"]:
+        assert s["ref"] not in text
+    assert doc["reference"] not in text and doc["officer"]["name"] not in text
