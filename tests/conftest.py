@@ -2,44 +2,28 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
-from psycopg import sql
-
-PG_SERVER = os.environ.get("CAREWALL_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
-
-
-def _pg_admin() -> psycopg.Connection[tuple[object, ...]]:
-    return psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=5)
+from pgdb import pg_database
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A fresh, uniquely named PostgreSQL database, dropped afterwards.
+    """A fresh, uniquely named PostgreSQL database, dropped afterwards."""
+    with pg_database() as url:
+        yield url
 
-    Skips when the server is unreachable, except under CI (env CI set), where that fails.
-    """
-    try:
-        admin = _pg_admin()
-    except psycopg.OperationalError as e:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL at {PG_SERVER} is unreachable under CI: {e}")
-        pytest.skip(f"PostgreSQL at {PG_SERVER} is unreachable")
-    name = f"carewall_test_{uuid.uuid4().hex[:16]}"
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with _pg_admin() as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'carewall.db'}"
+    else:
+        with pg_database() as url:
+            yield url
 
 
 @pytest.fixture

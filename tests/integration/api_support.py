@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from carewall.ledger import verify_ledger
 from carewall.service import Service
 
 REPO = Path(__file__).resolve().parents[2]
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 HOLDER = "islington-council"
 REQUESTER = "met-police"
 
@@ -120,21 +118,6 @@ def assert_consistent(service: Service) -> int:
 
 
 # ----- PostgreSQL ---------------------------------------------------------------------
-
-
-@contextmanager
-def pg_database() -> Iterator[str]:
-    """A uniquely named database on the shared server, dropped afterwards."""
-    name = "cw_api_" + uuid.uuid4().hex[:12]
-    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        engine.dispose()
 
 
 # ----- real servers ---------------------------------------------------------------------

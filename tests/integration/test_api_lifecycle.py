@@ -12,11 +12,11 @@ from api_support import (
     api,
     assert_consistent,
     example,
-    pg_database,
     refused,
     reviewable,
 )
 from fastapi.testclient import TestClient
+from pgdb import pg_database
 
 from carewall.service import Service
 

@@ -10,10 +10,10 @@ from api_support import (
     REQUESTER,
     assert_consistent,
     init_service,
-    pg_database,
     submit_many,
     uvicorn_server,
 )
+from pgdb import pg_database
 
 from carewall.api.auth import create_token
 from carewall.service import Service

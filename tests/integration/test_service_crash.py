@@ -12,11 +12,8 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -24,7 +21,6 @@ from carewall.ledger import verify_ledger
 from carewall.service import Service
 from carewall.service import tables as t
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DOC = {
     "reference": "MPS-2026-000999",
     "requester": "met-police",
@@ -57,21 +53,6 @@ if action == "submit":
 else:
     svc.review(arg, "ig-whittington", release=True)
 """
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'crash.db'}"
-        return
-    name = "cw_crash_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def kill_inside(url: str, key: Path, action: str, when: str, arg: str) -> None:

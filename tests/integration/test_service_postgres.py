@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from carewall.ledger import verify_ledger
@@ -18,7 +15,6 @@ from carewall.service import Service
 
 pytestmark = pytest.mark.postgres
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CAREWALL = str(Path(sys.executable).with_name("carewall"))
 DOC = {
     "reference": "MPS-2026-000555",
@@ -29,18 +25,6 @@ DOC = {
     "subjects": [{"ref": "H801200001001A", "is_child": True, "is_victim_or_witness": False}],
     "categories": ["name", "attendance", "nationality"],
 }
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    name = "cw_svcpg_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def cw(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

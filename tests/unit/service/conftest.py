@@ -7,18 +7,13 @@ named database and drops it afterwards, so tests can run in parallel.
 from __future__ import annotations
 
 import copy
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from carewall.service import Service
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 BASE_DOC: dict[str, Any] = {
     "reference": "MPS-2026-000123",
@@ -46,27 +41,6 @@ BASE_DOC: dict[str, Any] = {
     "prejudice": False,
     "received_at": "2026-11-21T10:00:00Z",
 }
-
-
-@contextmanager
-def pg_database() -> Iterator[str]:
-    name = "cw_svc_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'carewall.db'}"
-    else:
-        with pg_database() as url:
-            yield url
 
 
 @pytest.fixture
