@@ -32,6 +32,7 @@ test: lint typecheck pytest
 bench: install
 	$(BIN)/python benchmarks/decide.py
 	$(BIN)/python benchmarks/ledger.py
+	$(BIN)/python benchmarks/service.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache carewall.db* carewall-demo.db*

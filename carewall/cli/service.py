@@ -175,12 +175,15 @@ def requests(
             click.echo(json.dumps(r.model_dump()))
         return
     table = Table(title=f"{len(rows)} requests")
-    for col in ("id", "received", "requester", "holder", "purpose", "subjects", "stage", "outcome"):
-        table.add_column(col)
+    # The id is what people copy into `carewall review`, so it is never shortened; the other
+    # columns wrap instead of being cut on a narrow terminal.
+    table.add_column("id", no_wrap=True, min_width=21)
+    for col in ("received", "requester", "holder", "purpose", "subjects", "stage", "outcome"):
+        table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
             r.id,
-            r.received_at,
+            r.received_at.replace("T", " ")[:16],
             r.requester,
             r.holder,
             r.purpose,

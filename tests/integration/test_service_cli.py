@@ -88,6 +88,9 @@ def test_lifecycle_through_the_cli(tmp_path: Path) -> None:
     ]
     res = run(["requests", "--db", str(tmp_path / "cw.db")])
     assert res.exit_code == 0 and "3 requests" in res.output
+    # every id appears whole, even on a narrow terminal, so it can be copied into `review`
+    for r in rows:
+        assert r["id"] in res.output
     # the table shows ids and codes, never the subject's ref or the officer's name
     assert "9434765919" not in res.output and "Marchetti" not in res.output
 
