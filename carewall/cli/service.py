@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +222,29 @@ def serve(db: str | None, key: str | None, host: str, port: int) -> None:
     _serve(_open(db, key), host, port)
 
 
+def _outcome_chart(svc: Service, width: int = 40) -> Table:
+    """Who asked, and what they got: one bar per requester function, released part in green."""
+    functions = {o.id: o.function for o in svc.register().organisations.values()}
+    asked: Counter[str] = Counter()
+    released: Counter[str] = Counter()
+    for r in svc.list_requests():
+        fn = functions.get(r.requester, "other_public_body")
+        asked[fn] += 1
+        released[fn] += r.outcome == "released"
+    top = max(asked.values(), default=1)
+    chart = Table(title="requests by who asked (green: released after review)", box=None)
+    chart.add_column("requester function")
+    chart.add_column("", min_width=width)
+    chart.add_column("asked", justify="right")
+    chart.add_column("released", justify="right")
+    for fn, n in asked.most_common():
+        full = max(1, round(n / top * width))
+        green = round(released[fn] / top * width)
+        bar = f"[green]{'█' * green}[/green][red]{'█' * (full - green)}[/red]"
+        chart.add_row(fn, bar, str(n), str(released[fn]))
+    return chart
+
+
 @main.command()
 @click.option(
     "--db", default="carewall-demo.db", show_default=True, help="SQLite file for the demo instance."
@@ -273,6 +297,7 @@ def demo(db: str, seed: int, scale: float, do_serve: bool, host: str, port: int)
         ):
             table.add_row(name, str(value))
         err_console.print(table)
+        err_console.print(_outcome_chart(svc))
     if do_serve:
         click.echo(f"open http://{host}:{port}/")
         _serve(svc, host, port)

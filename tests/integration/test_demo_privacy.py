@@ -62,6 +62,9 @@ def test_demo_public_log_has_no_personal_data(tmp_path: Path) -> None:
         main, ["demo", "--db", str(db), "--scale", "0.04", "--no-serve"], catch_exceptions=False
     )
     assert res.exit_code == 0, res.output
+    # The chart shows immigration enforcement asking, and receiving nothing.
+    bar = re.search(r"immigration_enforcement\s+█+\s+(\d+)\s+(\d+)", res.output)
+    assert bar is not None and int(bar.group(1)) > 0 and bar.group(2) == "0"
     svc = Service.open(str(db))
     raw = svc.ledger.entries(0, svc.ledger.size())
     entries = [json.loads(e) for e in raw]
