@@ -31,9 +31,12 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from fastapi import Request
+from rich.console import Console
+from rich.table import Table
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+TARGET = 0.5  # carewall's share of the ceiling's throughput (issue 4)
 DOC: dict[str, Any] = json.loads((REPO / "examples" / "07-police-theft-suspect.json").read_text())
 
 
@@ -178,18 +181,19 @@ def main() -> None:
         for backend in args.backends.split(","):
             full, ceiling = run(backend, args.n, args.concurrency, Path(d))
             rows.append((backend, full, ceiling))
-    print(f"\nsubmissions over HTTP (n={args.n}, concurrency={args.concurrency}, loopback)")
-    head = (
-        f"{'backend':10} {'endpoint':9} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs ceiling':>11}"
+    table = Table(
+        title=f"submissions over HTTP (n={args.n}, concurrency={args.concurrency}, loopback)"
     )
-    print(head)
-    print("-" * len(head))
+    for name in ("backend", "endpoint", "req/s", "p50 ms", "p99 ms", "vs ceiling"):
+        table.add_column(name, justify="left" if name in ("backend", "endpoint") else "right")
     for backend, full, ceiling in rows:
         ratio = full["rps"] / ceiling["rps"]
-        for name, r, extra in (("carewall", full, f"{ratio:.0%}"), ("ceiling", ceiling, "")):
-            print(
-                f"{backend:10} {name:9} {r['rps']:8.1f} {r['p50']:8.1f} {r['p99']:8.1f} {extra:>11}"
+        verdict = f"{ratio:.1%} " + ("(≥ 50%: met)" if ratio >= TARGET else "(< 50%: missed)")
+        for name, r, extra in (("carewall", full, verdict), ("ceiling", ceiling, "")):
+            table.add_row(
+                backend, name, f"{r['rps']:.1f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}", extra
             )
+    Console().print(table)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -230,3 +231,25 @@ def test_checkpoints_are_signed_at_most_once_per_interval_and_the_tail_on_demand
     assert svc.ledger.checkpoints()[-1][0] == first < svc.ledger.size()
     svc.publish_pending()
     assert svc.ledger.checkpoints()[-1][0] == svc.ledger.size()
+
+
+def test_a_second_handle_sees_policy_and_register_changes_at_once(
+    svc: Service, make_doc: Doc, db_url: str, tmp_path: Path
+) -> None:
+    # Two handles on one database stand for two server processes, each with warm caches.
+    other = Service.open(db_url, tmp_path / "log.key")
+    try:
+        assert svc.submit(make_doc()).outcome == "review"
+        assert other.submit(make_doc()).outcome == "review"
+        svc.set_local_policy(
+            '@id("local/nothing-for-police")\n'
+            'forbid (principal, action == Action::"disclose", resource)\n'
+            'when { principal.function == Function::"police" };\n'
+        )
+        assert other.submit(make_doc()).outcome == "refused"
+        svc.add_organisation("kent-police", "Kent Police", "police")
+        with pytest.raises(InputError):
+            svc.submit(make_doc(requester="no-such-force"))
+        assert other.submit(make_doc(requester="kent-police")).outcome == "refused"
+    finally:
+        other.close()
