@@ -3,8 +3,8 @@
 Prints decisions per second and p50/p99 latency of one in-process decision, side by side
 with a bare ``cedarpy.is_authorized_batch`` call on the same policies, entities and Cedar
 requests (so the ratio is carewall's own overhead; both skip request-time schema validation,
-as the engine does, because policies and entities are schema-validated when loaded), and the time for a
-100,000-subject request. Targets: overhead <= 1.3x, p99 <= 1 ms, 100,000 subjects <= 2 s.
+as the engine does, because policies and entities are schema-validated when loaded), and the
+time for a 100,000-subject request. Targets: overhead <= 1.3x, p99 <= 1 ms, 100,000 subjects <= 2 s.
 
 Run: .venv/bin/python benchmarks/decide.py [--n 5000]
 """

@@ -84,7 +84,7 @@ class Ledger:
         self.origin = origin
         self.verifier_key = verifier_key
         self._signer = signer
-        self._node_cache: proofs.NodeCache = {}  # immutable upper-level hashes (see proofs)
+        self._node_cache = proofs.NodeCache()  # immutable upper-level hashes (see proofs)
 
     @classmethod
     def create(cls, store: Store, origin: str, key_path: Path) -> Ledger:

@@ -131,9 +131,43 @@ def _check_size(size: int, current: int, what: str = "size") -> None:
 # keep the upper levels, which every proof shares, and fetch only the rest. fsck never uses
 # this cache: it always re-reads storage.
 _CACHE_MIN_LEVEL = 8
-_CACHE_MAX = 1 << 17
+_CACHE_MAX = 1 << 18
 
-NodeCache = dict[NodeRef, bytes]
+# A long-lived reader (the log server) bulk-loads the cached levels once it has served this
+# many proofs, and again whenever the log has doubled since; a one-shot reader (a CLI proof)
+# never pays for that.
+_WARM_AFTER = 16
+
+
+class NodeCache(dict[NodeRef, bytes]):
+    """Upper-level node hashes kept by one :class:`~carewall.ledger.log.Ledger`."""
+
+    __slots__ = ("uses", "warm_size")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.uses = 0
+        self.warm_size = -1  # the log size at the last bulk load; -1: never loaded
+
+
+def _warm(conn: Connection, cache: NodeCache) -> None:
+    """Load the cached levels in one range scan instead of one B-tree descent per node.
+
+    A random proof touches about one node per level, and below the top few levels almost
+    none is in the cache yet, so a cold cache costs a lookup per level for a long time.
+    Only as many levels as fit in half the cache are loaded; later nodes come on demand.
+    """
+    size = current_size(conn)
+    if size <= 2 * cache.warm_size:
+        return  # the request was beyond the log, which has not doubled since the last load
+    cache.warm_size = size
+    level = _CACHE_MIN_LEVEL
+    while level < 63 and (size >> level) > _CACHE_MAX // 4:
+        level += 1
+    p = placeholder(conn)
+    found = rows(conn, f"SELECT level, idx, hash FROM ledger_nodes WHERE level >= {p}", (level,))
+    for lv, ix, h in found:
+        cache[(int(lv), int(ix))] = bytes(h)
 
 
 def _prefetch(
@@ -142,13 +176,19 @@ def _prefetch(
     if cache is None:
         current, got = fetch_with_size(conn, refs)
     else:
-        current, got = fetch_with_size(conn, [r for r in refs if r not in cache])
         if len(cache) > _CACHE_MAX:
             cache.clear()
+            cache.warm_size = -1
+        cache.uses += 1
+        if cache.uses >= _WARM_AFTER and size > 2 * cache.warm_size:
+            _warm(conn, cache)
+        # get(), not `in` then [], so a concurrent clear() in another thread cannot bite.
+        known = {r: h for r in refs if (h := cache.get(r)) is not None}
+        current, got = fetch_with_size(conn, [r for r in refs if r not in known])
         for ref, h in got.items():
             if ref[0] >= _CACHE_MIN_LEVEL:
                 cache[ref] = h
-        got.update((r, cache[r]) for r in refs if r in cache)
+        got.update(known)
     _check_size(size, current)
 
     def get(_refs: Sequence[NodeRef]) -> Mapping[NodeRef, bytes]:

@@ -8,14 +8,19 @@ recomputed children matched what is stored, so a changed entry is reported at it
 index (not at the subtrees above it), and a changed stored node at the first leaf it covers.
 Nodes with no entries under them, gaps in the indices and every stored checkpoint
 (signature by the stored verifier key, origin, size, and root at its size) are checked too.
+Chunks below level ``_CHUNK_LEVEL`` are independent, so a big log is split into spans that
+worker processes (one per core, each with its own read connection) check in parallel.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
@@ -26,12 +31,15 @@ from carewall.ledger.checkpoint import open_checkpoint
 from carewall.ledger.merkle import NodeRef
 from carewall.ledger.note import Verifier
 from carewall.ledger.proofs import placeholder, rows
-from carewall.storage.db import Store
+from carewall.storage.db import Store, open_store
 
 __all__ = ["Fault", "VerifyReport", "verify_ledger"]
 
 _CHUNK_LEVEL = 16
 _MAX_FAULTS = 100
+_PARALLEL_MIN = 1 << 20  # entries; below this, starting workers costs more than it saves
+_MAX_WORKERS = 8
+_SPANS_PER_WORKER = 4
 _MISSING = b"\x00" * 32
 
 Progress = Callable[[int, int], None]
@@ -161,12 +169,146 @@ def _parents(hashes: list[bytes]) -> list[bytes]:
     return [sha(prefix + left + right).digest() for left, right in zip(it, it, strict=False)]
 
 
+def _verify_span(
+    conn: Connection,
+    report: VerifyReport,
+    needed: set[NodeRef],
+    lo: int,
+    hi: int,
+    progress: Progress | None,
+    size: int,
+) -> tuple[list[bytes], set[int], dict[NodeRef, bytes]]:
+    """Check entries ``[lo, hi)`` (``lo`` chunk-aligned) up to level ``_CHUNK_LEVEL``.
+
+    Returns the recomputed chunk roots, which of them are bad, and the recomputed hashes of
+    the ``needed`` nodes in the span. Spans are independent, so they can run in parallel.
+    """
+    p = placeholder(conn)
+    checker = _Checker(conn, report, needed)
+    chunk = 1 << _CHUNK_LEVEL
+    tops: list[bytes] = []
+    top_bad: set[int] = set()
+    for a in range(lo, hi, chunk):
+        n = min(chunk, hi - a)
+        # Without the index column first: the common, gap-free case needs only the count.
+        found = rows(
+            conn,
+            f"SELECT data, hash FROM ledger_entries WHERE idx >= {p} AND idx < {p} ORDER BY idx",
+            (a, a + n),
+        )
+        stored: list[bytes] | dict[int, bytes]
+        if len(found) == n:
+            # Both drivers return bytes for BLOB/bytea, so rows are used as they come.
+            leaves = _leaves([r[0] for r in found])
+            stored = [r[1] for r in found]
+        else:
+            found = rows(
+                conn,
+                f"SELECT idx, data, hash FROM ledger_entries WHERE idx >= {p} AND idx < {p} "
+                "ORDER BY idx",
+                (a, a + n),
+            )
+            by_idx = {int(r[0]): r for r in found}
+            stored = {ix: bytes(r[2]) for ix, r in by_idx.items()}
+            leaves = []
+            for ix in range(a, a + n):
+                row = by_idx.get(ix)
+                if row is None:
+                    report.add(ix, f"entry {ix} is missing")
+                leaves.append(_MISSING if row is None else _leaves([bytes(row[1])])[0])
+        bad = checker.level(0, a, leaves, set(), stored)
+        upper, bad = checker.climb(0, a, leaves, bad, _CHUNK_LEVEL)
+        tops.extend(upper)
+        top_bad |= bad
+        if progress is not None:
+            progress(a + n, size)
+    return tops, top_bad, checker.recomputed
+
+
+_SpanResult = tuple[VerifyReport, list[bytes], set[int], dict[NodeRef, bytes]]
+
+
+def _span_worker(url: str, needed: set[NodeRef], lo: int, hi: int, size: int) -> _SpanResult:
+    """One span in a worker process, on its own read connection."""
+    store = open_store(url)
+    try:
+        report = VerifyReport()
+        with store.read() as conn:
+            tops, bad, recomputed = _verify_span(conn, report, needed, lo, hi, None, size)
+        return report, tops, bad, recomputed
+    finally:
+        store.dispose()
+
+
+def _workers(store: Store, size: int) -> int:
+    """How many processes to re-hash with: all cores for a big log in a file or a server.
+
+    Hashing is CPU-bound Python, so threads would not help; each process has its own
+    read connection. Small logs stay in-process: starting a worker costs about a second.
+    """
+    if size < _PARALLEL_MIN:
+        return 1
+    if store.is_sqlite and store.writer.url.database in (None, "", ":memory:"):
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, _MAX_WORKERS))
+
+
+def _verify_spans(
+    store: Store, report: VerifyReport, needed: set[NodeRef], size: int, progress: Progress | None
+) -> tuple[list[bytes], set[int], dict[NodeRef, bytes]]:
+    workers = _workers(store, size)
+    if workers == 1:
+        with store.read() as conn:
+            return _verify_span(conn, report, needed, 0, size, progress, size)
+    chunk = 1 << _CHUNK_LEVEL
+    chunks = -(-size // chunk)
+    # A few spans per worker, so progress moves and a slow core does not hold up the end.
+    per = max(1, -(-chunks // (workers * _SPANS_PER_WORKER)))
+    spans = [(a, min(size, a + per * chunk)) for a in range(0, size, per * chunk)]
+    ctx = multiprocessing.get_context("spawn")  # fork is unsafe beside pools and threads
+    done: list[_SpanResult] = []
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            results = pool.map(
+                _span_worker,
+                [store.url] * len(spans),
+                [needed] * len(spans),
+                [lo for lo, _ in spans],
+                [hi for _, hi in spans],
+                [size] * len(spans),
+            )
+            for (_, hi), result in zip(spans, results, strict=True):
+                done.append(result)
+                if progress is not None:
+                    progress(hi, size)
+    except Exception:
+        # Workers could not run (e.g. a caller's script without a ``__main__`` guard) or
+        # failed: check everything here instead, which also raises any real error properly.
+        with store.read() as conn:
+            return _verify_span(conn, report, needed, 0, size, progress, size)
+    tops: list[bytes] = []
+    top_bad: set[int] = set()
+    recomputed: dict[NodeRef, bytes] = {}
+    for sub, span_tops, span_bad, span_rec in done:
+        report.nodes += sub.nodes
+        report.fault_count += sub.fault_count - len(sub.faults)
+        for f in sub.faults:
+            report.add(f.index, f.problem)
+        tops.extend(span_tops)
+        top_bad |= span_bad
+        recomputed.update(span_rec)
+    return tops, top_bad, recomputed
+
+
 def verify_ledger(store: Store, progress: Progress | None = None) -> VerifyReport:
     """Re-derive the whole stored log; the report lists faults by first bad index."""
     report = VerifyReport()
     started = time.perf_counter()
     with store.read() as conn:
-        p = placeholder(conn)
         meta = {str(k): str(v) for k, v in rows(conn, "SELECT key, value FROM ledger_meta")}
         top = rows(conn, "SELECT min(idx), max(idx) FROM ledger_entries")[0]
         size = 0 if top[1] is None else int(top[1]) + 1
@@ -179,39 +321,11 @@ def verify_ledger(store: Store, progress: Progress | None = None) -> VerifyRepor
                 conn, "SELECT size, root, note FROM ledger_checkpoints ORDER BY size"
             )
         ]
-        needed = {ref for s, _, _ in cps if 0 < s <= size for ref in merkle.perfect_subtrees(0, s)}
+    needed = {ref for s, _, _ in cps if 0 < s <= size for ref in merkle.perfect_subtrees(0, s)}
+    tops, top_bad, recomputed = _verify_spans(store, report, needed, size, progress)
+    with store.read() as conn:
         checker = _Checker(conn, report, needed)
-        chunk = 1 << _CHUNK_LEVEL
-        tops: list[bytes] = []
-        top_bad: set[int] = set()
-        for a in range(0, size, chunk):
-            n = min(chunk, size - a)
-            found = rows(
-                conn,
-                f"SELECT idx, data, hash FROM ledger_entries WHERE idx >= {p} AND idx < {p} "
-                "ORDER BY idx",
-                (a, a + n),
-            )
-            stored: list[bytes] | dict[int, bytes]
-            if len(found) == n:
-                # Both drivers return bytes for BLOB/bytea, so rows are used as they come.
-                leaves = _leaves([r[1] for r in found])
-                stored = [r[2] for r in found]
-            else:
-                by_idx = {int(r[0]): r for r in found}
-                stored = {ix: bytes(r[2]) for ix, r in by_idx.items()}
-                leaves = []
-                for ix in range(a, a + n):
-                    row = by_idx.get(ix)
-                    if row is None:
-                        report.add(ix, f"entry {ix} is missing")
-                    leaves.append(_MISSING if row is None else _leaves([bytes(row[1])])[0])
-            bad = checker.level(0, a, leaves, set(), stored)
-            upper, bad = checker.climb(0, a, leaves, bad, _CHUNK_LEVEL)
-            tops.extend(upper)
-            top_bad |= bad
-            if progress is not None:
-                progress(a + n, size)
+        checker.recomputed = recomputed
         if len(tops) >= 2:
             top_level = _CHUNK_LEVEL + 1
             hashes = _parents(tops)

@@ -109,10 +109,18 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
         # Take control of transactions ourselves (pysqlite's implicit BEGIN is deferred).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
+        # Only a new, empty database takes this (it must precede WAL): 16 KB pages give
+        # shallower B-trees and measurably faster batched appends than 4 KB.
+        cur.execute("PRAGMA page_size=16384")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
+        if writer:
+            # Checkpoint the WAL into the database about every 64 MB (4096 pages of 16 KB)
+            # rather than every 1000 pages: a 10,000-entry batch writes ~7 MB, so a small
+            # limit copies and fsyncs the database on nearly every commit.
+            cur.execute("PRAGMA wal_autocheckpoint=4096")
         cur.close()
 
     if writer:
