@@ -137,7 +137,10 @@ def open_store(url: str | None = None) -> Store:
     full = normalise_url(url)
     if full.startswith("sqlite"):
         return Store(full, _sqlite_engine(full, writer=True), _sqlite_engine(full, writer=False))
-    writer = sa.create_engine(full, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # No pre-ping: it costs a round trip per transaction. A connection that died with the
+    # server fails its statement, which becomes a clean 503 (nothing was recorded), and
+    # SQLAlchemy then discards the whole pool, so the next request reconnects.
+    writer = sa.create_engine(full, pool_size=5, max_overflow=10)
     # Readers (proofs, tiles, pages) skip the pre-ping and the transaction: the log is
     # append-only, so a read never needs a multi-statement snapshot, and each proof costs
     # one round trip. A dropped connection still fails cleanly (503) and the pool
