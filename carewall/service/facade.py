@@ -8,7 +8,6 @@ notices delivered only after that transaction commits. Every refusal is a Carewa
 
 from __future__ import annotations
 
-import functools
 import json
 import secrets
 import threading
@@ -28,57 +27,36 @@ from carewall.ledger.keys import default_key_path
 from carewall.policy import (
     DEFAULT_REGISTER_PATH,
     Engine,
-    Organisation,
     Register,
-    Reviewer,
     load_register,
     parse_request,
 )
-from carewall.policy.request import _decode as decode_request
 from carewall.service import logentries as le
 from carewall.service import tables as t
 from carewall.service.lifecycle import Action, Outcome, Stage, next_stage
 from carewall.service.notices import Channel, channel_from_env
 from carewall.service.reading import ReadMixin
 from carewall.service.records import RequestRecord, Submitted
-from carewall.service.registry import holder_key, read_register, render_register, write_register
+from carewall.service.register_policy import RegisterPolicyMixin
+from carewall.service.registry import holder_key, write_register
 from carewall.service.release import plan_release
+from carewall.service.statements import (
+    _LOCK_REQUEST,
+    _TWO_EVENTS,
+    _UPDATE_APPEAL,
+    _UPDATE_NOTICE,
+    _UPDATE_REQUEST,
+    _event_row,
+    _insert_request,
+    _received_at,
+    _split_contacts,
+)
 from carewall.storage.db import Store, open_store
 from carewall.storage.migrate import current_revision, head_revision, upgrade
 
 __all__ = ["DEFAULT_DEFERRAL_DAYS", "Service"]
 
 DEFAULT_DEFERRAL_DAYS = 90
-
-
-_SETTING = sa.select(t.settings.c.value).where(t.settings.c.key == sa.bindparam("key"))
-# Built once: the compiled form is then reused; the SET columns come from the parameters.
-_SET_SETTING = t.settings.update().where(t.settings.c.key == sa.bindparam("k"))
-_UPDATE_REQUEST = t.requests.update().where(t.requests.c.id == sa.bindparam("rid"))
-_UPDATE_APPEAL = t.appeals.update().where(t.appeals.c.request_id == sa.bindparam("rid"))
-_UPDATE_NOTICE = t.notices.update().where(t.notices.c.id == sa.bindparam("nid"))
-_LOCK_REQUEST = (
-    sa.select(t.requests).where(t.requests.c.id == sa.bindparam("rid")).with_for_update()
-)
-_EVENT_COLUMNS = ("request_id", "kind", "time", "actor", "log_index", "detail")
-
-
-def _values_sql(table: sa.Table, columns: tuple[str, ...], prefixes: list[str]) -> str:
-    """``INSERT INTO table (cols) VALUES (:p0col, …), …`` as text.
-
-    SQLAlchemy cannot cache a multi-row ``insert().values([...])`` and recompiles it on
-    every call (≈0.8 ms); a text statement is compiled once.
-    """
-    cols = ", ".join(f'"{c}"' for c in columns)
-    rows = ", ".join("(" + ", ".join(f":{p}{c}" for c in columns) + ")" for p in prefixes)
-    return f'INSERT INTO "{table.name}" ({cols}) VALUES {rows}'
-
-
-# One two-row INSERT (one statement, one round trip) for a submission's two events.
-_TWO_EVENTS = sa.text(_values_sql(t.events, _EVENT_COLUMNS, ["e0_", "e1_"]))
-_HOT_SETTINGS = sa.select(t.settings.c.key, t.settings.c.value).where(
-    t.settings.c.key.in_(["register_version", "local_policy"])
-)
 
 
 def _now() -> datetime:
@@ -89,7 +67,7 @@ def _new_id() -> str:
     return "r" + secrets.token_hex(10)
 
 
-class Service(ReadMixin):
+class Service(RegisterPolicyMixin, ReadMixin):
     """A carewall instance: register, policy engine, request store and ledger."""
 
     def __init__(self, store: Store, ledger: Ledger, channel: Channel | None = None) -> None:
@@ -183,127 +161,6 @@ class Service(ReadMixin):
 
     def close(self) -> None:
         self.store.dispose()
-
-    # ----- register and policy -------------------------------------------------------
-
-    def _setting(self, conn: Connection, key: str) -> str:
-        value = conn.execute(_SETTING, {"key": key}).scalar_one_or_none()
-        return value or ""
-
-    def _set(self, conn: Connection, key: str, value: str) -> None:
-        conn.execute(_SET_SETTING, {"k": key, "value": value})
-
-    def _register_for(self, conn: Connection, version: str) -> Register:
-        # The version is bumped in the same transaction as every register change, so an
-        # unchanged version means an unchanged register, whichever process changed it.
-        cached = self._register
-        if cached is None or cached[0] != version:
-            cached = (version, read_register(conn))
-            self._register = cached
-        return cached[1]
-
-    def _engine_for(self, text: str) -> Engine:
-        engines = self._engines
-        engine = engines.get(text)
-        if engine is None:
-            engine = Engine.load(text or None)
-            self._engines = {text: engine}
-        return engine
-
-    def register(self, conn: Connection | None = None) -> Register:
-        """The current register (re-read when another process has changed it)."""
-        if conn is None:
-            with self.store.read() as c:
-                return self.register(c)
-        return self._register_for(conn, self._setting(conn, "register_version"))
-
-    def engine(self, conn: Connection | None = None) -> Engine:
-        """The policy engine for the stored local policy (pledge always included)."""
-        if conn is None:
-            with self.store.read() as c:
-                return self.engine(c)
-        return self._engine_for(self._setting(conn, "local_policy"))
-
-    def _current(self) -> tuple[Register, Engine]:
-        """The register and the engine, checked against the database in one query.
-
-        Both settings are read on every call, so a change made by another process is seen
-        by the next request; only the parsed forms are kept.
-        """
-        with self.store.read() as conn:
-            values: dict[str, str] = {r[0]: r[1] for r in conn.execute(_HOT_SETTINGS)}
-            register = self._register_for(conn, values.get("register_version") or "")
-        return register, self._engine_for(values.get("local_policy") or "")
-
-    def _policy_entry(self, engine: Engine, change: Literal["init", "update"]) -> dict[str, Any]:
-        return {
-            "v": 1,
-            "kind": "policy",
-            "time": le.rfc3339(self.clock()),
-            "policy": engine.policy_hash,
-            "pledge": engine.pledge_hash,
-            "rules": sorted(engine.rule_ids),
-            "change": change,
-        }
-
-    def set_local_policy(self, text: str) -> str:
-        """Replace the local policy (the pledge stays: Engine.load refuses otherwise).
-
-        Logs a ``policy`` entry; returns the new policy hash.
-        """
-        engine = Engine.load(text or None)
-        with self._write() as conn:
-            self._set(conn, "local_policy", text)
-            self.ledger.append_in(conn, [self._policy_entry(engine, "update")])
-        self._engines = {text: engine}
-        return str(engine.policy_hash)
-
-    def local_policy(self) -> str:
-        with self.store.read() as conn:
-            return self._setting(conn, "local_policy")
-
-    def _change_register(self, conn: Connection, register: Register) -> None:
-        write_register(conn, register)
-        version = int(self._setting(conn, "register_version") or "0") + 1
-        self._set(conn, "register_version", str(version))
-
-    def add_organisation(self, id: str, name: str, function: str) -> Organisation:
-        """Add an organisation to the register (InputError names a bad field)."""
-        with self._write() as conn:
-            current = self.register(conn)
-            if id in current.organisations:
-                raise ConflictError("the organisation is already registered", field="id")
-            merged = self._merged(current, orgs=[(id, name, function)])
-            self._change_register(conn, merged)
-        return merged.organisations[id]
-
-    def add_reviewer(
-        self, id: str, name: str, organisation: str, roles: list[str] | frozenset[str]
-    ) -> Reviewer:
-        """Add a reviewer to the register (roles from ``release_reviewer``/``appeal_reviewer``)."""
-        with self._write() as conn:
-            current = self.register(conn)
-            if id in current.reviewers:
-                raise ConflictError("the reviewer is already registered", field="id")
-            merged = self._merged(current, revs=[(id, name, organisation, sorted(roles))])
-            self._change_register(conn, merged)
-        return merged.reviewers[id]
-
-    @staticmethod
-    def _merged(
-        reg: Register,
-        orgs: list[tuple[str, str, str]] = (),  # type: ignore[assignment]
-        revs: list[tuple[str, str, str, list[str]]] = (),  # type: ignore[assignment]
-    ) -> Register:
-        from carewall.policy import parse_register
-
-        return parse_register(
-            render_register(
-                [(o.id, o.name, o.function) for o in reg.organisations.values()] + list(orgs),
-                [(r.id, r.name, r.organisation, sorted(r.roles)) for r in reg.reviewers.values()]
-                + list(revs),
-            )
-        )
 
     # ----- helpers -------------------------------------------------------------------
 
@@ -717,108 +574,3 @@ class Service(ReadMixin):
     def _after_commit(self) -> None:
         if self.auto_publish:
             self.deliver_pending()
-
-
-_REQUEST_COLUMNS = (
-    "id",
-    "holder",
-    "requester",
-    "purpose",
-    "legal_basis",
-    "stage",
-    "outcome",
-    "document",
-    "decision",
-    "received_at",
-    "decided_at",
-)
-_SUBJECT_COLUMNS = (
-    "request_id",
-    "position",
-    "ref",
-    "is_child",
-    "is_victim_or_witness",
-    "contact",
-    "commitment",
-)
-
-
-@functools.cache
-def _request_with_subjects(n: int) -> sa.TextClause:
-    """One PostgreSQL statement inserting a request and its ``n`` subjects.
-
-    Each statement is a network round trip on PostgreSQL; the subjects' foreign key is
-    checked at the end of the statement, when the request row is already there.
-    """
-    request = _values_sql(t.requests, _REQUEST_COLUMNS, ["r_"])
-    subjects = _values_sql(t.subjects, _SUBJECT_COLUMNS, [f"s{i}_" for i in range(n)])
-    return sa.text(f"WITH new_request AS ({request}) {subjects}")
-
-
-def _insert_request(
-    conn: Connection, request: dict[str, Any], subjects: list[dict[str, Any]]
-) -> None:
-    # SQLite runs in-process (a statement costs microseconds) and has no INSERT in WITH.
-    if conn.dialect.name != "postgresql" or not 0 < len(subjects) <= 32:
-        conn.execute(t.requests.insert(), request)
-        conn.execute(t.subjects.insert(), subjects)
-        return
-    params = {"r_" + k: v for k, v in request.items()}
-    for i, row in enumerate(subjects):
-        params.update({f"s{i}_{k}": v for k, v in row.items()})
-    conn.execute(_request_with_subjects(len(subjects)), params)
-
-
-def _event_row(
-    request_id: str,
-    kind: str,
-    time: str,
-    actor: str | None,
-    log_index: int | None,
-    detail: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    return {
-        "request_id": request_id,
-        "kind": kind,
-        "time": time,
-        "actor": actor,
-        "log_index": log_index,
-        "detail": json.dumps(detail) if detail else None,
-    }
-
-
-def _received_at(value: Any, default: str) -> str:
-    if not value:
-        return default
-    try:
-        return le.rfc3339(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
-    except ValueError:
-        return default
-
-
-def _split_contacts(
-    doc: bytes | str | Mapping[str, Any],
-) -> tuple[bytes | str | Mapping[str, Any], dict[int, str]]:
-    """Take each subject's optional ``contact`` (where to send their notice) out of the
-    document: it is the holder's record, not part of the request the policy judges."""
-    data: Any = doc
-    if isinstance(doc, bytes | str):
-        if isinstance(doc, str) and '"contact"' not in doc:
-            return doc, {}
-        if isinstance(doc, bytes) and b'"contact"' not in doc:
-            return doc, {}
-        data = decode_request(doc)  # the parser's own decoder: same limits, same errors
-    if not isinstance(data, Mapping) or not isinstance(data.get("subjects"), list):
-        return doc, {}
-    contacts: dict[int, str] = {}
-    subjects = []
-    for i, s in enumerate(data["subjects"]):
-        if isinstance(s, Mapping) and "contact" in s:
-            c = s["contact"]
-            if c is not None and not isinstance(c, str):
-                raise InputError("must be a string", field=f"subjects[{i}].contact")
-            if c:
-                contacts[i] = c
-            s = {k: v for k, v in s.items() if k != "contact"}
-        subjects.append(s)
-    return {**data, "subjects": subjects}, contacts

@@ -1,0 +1,160 @@
+"""Prebuilt statements and row builders for the service's write path.
+
+Statements are built once so SQLAlchemy reuses their compiled form; the multi-row ones are
+text because SQLAlchemy cannot cache a multi-row ``insert().values([...])``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from carewall.errors import InputError
+from carewall.policy.request import _decode as decode_request
+from carewall.service import logentries as le
+from carewall.service import tables as t
+
+# Built once: the compiled form is then reused; the SET columns come from the parameters.
+_UPDATE_REQUEST = t.requests.update().where(t.requests.c.id == sa.bindparam("rid"))
+
+
+_UPDATE_APPEAL = t.appeals.update().where(t.appeals.c.request_id == sa.bindparam("rid"))
+
+
+_UPDATE_NOTICE = t.notices.update().where(t.notices.c.id == sa.bindparam("nid"))
+
+
+_LOCK_REQUEST = (
+    sa.select(t.requests).where(t.requests.c.id == sa.bindparam("rid")).with_for_update()
+)
+
+
+_EVENT_COLUMNS = ("request_id", "kind", "time", "actor", "log_index", "detail")
+
+
+def _values_sql(table: sa.Table, columns: tuple[str, ...], prefixes: list[str]) -> str:
+    """``INSERT INTO table (cols) VALUES (:p0col, …), …`` as text.
+
+    SQLAlchemy cannot cache a multi-row ``insert().values([...])`` and recompiles it on
+    every call (≈0.8 ms); a text statement is compiled once.
+    """
+    cols = ", ".join(f'"{c}"' for c in columns)
+    rows = ", ".join("(" + ", ".join(f":{p}{c}" for c in columns) + ")" for p in prefixes)
+    return f'INSERT INTO "{table.name}" ({cols}) VALUES {rows}'
+
+
+# One two-row INSERT (one statement, one round trip) for a submission's two events.
+_TWO_EVENTS = sa.text(_values_sql(t.events, _EVENT_COLUMNS, ["e0_", "e1_"]))
+
+
+_REQUEST_COLUMNS = (
+    "id",
+    "holder",
+    "requester",
+    "purpose",
+    "legal_basis",
+    "stage",
+    "outcome",
+    "document",
+    "decision",
+    "received_at",
+    "decided_at",
+)
+
+
+_SUBJECT_COLUMNS = (
+    "request_id",
+    "position",
+    "ref",
+    "is_child",
+    "is_victim_or_witness",
+    "contact",
+    "commitment",
+)
+
+
+@functools.cache
+def _request_with_subjects(n: int) -> sa.TextClause:
+    """One PostgreSQL statement inserting a request and its ``n`` subjects.
+
+    Each statement is a network round trip on PostgreSQL; the subjects' foreign key is
+    checked at the end of the statement, when the request row is already there.
+    """
+    request = _values_sql(t.requests, _REQUEST_COLUMNS, ["r_"])
+    subjects = _values_sql(t.subjects, _SUBJECT_COLUMNS, [f"s{i}_" for i in range(n)])
+    return sa.text(f"WITH new_request AS ({request}) {subjects}")
+
+
+def _insert_request(
+    conn: Connection, request: dict[str, Any], subjects: list[dict[str, Any]]
+) -> None:
+    # SQLite runs in-process (a statement costs microseconds) and has no INSERT in WITH.
+    if conn.dialect.name != "postgresql" or not 0 < len(subjects) <= 32:
+        conn.execute(t.requests.insert(), request)
+        conn.execute(t.subjects.insert(), subjects)
+        return
+    params = {"r_" + k: v for k, v in request.items()}
+    for i, row in enumerate(subjects):
+        params.update({f"s{i}_{k}": v for k, v in row.items()})
+    conn.execute(_request_with_subjects(len(subjects)), params)
+
+
+def _event_row(
+    request_id: str,
+    kind: str,
+    time: str,
+    actor: str | None,
+    log_index: int | None,
+    detail: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "kind": kind,
+        "time": time,
+        "actor": actor,
+        "log_index": log_index,
+        "detail": json.dumps(detail) if detail else None,
+    }
+
+
+def _received_at(value: Any, default: str) -> str:
+    if not value:
+        return default
+    try:
+        return le.rfc3339(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+    except ValueError:
+        return default
+
+
+def _split_contacts(
+    doc: bytes | str | Mapping[str, Any],
+) -> tuple[bytes | str | Mapping[str, Any], dict[int, str]]:
+    """Take each subject's optional ``contact`` (where to send their notice) out of the
+    document: it is the holder's record, not part of the request the policy judges."""
+    data: Any = doc
+    if isinstance(doc, bytes | str):
+        if isinstance(doc, str) and '"contact"' not in doc:
+            return doc, {}
+        if isinstance(doc, bytes) and b'"contact"' not in doc:
+            return doc, {}
+        data = decode_request(doc)  # the parser's own decoder: same limits, same errors
+    if not isinstance(data, Mapping) or not isinstance(data.get("subjects"), list):
+        return doc, {}
+    contacts: dict[int, str] = {}
+    subjects = []
+    for i, s in enumerate(data["subjects"]):
+        if isinstance(s, Mapping) and "contact" in s:
+            c = s["contact"]
+            if c is not None and not isinstance(c, str):
+                raise InputError("must be a string", field=f"subjects[{i}].contact")
+            if c:
+                contacts[i] = c
+            s = {k: v for k, v in s.items() if k != "contact"}
+        subjects.append(s)
+    return {**data, "subjects": subjects}, contacts
