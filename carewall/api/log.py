@@ -13,7 +13,6 @@ ledger: serving never takes the writer's lock and never extends the tree.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -22,6 +21,7 @@ from fastapi import APIRouter, Query, Response
 
 from carewall.errors import CarewallError, LedgerError, NotFoundError, StorageError
 from carewall.ledger import Ledger
+from carewall.ledger.proof_docs import consistency_doc, inclusion_doc
 from carewall.ledger.tiles import entries_path, parse_tile_path, tile_path
 
 __all__ = ["MAX_ENTRIES", "TILE_WIDTH", "make_log_router"]
@@ -35,10 +35,6 @@ _TEXT = "text/plain; charset=utf-8"
 _OCTETS = "application/octet-stream"
 
 NonNegative = Annotated[int, Query(ge=0)]
-
-
-def _b64(b: bytes) -> str:
-    return base64.b64encode(b).decode("ascii")
 
 
 def _check_size(ledger: Ledger, size: int, field: str) -> None:
@@ -118,14 +114,9 @@ def make_log_router(get_ledger: Callable[[], Ledger]) -> APIRouter:
                 field="index",
                 fix="ask for an index smaller than the tree size",
             )
-        proof = ledger.inclusion_proof(index, size)
+        doc = inclusion_doc(ledger, index, size)
         response.headers["Cache-Control"] = _SHORT
-        return {
-            "index": index,
-            "size": size,
-            "root": _b64(ledger.root(size)),
-            "proof": [_b64(h) for h in proof],
-        }
+        return doc
 
     @router.get("/proof/consistency")
     def consistency(
@@ -141,15 +132,9 @@ def make_log_router(get_ledger: Callable[[], Ledger]) -> APIRouter:
                 field="from",
                 fix="ask for from ≤ size",
             )
-        proof = ledger.consistency_proof(from_, size)
+        doc = consistency_doc(ledger, from_, size)
         response.headers["Cache-Control"] = _SHORT
-        return {
-            "from": from_,
-            "size": size,
-            "root_from": _b64(ledger.root(from_)),
-            "root": _b64(ledger.root(size)),
-            "proof": [_b64(h) for h in proof],
-        }
+        return doc
 
     @router.get("/entries")
     def entries(start: NonNegative, end: NonNegative, response: Response) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sys
@@ -16,6 +15,7 @@ from carewall.cli import err_console, main
 from carewall.errors import InputError, LedgerError
 from carewall.ledger import Ledger, default_key_path, encode_entry, verify_ledger
 from carewall.ledger.canonical import parse_entry
+from carewall.ledger.proof_docs import consistency_doc, inclusion_doc
 from carewall.storage.db import DEFAULT_URL, Store, normalise_url, open_store
 
 __all__ = ["ledger"]
@@ -45,10 +45,6 @@ def _open_existing(db: str | None) -> Store:
                 fix="pass --db with an existing database, or create one with `carewall init`",
             )
     return open_store(url)
-
-
-def _b64(b: bytes) -> str:
-    return base64.b64encode(b).decode("ascii")
 
 
 @main.group("ledger")
@@ -147,18 +143,10 @@ def proof_cmd(index: int | None, from_: int | None, size: int | None, db: str | 
                     field="--index",
                     fix="ask for an index smaller than the tree size",
                 )
-            proof = lg.inclusion_proof(index, size)
-            out = {"index": index, "size": size, "root": _b64(lg.root(size))}
+            out = inclusion_doc(lg, index, size)
         else:
             assert from_ is not None
-            proof = lg.consistency_proof(from_, size)
-            out = {
-                "from": from_,
-                "size": size,
-                "root_from": _b64(lg.root(from_)),
-                "root": _b64(lg.root(size)),
-            }
-        out["proof"] = [_b64(h) for h in proof]
+            out = consistency_doc(lg, from_, size)
     finally:
         store.dispose()
     click.echo(json.dumps(out, indent=2))
