@@ -173,6 +173,14 @@ class ReadMixin:
             ],
         )
 
+    def outcome_counts(self) -> dict[tuple[str, str], int]:
+        """How many requests each requester has, by outcome: public, aggregate, one query."""
+        q = sa.select(t.requests.c.requester, t.requests.c.outcome, sa.func.count()).group_by(
+            t.requests.c.requester, t.requests.c.outcome
+        )
+        with self.store.read() as conn:
+            return {(str(r), str(o)): int(n) for r, o, n in conn.execute(q)}
+
     def list_requests(
         self,
         holder: str | None = None,
