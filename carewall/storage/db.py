@@ -82,6 +82,13 @@ def translate_errors() -> Iterator[None]:
     try:
         yield
     except OperationalError as e:
+        if "does not exist" in str(e.orig) and "database" in str(e.orig):
+            # Retrying cannot help: the server is up but the named database is not there.
+            raise StorageError(
+                "the database named in the URL does not exist on that server",
+                field="--db",
+                fix="create it first (e.g. `createdb NAME`), or fix the name in the URL",
+            ) from e
         raise UnavailableError(
             "the database is unavailable; nothing was recorded",
             fix="try again shortly; if it persists, check the database server",

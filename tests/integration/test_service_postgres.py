@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -90,3 +91,11 @@ def test_concurrent_submitters_share_one_log(pg_url: str, tmp_path: Path) -> Non
     assert len(svc.list_requests()) == 20
     assert svc.ledger.size() == 1 + 2 * 20
     assert verify_ledger(svc.store).ok
+
+
+def test_a_missing_database_is_named_not_called_unavailable() -> None:
+    missing = f"postgresql://postgres@127.0.0.1:5432/cw_missing_{uuid.uuid4().hex[:12]}"
+    res = cw("init", "--db", missing)
+    assert res.returncode == 3
+    assert "does not exist" in res.stderr and "createdb" in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
