@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Row
 
 from carewall.errors import AuthError, CarewallError, InputError, NotFoundError
 from carewall.ledger.checkpoint import parse_checkpoint
+from carewall.ledger.note import parse_note
 from carewall.service import tables as t
 from carewall.service.logentries import rfc3339
 from carewall.service.notices import Notice, OutboxChannel, render_notice
@@ -323,10 +324,10 @@ class ReadMixin:
         never against an unsigned size.
         """
         note = self.ledger.checkpoint()
-        size = parse_checkpoint(note.split("\n\n", 1)[0] + "\n").size
+        size = parse_checkpoint(parse_note(note).text).size
         if size <= index and self.ledger.writable:
             note = self.ledger.publish()
-            size = parse_checkpoint(note.split("\n\n", 1)[0] + "\n").size
+            size = parse_checkpoint(parse_note(note).text).size
         return size, note
 
     # ----- delivery --------------------------------------------------------------------
