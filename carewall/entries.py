@@ -6,29 +6,49 @@ hash and a time, and never personal data: no names, free text, references or sub
 identifiers. A subject appears only as a per-request commitment
 ``HMAC-SHA256(holder key, request id ‖ subject ref)``, hex-encoded.
 
-``request`` is carewall's own opaque request id (never the requester's reference).
+``request`` is carewall's own opaque request id (never the requester's reference). The
+exact shape of each kind, as a JSON Schema, is :func:`carewall.entry_schema.entry_schema`
+(served at ``/log/schema``); these TypedDicts are the same shapes for the type checker.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Literal, NotRequired, TypedDict
+from typing import Literal, TypedDict
 
 __all__ = [
     "KINDS",
     "AppealEntry",
     "DecisionEntry",
+    "DeferralEntry",
     "DeletionEntry",
     "NoticeEntry",
+    "OrganisationEntry",
     "PolicyEntry",
     "ReleaseEntry",
     "RequestEntry",
     "ReviewEntry",
+    "ReviewerEntry",
+    "SubjectGroup",
+    "WithdrawalEntry",
     "subject_commitment",
 ]
 
-KINDS = ("policy", "request", "decision", "review", "release", "appeal", "notice", "deletion")
+KINDS = (
+    "policy",
+    "organisation",
+    "reviewer",
+    "request",
+    "decision",
+    "review",
+    "release",
+    "appeal",
+    "notice",
+    "deferral",
+    "withdrawal",
+    "deletion",
+)
 
 
 def subject_commitment(holder_key: bytes, request_id: str, subject_ref: str) -> str:
@@ -48,6 +68,32 @@ class PolicyEntry(_Base):
     pledge: str  # "sha256:<hex>" of pledge.cedar
     rules: list[str]  # every @id in the active set
     change: Literal["init", "update"]
+    text: str  # the full local policy (Cedar), so anyone can read and re-run it
+
+
+class OrganisationEntry(_Base):
+    kind: Literal["organisation"]
+    id: str
+    name: str  # the body's public name (never a person's)
+    function: str  # never changes: a body that changes function is registered anew
+    change: Literal["add", "retire"]
+
+
+class ReviewerEntry(_Base):
+    kind: Literal["reviewer"]
+    id: str  # a role account id; the person's name is never logged
+    organisation: str
+    roles: list[str]
+    change: Literal["add", "update", "retire"]
+
+
+class SubjectGroup(TypedDict):
+    """Subjects who share the facts the pledge reads, and how many there are."""
+
+    is_child: bool
+    is_victim_or_witness: bool
+    consent: bool
+    subjects: int
 
 
 class _Facts(_Base):
@@ -61,7 +107,7 @@ class _Facts(_Base):
     purpose: str
     legal_basis: str
     other_bases: list[str]
-    offence: str | None  # the cited offence id (a statute id, never free text) or null
+    offence: str | None  # a listed statute id, "unlisted", or null
     court_order: bool
     onward_recipients: list[str]  # function ids
     categories: list[str]
@@ -71,7 +117,8 @@ class _Facts(_Base):
 
 class RequestEntry(_Facts):
     kind: Literal["request"]
-    commitments: list[str]  # one subject_commitment per subject, in request order
+    groups: list[SubjectGroup]  # as claimed by the requester
+    subjects_root: str  # RFC 9162 root over the subjects' commitments (hex), request order
 
 
 class DecisionEntry(_Base):
@@ -89,12 +136,17 @@ class ReviewEntry(_Base):
     outcome: Literal["released", "refused"]
     reviewer: str  # reviewer id from the register (a role account id, never a name)
     categories: list[str]  # categories approved for release (empty when refused)
+    groups: list[SubjectGroup]  # the holder's record of the subjects (empty when refused)
+    corrected: int  # how many subjects' facts the reviewer corrected
 
 
 class ReleaseEntry(_Facts):
     """Data actually sent: ``categories`` is what went, ``subjects`` how many people."""
 
     kind: Literal["release"]
+    is_child: bool  # the holder's record for this group of subjects
+    is_victim_or_witness: bool
+    consent: bool
     recipient: str  # organisation id that received the data (normally the requester)
     recipient_function: str
     reviewer: str
@@ -106,15 +158,29 @@ class AppealEntry(_Base):
     request: str
     by: Literal["requester", "subject"]
     stage: Literal["lodged", "upheld", "overturned"]
-    reviewer: NotRequired[str]
+    reviewer: str | None  # the appeal reviewer, once decided
 
 
 class NoticeEntry(_Base):
     kind: Literal["notice"]
     request: str
     subject: str  # the subject's commitment
-    status: Literal["sent", "deferred"]
-    review_date: NotRequired[str]  # ISO date, when deferred
+    status: Literal["sent"]
+
+
+class DeferralEntry(_Base):
+    kind: Literal["deferral"]
+    request: str
+    action: Literal["deferred", "renewed", "lifted"]
+    reviewer: str
+    subjects: int  # how many people's notices
+    review_date: str | None  # ISO date; null when lifted
+
+
+class WithdrawalEntry(_Base):
+    kind: Literal["withdrawal"]
+    request: str
+    by: str  # the requesting organisation's id
 
 
 class DeletionEntry(_Base):

@@ -13,7 +13,9 @@ from typing import Literal
 
 __all__ = ["KINDS", "Kind", "vocabulary"]
 
-Kind = Literal["function", "purpose", "legal_basis", "category", "immigration_offence", "role"]
+Kind = Literal[
+    "function", "purpose", "legal_basis", "category", "immigration_offence", "role", "act"
+]
 KINDS: tuple[Kind, ...] = (
     "function",
     "purpose",
@@ -21,6 +23,7 @@ KINDS: tuple[Kind, ...] = (
     "category",
     "immigration_offence",
     "role",
+    "act",
 )
 
 

@@ -23,7 +23,9 @@ from carewall.ledger.note import Signer
 from carewall.storage import migrate
 from carewall.storage.db import Store
 
-__all__ = ["Ledger", "check_entry", "check_origin", "encode_entry"]
+__all__ = ["MAX_ENTRY_BYTES", "Ledger", "check_entry", "check_origin", "encode_entry"]
+
+MAX_ENTRY_BYTES = 65535
 
 _ORIGIN = "origin"
 _VKEY = "verifier_key"
@@ -65,7 +67,7 @@ def encode_entry(entry: object, where: str) -> bytes:
     """Check an entry and return its RFC 8785 canonical bytes."""
     checked = check_entry(entry, where)
     try:
-        return canonical(dict(checked))
+        data = canonical(dict(checked))
     except InputError as e:
         raise InputError(e.message, field=f"{where}.{e.field}" if e.field else where) from e
     except (TypeError, ValueError, OverflowError) as e:
@@ -74,6 +76,15 @@ def encode_entry(entry: object, where: str) -> bytes:
             field=where,
             fix="use only strings, integers, booleans, null, lists and objects",
         ) from e
+    if len(data) > MAX_ENTRY_BYTES:
+        # A C2SP entry bundle prefixes each entry with a 16-bit length: a larger entry could
+        # never be served, and every auditor would fail on the whole log from then on.
+        raise InputError(
+            f"the entry is {len(data)} bytes, over the log's limit of {MAX_ENTRY_BYTES}",
+            field=where,
+            fix="keep each entry small: commit to long lists (e.g. subjects) by a Merkle root",
+        )
+    return data
 
 
 class Ledger:
@@ -158,6 +169,13 @@ class Ledger:
 
     def append_raw(self, datas: Sequence[bytes]) -> list[int]:
         """Append already-canonical entry bytes (benchmarks, tests); commits before returning."""
+        for i, d in enumerate(datas):
+            if len(d) > MAX_ENTRY_BYTES:
+                raise InputError(
+                    f"entry {i} is {len(d)} bytes, over the log's limit of {MAX_ENTRY_BYTES}",
+                    field=f"entries[{i}]",
+                    fix="keep each entry under 64 KiB",
+                )
         if not datas:
             return []
         with self.store.write() as conn:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import cedarpy
 
 from carewall.errors import PolicyError
+from carewall.ids import is_id
 from carewall.policy.decision import (
     BUILTIN_REASONS,
     DEFAULT_DENY,
@@ -34,7 +36,9 @@ from carewall.policy.decision import (
     Decision,
     Outcome,
 )
-from carewall.policy.pledge_check import PLEDGE_RULE_IDS, is_immigration_offence
+from carewall.policy.facts import RequestFacts, SubjectFacts, facts_of
+from carewall.policy.offences import is_immigration_offence
+from carewall.policy.pledge_check import PLEDGE_RULE_IDS
 from carewall.policy.register import Register
 from carewall.policy.request import DisclosureRequest
 from carewall.policy.schema import ACTION, ENUM_TYPES, schema_text
@@ -45,7 +49,32 @@ __all__ = ["PLEDGE_AST_SHA256", "Engine", "Rule"]
 # SHA-256 of the pledge's rules in canonical form (Cedar's JSON policy format with sorted
 # keys): comments and layout may change, the rules themselves may not. Changing a pledge
 # rule means changing this constant, in review, in the open.
-PLEDGE_AST_SHA256 = "b079282fd9916225e80eae87fc2ec84e7e65b268799c2a0aef475376a9f0fe9d"
+PLEDGE_AST_SHA256 = "90ef92163e144c24d6cd593d04dea4584a4683203f763117adf82b49c8a2d7ef"
+
+_IMMIGRATION_EXEMPTION = "dpa2018_sch2_p1_para4_immigration"
+# Characters people use to make one id look like another, folded for the pledge check.
+_LOOKALIKE = str.maketrans(
+    {
+        "0": "o",
+        "1": "l",
+        "3": "e",
+        "4": "a",
+        "5": "s",
+        "6": "g",
+        "7": "t",
+        "9": "g",
+        "q": "g",
+        "i": "l",
+        "|": "l",
+    }
+)
+
+
+def _looks_like_pledge(rule_id: str) -> bool:
+    """True when the first part of a rule id reads as "pledge", however it is spelt."""
+    first = rule_id.split("/", 1)[0].lower().translate(_LOOKALIKE)
+    return first.replace("-", "").replace("_", "").startswith("pledge")
+
 
 _RESERVED = frozenset({DEFAULT_DENY, EVALUATION_ERROR, NO_DECISION, UNNAMED_PERMIT})
 _ACTION = {"type": "Action", "id": ACTION}
@@ -140,13 +169,20 @@ def _check_local(text: str) -> list[Rule]:
             raise PolicyError(
                 f"{where} has no @id", field="policy", fix='add @id("local/…") to every rule'
             )
-        if rule_id.startswith("pledge/"):
+        if not is_id(rule_id, "rule"):
+            raise PolicyError(
+                f"{where} has an @id that is not a rule id",
+                field="policy",
+                fix="write rule ids in lowercase ASCII letters, digits, '-', '_' and '/', "
+                'e.g. @id("local/police-suspect")',
+            )
+        if _looks_like_pledge(rule_id):
             verb = "redefines the pledge rule" if rule_id in PLEDGE_RULE_IDS else "uses the id"
             raise PolicyError(
                 f"{where} {verb} {rule_id!r}",
                 field="policy",
                 fix="the pledge is loaded from the package; local rule ids must not start "
-                "with 'pledge/'",
+                "with 'pledge' in any spelling",
             )
         if rule_id in _RESERVED or rule_id in seen:
             raise PolicyError(
@@ -156,6 +192,12 @@ def _check_local(text: str) -> list[Rule]:
             )
         seen.add(rule_id)
         basis = ann.get("legal_basis")
+        if p["effect"] == "permit" and basis == _IMMIGRATION_EXEMPTION:
+            raise PolicyError(
+                f"the permit {rule_id!r} cites the immigration exemption",
+                field="policy",
+                fix="the pledge refuses that basis; no local permit may cite it",
+            )
         if p["effect"] == "permit" and basis not in bases:
             raise PolicyError(
                 f"the permit {rule_id!r} names no known @legal_basis"
@@ -246,48 +288,53 @@ class Engine:
         self._entities = (register, handle)
         return handle
 
-    def context(self, request: DisclosureRequest, child: bool, victim: bool) -> dict[str, Any]:
+    def context(self, facts: RequestFacts, subject: SubjectFacts, count: int) -> dict[str, Any]:
         """The Cedar context for one subject combination (facts from request and register)."""
 
         def ent(kind: str, value: str) -> dict[str, Any]:
             return {"__entity": {"type": ENUM_TYPES[kind], "id": value}}
 
         return {
-            "holder": {"__entity": {"type": "Organisation", "id": request.holder}},
-            "purpose": ent("purpose", request.purpose),
-            "legal_basis": ent("legal_basis", request.legal_basis),
-            "other_bases": [ent("legal_basis", b) for b in request.other_bases],
-            "offence": request.offence or "",
-            "immigration_offence": is_immigration_offence(request.offence),
-            "court_order": request.court_order is not None,
-            "onward_recipients": [ent("function", f) for f in request.onward_recipients],
-            "victim_or_witness": victim,
-            "child": child,
-            "subjects": len(request.subjects),
+            "holder": {"__entity": {"type": "Organisation", "id": facts.holder}},
+            "purpose": ent("purpose", facts.purpose),
+            "legal_basis": ent("legal_basis", facts.legal_basis),
+            "other_bases": [ent("legal_basis", b) for b in facts.other_bases],
+            "offence": facts.offence or "",
+            "immigration_offence": is_immigration_offence(facts.offence),
+            "court_order": facts.court_order,
+            "onward_recipients": [ent("function", f) for f in facts.onward_recipients],
+            "victim_or_witness": subject.is_victim_or_witness,
+            "child": subject.is_child,
+            "consent": subject.consent,
+            "subjects": count,
         }
 
     def cedar_requests(
-        self, request: DisclosureRequest, register: Register
-    ) -> tuple[list[tuple[bool, bool]], dict[tuple[bool, bool], list[int]], list[dict[str, Any]]]:
-        """The Cedar requests for ``request``: one per (subject combination, category)."""
+        self,
+        facts: RequestFacts,
+        subjects: Sequence[SubjectFacts],
+        register: Register,
+        count: int | None = None,
+    ) -> tuple[list[SubjectFacts], dict[SubjectFacts, list[int]], list[dict[str, Any]]]:
+        """The Cedar requests: one per (distinct subject combination, category)."""
         # Facts about the requester and holder come from the register; unknown ids are an
         # input error, never a guess.
-        register.organisation(request.requester, field_name="requester")
-        register.organisation(request.holder, field_name="holder")
-        combos: dict[tuple[bool, bool], list[int]] = {}
-        for i, s in enumerate(request.subjects):
-            key = (s.is_child, s.is_victim_or_witness)
-            bucket = combos.get(key)
+        register.organisation(facts.requester, field_name="requester")
+        register.organisation(facts.holder, field_name="holder")
+        combos: dict[SubjectFacts, list[int]] = {}
+        for i, s in enumerate(subjects):
+            bucket = combos.get(s)
             if bucket is None:
-                combos[key] = [i]
+                combos[s] = [i]
             else:
                 bucket.append(i)
         keys = list(combos)
-        principal = {"type": "Organisation", "id": request.requester}
+        principal = {"type": "Organisation", "id": facts.requester}
+        total = len(subjects) if count is None else count
         out = []
-        for child, victim in keys:
-            ctx = json.dumps(self.context(request, child, victim))
-            for c in request.categories:
+        for key in keys:
+            ctx = json.dumps(self.context(facts, key, total))
+            for c in facts.categories:
                 out.append(
                     {
                         "principal": principal,
@@ -300,7 +347,22 @@ class Engine:
 
     def decide(self, request: DisclosureRequest, register: Register) -> Decision:
         """Decide every requested category, for every distinct subject combination."""
-        keys, combos, batch = self.cedar_requests(request, register)
+        facts, subjects = facts_of(request)
+        return self.decide_facts(facts, subjects, register)
+
+    def decide_facts(
+        self,
+        facts: RequestFacts,
+        subjects: Sequence[SubjectFacts],
+        register: Register,
+        count: int | None = None,
+    ) -> Decision:
+        """Decide on the public facts: what an auditor replaying the log calls.
+
+        ``subjects`` lists each subject's facts (or, for an auditor, one per logged group);
+        ``count`` is the number of people when it differs from ``len(subjects)``.
+        """
+        keys, combos, batch = self.cedar_requests(facts, subjects, register, count)
         errors: list[str] = []
         results: list[Any]
         try:
@@ -315,7 +377,7 @@ class Engine:
         except Exception as e:  # fail closed on anything the evaluator throws
             errors.append(f"policy evaluation failed: {type(e).__name__}: {e}")
             results = [None] * len(batch)
-        categories = request.categories
+        categories = list(facts.categories)
         n = len(categories)
         per_group: list[dict[str, CategoryDecision]] = []
         for g in range(len(keys)):
@@ -353,8 +415,8 @@ class Engine:
     def _assemble(
         self,
         categories: list[str],
-        keys: list[tuple[bool, bool]],
-        combos: dict[tuple[bool, bool], list[int]],
+        keys: list[SubjectFacts],
+        combos: dict[SubjectFacts, list[int]],
         per_group: list[dict[str, CategoryDecision]],
         errors: list[str],
     ) -> Decision:
@@ -372,6 +434,7 @@ class Engine:
         groups = [
             {
                 "subjects": combos[key],
+                "facts": key.to_json(),
                 "categories": {c: d.to_json() for c, d in per_group[g].items()},
             }
             for g, key in enumerate(keys)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from carewall.errors import InputError
+from carewall.ids import is_id
 from carewall.policy.register import Register
 from carewall.vocab import Kind, vocabulary
 
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
-_OFFENCE_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,127}$")
+CRIME_EXEMPTION = "dpa2018_sch2_p1_para2_crime"
 
 
 class _VocabError(ValueError):
@@ -75,19 +75,32 @@ class Authoriser(_Model):
     role: str | None = Field(default=None, max_length=500)
 
 
+def _not_blank(v: str) -> str:
+    if not v.strip():
+        raise _VocabError("is blank", "give the text, not only spaces")
+    return v
+
+
 class CourtOrder(_Model):
     reference: str = _Text
     court: str = _Text
     date: dt.date
+
+    @field_validator("reference", "court")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        return _not_blank(v)
 
     @field_validator("date", mode="before")
     @classmethod
     def _date(cls, v: Any) -> Any:
         if isinstance(v, str):
             try:
+                if len(v) != 10 or v[4] != "-" or v[7] != "-" or not v.isascii():
+                    raise ValueError(v)
                 return dt.date.fromisoformat(v)
             except ValueError:
-                raise _VocabError("is not a date", "write it as YYYY-MM-DD") from None
+                raise _VocabError("is not a real date", "write it as YYYY-MM-DD") from None
         return v
 
 
@@ -97,6 +110,14 @@ class Subject(_Model):
     ref: str = Field(min_length=1, max_length=200)
     is_child: bool
     is_victim_or_witness: bool
+    # The requester's claim that this person consented; None: the request's consent basis
+    # (if any) is the claim. Either way the holder's reviewer confirms it before release.
+    consent: bool | None = None
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, v: str) -> str:
+        return _not_blank(v)
 
 
 class DisclosureRequest(_Model):
@@ -147,10 +168,11 @@ class DisclosureRequest(_Model):
     @field_validator("offence")
     @classmethod
     def _offence(cls, v: str | None) -> str | None:
-        if v is not None and not _OFFENCE_RE.match(v):
+        if v is not None and not is_id(v, "offence"):
             raise _VocabError(
                 "is not an offence id",
-                "use a statute id in lowercase letters, digits and '_', e.g. theft_act_1968_s1",
+                "use a statute id <act words>_<year>_s<section>[letters][_<subsection>…] in "
+                "lowercase ASCII, e.g. theft_act_1968_s1 or immigration_act_1971_s24_1_b",
             )
         return v
 
@@ -171,7 +193,7 @@ class DisclosureRequest(_Model):
 
     @property
     def has_consent(self) -> bool:
-        """Consent is shown by ``legal_basis`` or ``other_bases`` containing ``consent``."""
+        """The request-wide consent claim: ``consent`` as main or other basis."""
         return self.legal_basis == "consent" or "consent" in self.other_bases
 
 
@@ -274,7 +296,9 @@ def _decode(data: bytes | str) -> Any:
         ) from e
 
 
-def parse_request(data: bytes | str | Mapping[str, Any], register: Register) -> DisclosureRequest:
+def parse_request(
+    data: bytes | str | Mapping[str, Any], register: Register, *, today: dt.date | None = None
+) -> DisclosureRequest:
     """Parse and validate a request document against the vocabulary and the register."""
     raw: Any = _decode(data) if isinstance(data, (bytes, str)) else data
     if not isinstance(raw, Mapping):
@@ -289,10 +313,25 @@ def parse_request(data: bytes | str | Mapping[str, Any], register: Register) -> 
         raise _from_validation(e) from e
     register.organisation(request.requester, field_name="requester")
     register.organisation(request.holder, field_name="holder")
-    if request.legal_basis == "court_order" and request.court_order is None:
+    bases = {request.legal_basis, *request.other_bases}
+    if "court_order" in bases and request.court_order is None:
         raise InputError(
-            "legal_basis is court_order but no court order is given",
+            "the court_order basis is cited but no court order is given",
             field="court_order",
             fix="add court_order with reference, court and date",
+        )
+    if request.court_order is not None:
+        day = today or dt.datetime.now(dt.UTC).date()
+        if request.court_order.date > day:
+            raise InputError(
+                "the court order's date is in the future",
+                field="court_order.date",
+                fix="give the date the order was made (YYYY-MM-DD, not after today)",
+            )
+    if CRIME_EXEMPTION in bases and request.offence is None:
+        raise InputError(
+            "the crime exemption is cited but no offence is named",
+            field="offence",
+            fix="name the offence as a statute id, e.g. theft_act_1968_s1",
         )
     return request

@@ -53,6 +53,7 @@ action {ACTION} appliesTo {{
     court_order: Bool,
     onward_recipients: Set<Function>,
     victim_or_witness: Bool,
+    consent: Bool,
     child: Bool,
     subjects: Long
   }}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from carewall.errors import ConflictError
 from carewall.service.facade import Service
 
 __all__ = ["SCENARIOS", "DemoStats", "Scenario", "fill_year", "plan_year"]
@@ -471,14 +472,33 @@ def fill_year(
                 continue
             release = rng.random() < ev.data["sc"].release_rate
             reviewer = rng.choice(_reviewers(svc, rec.holder, "release_reviewer"))
-            rec = svc.review(rec.id, reviewer, release)
+            # The holder's reviewer confirms each consent claim against the holder's own
+            # record (here: nine in ten hold up) and, now and then, knows better than the
+            # requester that a person is a victim or witness of crime.
+            facts: list[dict[str, Any]] = []
+            for s_ in rec.subjects:
+                said: dict[str, Any] = {}
+                if s_.consent and rng.random() < 0.9:
+                    said["consent"] = True
+                if not s_.is_victim_or_witness and rng.random() < 0.02:
+                    said["is_victim_or_witness"] = True
+                if said:
+                    facts.append({"subject": s_.position, **said})
+            try:
+                rec = svc.review(rec.id, reviewer, release, facts=facts if release else None)
+            except ConflictError:  # nothing may go on the holder's record: refuse instead
+                release = False
+                rec = svc.review(rec.id, reviewer, False)
             if release:
                 stats.released += 1
                 if rng.random() < 0.03:
                     later(ev, (10, 40), "appeal", id=rec.id, by="subject")
-                for n_ in rec.notices:
-                    if n_.status == "deferred" and rng.random() < 0.5:
-                        later(ev, (30, 120), "lift", notice=n_.id)
+                if any(n_.status == "deferred" for n_ in rec.notices):
+                    roll = rng.random()
+                    if roll < 0.5:
+                        later(ev, (30, 80), "lift", id=rec.id)
+                    elif roll < 0.7:
+                        later(ev, (60, 85), "renew", id=rec.id)
             else:
                 stats.review_refused += 1
                 if rng.random() < 0.25:
@@ -507,12 +527,17 @@ def fill_year(
             if rec.appeal is not None and rec.appeal.prior_outcome == "refused" and not can_release:
                 uphold = True
             svc.decide_appeal(rec.id, rng.choice(who), uphold)
-        elif ev.kind == "lift":
-            deferred = svc.notices(status="deferred")
-            notice = next((n for n in deferred if n.id == ev.data["notice"]), None)
-            if notice is not None:
-                rec = svc.get(notice.request_id)
-                svc.lift_deferral(notice.id, _reviewers(svc, rec.holder, "release_reviewer")[0])
+        elif ev.kind in ("lift", "renew"):
+            rec = svc.get(ev.data["id"])
+            if not any(n_.status == "deferred" for n_ in rec.notices):
+                continue
+            decider = _reviewers(svc, rec.holder, "release_reviewer")[0]
+            if ev.kind == "lift":
+                svc.lift_deferral(rec.id, decider)
+            else:
+                until = (ev.time + timedelta(days=rng.randint(30, 89))).date().isoformat()
+                svc.renew_deferral(rec.id, decider, until)
+                later(ev, (20, 60), "lift", id=rec.id)
     svc.ledger.publish()
     svc.auto_publish = True
     stats.notices = svc.deliver_pending()

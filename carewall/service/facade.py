@@ -12,9 +12,9 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Row
 from carewall.errors import AuthError, ConflictError, InputError, NotFoundError
 from carewall.ledger import Ledger
 from carewall.ledger.keys import default_key_path
+from carewall.ledger.subjects import subjects_root
 from carewall.policy import (
     DEFAULT_REGISTER_PATH,
     Engine,
@@ -31,20 +32,21 @@ from carewall.policy import (
     load_register,
     parse_request,
 )
+from carewall.policy.facts import facts_of
 from carewall.service import logentries as le
 from carewall.service import tables as t
+from carewall.service.deferrals import Deferral, change_deferral, list_deferrals
 from carewall.service.lifecycle import Action, Outcome, Stage, next_stage
 from carewall.service.notices import Channel, channel_from_env
 from carewall.service.reading import ReadMixin
 from carewall.service.records import RequestRecord, Submitted
 from carewall.service.register_policy import RegisterPolicyMixin
-from carewall.service.registry import holder_key, write_register
-from carewall.service.release import plan_release
+from carewall.service.registry import holder_key, register_entries, write_register
+from carewall.service.releasing import deferral_until, parse_corrections, release_in
 from carewall.service.statements import (
     _LOCK_REQUEST,
     _TWO_EVENTS,
     _UPDATE_APPEAL,
-    _UPDATE_NOTICE,
     _UPDATE_REQUEST,
     _event_row,
     _insert_request,
@@ -129,7 +131,10 @@ class Service(RegisterPolicyMixin, ReadMixin):
                     {"key": "deferral_days", "value": str(DEFAULT_DEFERRAL_DAYS)},
                 ],
             )
-            ledger.append_in(conn, [svc._policy_entry(engine, "init")])
+            now = le.rfc3339(svc.clock())
+            ledger.append_in(
+                conn, [svc._policy_entry(engine, "init"), *register_entries(register, now)]
+            )
         ledger.publish()
         return svc
 
@@ -243,8 +248,9 @@ class Service(RegisterPolicyMixin, ReadMixin):
         data, contacts = _split_contacts(doc)
         register, engine = self._current()
         request = parse_request(data, register)
+        facts, claimed = facts_of(request)
         try:
-            decision = engine.decide(request, register).to_json()
+            decision = engine.decide_facts(facts, claimed, register).to_json()
         except Exception as e:  # fail closed: no decision is a refusal, but never silent
             raise InputError("the policy could not decide this request") from e
         stored = request.model_dump(mode="json")
@@ -264,6 +270,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
             if key is None:
                 key = holder_key(conn, holder)
             commitments = le.commitments_for(key, request_id, refs)
+            root = subjects_root(commitments)
             request_row = {
                 "id": request_id,
                 "holder": holder,
@@ -276,14 +283,16 @@ class Service(RegisterPolicyMixin, ReadMixin):
                 "decision": json.dumps(decision),
                 "received_at": received,
                 "decided_at": now,
+                "subjects_root": root,
             }
             subject_rows = [
                 {
                     "request_id": request_id,
                     "position": i,
                     "ref": s["ref"],
-                    "is_child": bool(s.get("is_child")),
-                    "is_victim_or_witness": bool(s.get("is_victim_or_witness")),
+                    "is_child": claimed[i].is_child,
+                    "is_victim_or_witness": claimed[i].is_victim_or_witness,
+                    "consent": claimed[i].consent,
                     "contact": contacts.get(i),
                     "commitment": commitments[i],
                 }
@@ -291,7 +300,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
             ]
             _insert_request(conn, request_row, subject_rows)
             entries = [
-                le.request_entry(stored, request_id, functions, commitments, now),
+                le.request_entry(stored, request_id, functions, claimed, root, now),
                 le.decision_entry(request_id, decision, now),
             ]
             idx = self.ledger.append_in(conn, entries)
@@ -307,9 +316,23 @@ class Service(RegisterPolicyMixin, ReadMixin):
         return Submitted(id=request_id, outcome=outcome, log_index=idx[1])
 
     def review(
-        self, id: str, reviewer_id: str, release: bool, note: str | None = None
+        self,
+        id: str,
+        reviewer_id: str,
+        release: bool,
+        note: str | None = None,
+        *,
+        facts: Sequence[Any] | None = None,
+        defer_until: str | None = None,
+        no_defer: bool = False,
     ) -> RequestRecord:
-        """A named release reviewer at the holder releases what the policy permits, or refuses."""
+        """A named release reviewer at the holder releases what the policy permits, or refuses.
+
+        ``facts`` holds the reviewer's confirmations and corrections of the subjects' facts
+        (``{"subject": i, "is_child"|"is_victim_or_witness"|"consent": bool}``); the release
+        is decided again on that record. ``defer_until`` (at most 90 days ahead) or
+        ``no_defer`` is the reviewer's decision on a request to defer the notices.
+        """
         register = self.register()
         with self._write() as conn:
             row = self._lock_row(conn, id)
@@ -317,8 +340,16 @@ class Service(RegisterPolicyMixin, ReadMixin):
             next_stage(row.stage, row.outcome, Action.REVIEW)
             now = le.rfc3339(self.clock())
             if release:
-                self._release(conn, row, register, reviewer_id, now, [])
+                self._release(
+                    conn, row, register, reviewer_id, now, [], facts, defer_until, no_defer
+                )
             else:
+                if facts or defer_until or no_defer:
+                    raise InputError(
+                        "facts and deferral are decided only with a release",
+                        field="facts" if facts else "defer_until",
+                        fix="leave them out when refusing",
+                    )
                 idx = self.ledger.append_in(
                     conn, [le.review_entry(id, "refused", reviewer_id, [], now)]
                 )
@@ -343,112 +374,16 @@ class Service(RegisterPolicyMixin, ReadMixin):
         reviewer_id: str,
         now: str,
         leading: list[dict[str, Any]],
+        facts: Sequence[Any] | None,
+        defer_until: str | None,
+        no_defer: bool,
     ) -> None:
-        """Release what both the stored and the current policy permit; log it all at once.
-
-        ``leading`` entries (e.g. an appeal's) are appended first in the same transaction.
-        """
         doc = json.loads(row.document)
-        engine = self.engine(conn)
-        request = parse_request(doc, register)
-        fresh = engine.decide(request, register).to_json()
-        groups = plan_release(json.loads(row.decision), fresh, len(doc["subjects"]))
-        if not groups:
-            raise ConflictError(
-                "the policy permits nothing to be released for this request",
-                fix="refuse it instead",
-            )
-        functions = self._functions(register)
-        subjects = conn.execute(
-            sa.select(t.subjects)
-            .where(t.subjects.c.request_id == row.id)
-            .order_by(t.subjects.c.position)
-        ).all()
-        released = sorted({c for _, cats in groups for c in cats})
-        entries: list[dict[str, Any]] = list(leading)
-        if not leading:
-            entries.append(dict(le.review_entry(row.id, "released", reviewer_id, released, now)))
-        first_release = len(entries)
-        for positions, cats in groups:
-            entries.append(
-                dict(
-                    le.release_entry(
-                        doc,
-                        row.id,
-                        functions,
-                        categories=cats,
-                        subjects=positions,
-                        reviewer=reviewer_id,
-                        policy=str(fresh.get("policy", engine.policy_hash)),
-                        time=now,
-                    )
-                )
-            )
-        deferred = bool(doc.get("prejudice"))
-        review_date = None
-        if deferred:
-            days = int(self._setting(conn, "deferral_days") or DEFAULT_DEFERRAL_DAYS)
-            review_date = (
-                datetime.fromisoformat(now.replace("Z", "+00:00")).date() + timedelta(days=days)
-            ).isoformat()
-        notice_for: list[tuple[int, int]] = []  # (position, group number)
-        for g, (positions, _) in enumerate(groups):
-            for p in positions:
-                notice_for.append((p, g))
-                entries.append(
-                    dict(
-                        le.notice_entry(
-                            row.id,
-                            subjects[p].commitment,
-                            "deferred" if deferred else "sent",
-                            now,
-                            review_date,
-                        )
-                    )
-                )
-        idx = self.ledger.append_in(conn, entries)
-        for i, e in enumerate(leading):
-            self._event(conn, row.id, "appeal_" + str(e.get("stage")), now, reviewer_id, idx[i])
-        if not leading:
-            self._event(conn, row.id, "reviewed", now, reviewer_id, idx[0], {"outcome": "released"})
-        release_groups = []
-        for g, (positions, cats) in enumerate(groups):
-            li = idx[first_release + g]
-            release_groups.append({"subjects": positions, "categories": cats, "log_index": li})
-            self._event(conn, row.id, "released", now, reviewer_id, li)
-        base = first_release + len(groups)
-        for k, (p, g) in enumerate(notice_for):
-            li = idx[base + k]
-            conn.execute(
-                t.notices.insert(),
-                {
-                    "request_id": row.id,
-                    "position": p,
-                    "status": "deferred" if deferred else "sent",
-                    "review_date": review_date,
-                    "release_index": release_groups[g]["log_index"],
-                    "log_index": li,
-                    "created_at": now,
-                },
-            )
-            self._event(conn, row.id, "notice_deferred" if deferred else "notice", now, None, li)
-        record = {
-            "sent_at": now,
-            "recipient": row.requester,
-            "reviewer": reviewer_id,
-            "policy": str(fresh.get("policy", engine.policy_hash)),
-            "categories": released,
-            "groups": release_groups,
-        }
-        conn.execute(
-            _UPDATE_REQUEST,
-            {
-                "rid": row.id,
-                "outcome": Outcome.RELEASED.value,
-                "released_at": now,
-                "release": json.dumps(record),
-            },
-        )
+        corrections = parse_corrections(facts, len(doc["subjects"]))
+        today = datetime.fromisoformat(now.replace("Z", "+00:00")).date()
+        days = int(self._setting(conn, "deferral_days") or DEFAULT_DEFERRAL_DAYS)
+        review_date = deferral_until(bool(doc.get("prejudice")), defer_until, no_defer, today, days)
+        release_in(self, conn, row, register, reviewer_id, now, leading, corrections, review_date)
 
     def appeal(self, id: str, by: Literal["requester", "subject"], grounds: str) -> RequestRecord:
         """Lodge an appeal: the requester against a refusal, the subject against a release."""
@@ -481,7 +416,16 @@ class Service(RegisterPolicyMixin, ReadMixin):
         self._subject_position(request_id, code)
         return self.appeal(request_id, "subject", grounds)
 
-    def decide_appeal(self, id: str, reviewer_id: str, uphold: bool) -> RequestRecord:
+    def decide_appeal(
+        self,
+        id: str,
+        reviewer_id: str,
+        uphold: bool,
+        *,
+        facts: Sequence[Any] | None = None,
+        defer_until: str | None = None,
+        no_defer: bool = False,
+    ) -> RequestRecord:
         """A different person, holding ``appeal_reviewer`` at the holder, decides the appeal.
 
         Overturning a refusal releases what the policy permits (never more); overturning a
@@ -503,7 +447,9 @@ class Service(RegisterPolicyMixin, ReadMixin):
             result: Literal["upheld", "overturned"] = "upheld" if uphold else "overturned"
             entry = dict(le.appeal_entry(id, appeal.by, result, now, reviewer_id))
             if not uphold and appeal.prior_outcome == Outcome.REFUSED.value:
-                self._release(conn, row, register, reviewer_id, now, [entry])
+                self._release(
+                    conn, row, register, reviewer_id, now, [entry], facts, defer_until, no_defer
+                )
             else:
                 idx = self.ledger.append_in(conn, [entry])
                 self._event(conn, id, "appeal_" + result, now, reviewer_id, idx[0])
@@ -518,11 +464,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         return self.get(id)
 
     def withdraw(self, id: str, by_org: str) -> RequestRecord:
-        """The requester withdraws a request not yet reviewed.
-
-        Contract §6 has no entry kind for a withdrawal, so none is logged: the public log
-        shows the request and decision and no release, which is what happened.
-        """
+        """The requester withdraws a request not yet reviewed; a ``withdrawal`` entry says so."""
         with self._write() as conn:
             row = self._lock_row(conn, id)
             if by_org != row.requester:
@@ -533,43 +475,42 @@ class Service(RegisterPolicyMixin, ReadMixin):
                 )
             stage = next_stage(row.stage, row.outcome, Action.WITHDRAW)
             now = le.rfc3339(self.clock())
+            idx = self.ledger.append_in(conn, [le.withdrawal_entry(id, by_org, now)])
             conn.execute(
                 _UPDATE_REQUEST,
-                {"rid": id, "stage": stage.value, "withdrawn_by": by_org, "withdrawn_at": now},
+                {
+                    "rid": id,
+                    "stage": stage.value,
+                    "outcome": Outcome.WITHDRAWN.value,
+                    "withdrawn_by": by_org,
+                    "withdrawn_at": now,
+                },
             )
-            self._event(conn, id, "withdrawn", now, by_org, None)
+            self._event(conn, id, "withdrawn", now, by_org, idx[0])
         return self.get(id)
 
-    def lift_deferral(self, notice_id: int, reviewer_id: str) -> RequestRecord:
-        """Send a deferred notice now that telling the subject no longer prejudices the purpose."""
+    def deferrals(self, holder: str | None = None, *, due_by: str | None = None) -> list[Deferral]:
+        """Requests whose notices are deferred; ``due_by`` (ISO date): review date reached."""
+        return list_deferrals(self.store, holder, due_by)
+
+    def lift_deferral(self, request_id: str, reviewer_id: str) -> RequestRecord:
+        """Send a request's deferred notices now: telling the subjects no longer prejudices."""
+        return self._deferral(request_id, reviewer_id, None)
+
+    def renew_deferral(self, request_id: str, reviewer_id: str, until: str) -> RequestRecord:
+        """Keep a request's notices deferred until ``until`` (at most 90 days ahead)."""
+        return self._deferral(request_id, reviewer_id, until)
+
+    def _deferral(self, request_id: str, reviewer_id: str, until: str | None) -> RequestRecord:
         register = self.register()
         with self._write() as conn:
-            n = conn.execute(
-                sa.select(t.notices).where(t.notices.c.id == notice_id).with_for_update()
-            ).first()
-            if n is None:
-                raise NotFoundError("no such notice", field="notice")
-            row = self._lock_row(conn, n.request_id)
+            row = self._lock_row(conn, request_id)
             self._check_reviewer(register, reviewer_id, row.holder, "release_reviewer")
-            if n.status != "deferred":
-                raise ConflictError("the notice is not deferred", field="notice")
-            commitment = conn.execute(
-                sa.select(t.subjects.c.commitment).where(
-                    (t.subjects.c.request_id == n.request_id)
-                    & (t.subjects.c.position == n.position)
-                )
-            ).scalar_one()
             now = le.rfc3339(self.clock())
-            idx = self.ledger.append_in(
-                conn, [le.notice_entry(n.request_id, commitment, "sent", now)]
-            )
-            conn.execute(
-                _UPDATE_NOTICE,
-                {"nid": notice_id, "status": "sent", "log_index": idx[0], "review_date": None},
-            )
-            self._event(conn, n.request_id, "notice", now, reviewer_id, idx[0])
+            today = datetime.fromisoformat(now.replace("Z", "+00:00")).date()
+            change_deferral(self, conn, row, reviewer_id, now, today, until)
         self._after_commit()
-        return self.get(n.request_id)
+        return self.get(request_id)
 
     def _after_commit(self) -> None:
         if self.auto_publish:

@@ -35,6 +35,7 @@ class Outcome(StrEnum):
     REFUSED = "refused"
     REVIEW = "review"
     RELEASED = "released"
+    WITHDRAWN = "withdrawn"
 
 
 class Action(StrEnum):

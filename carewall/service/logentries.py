@@ -9,7 +9,7 @@ refs, which go in only through :func:`carewall.entries.subject_commitment`.
 
 from __future__ import annotations
 
-import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -17,25 +17,37 @@ from typing import Any, Literal
 from carewall.entries import (
     AppealEntry,
     DecisionEntry,
+    DeferralEntry,
     NoticeEntry,
+    OrganisationEntry,
+    PolicyEntry,
     ReleaseEntry,
     RequestEntry,
     ReviewEntry,
+    ReviewerEntry,
+    SubjectGroup,
+    WithdrawalEntry,
     subject_commitment,
 )
-from carewall.errors import InputError
+from carewall.ids import IdKind, check_id
+from carewall.policy.facts import SubjectFacts
+from carewall.policy.offences import public_offence
 
 __all__ = [
     "appeal_entry",
     "decision_entry",
+    "deferral_entry",
+    "group_counts",
     "notice_entry",
+    "organisation_entry",
+    "policy_entry",
     "release_entry",
     "request_entry",
     "review_entry",
+    "reviewer_entry",
     "rfc3339",
+    "withdrawal_entry",
 ]
-
-_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
 
 
 def rfc3339(t: datetime) -> str:
@@ -45,25 +57,36 @@ def rfc3339(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _id(value: Any, field: str) -> str:
+def _id(value: Any, field: str, kind: IdKind = "vocab") -> str:
     # Belt and braces: ids are validated at intake, but a value that does not look like an
     # id must never reach the public log, where it could be someone's name.
-    if not isinstance(value, str) or not _ID.match(value):
-        raise InputError("not an identifier", field=field, fix="use a lowercase id")
-    return value
+    return check_id(value, kind, field=field)
 
 
-def _ids(values: Sequence[Any], field: str) -> list[str]:
-    return [_id(v, field) for v in values]
+def _ids(values: Sequence[Any], field: str, kind: IdKind = "vocab") -> list[str]:
+    return [_id(v, field, kind) for v in values]
+
+
+def group_counts(subjects: Sequence[SubjectFacts]) -> list[SubjectGroup]:
+    """One group per distinct combination of facts, with its count, in a fixed order."""
+    counts = Counter(subjects)
+    return [
+        {
+            "is_child": f.is_child,
+            "is_victim_or_witness": f.is_victim_or_witness,
+            "consent": f.consent,
+            "subjects": n,
+        }
+        for f, n in sorted(counts.items())
+    ]
 
 
 def _facts(doc: Mapping[str, Any], request_id: str, functions: Mapping[str, str]) -> dict[str, Any]:
-    holder = _id(doc["holder"], "holder")
-    requester = _id(doc["requester"], "requester")
-    offence = doc.get("offence")
+    holder = _id(doc["holder"], "holder", "organisation")
+    requester = _id(doc["requester"], "requester", "organisation")
     subjects = doc["subjects"]
     return {
-        "request": request_id,
+        "request": _id(request_id, "request", "request"),
         "holder": holder,
         "holder_function": _id(functions[holder], "holder"),
         "requester": requester,
@@ -71,7 +94,8 @@ def _facts(doc: Mapping[str, Any], request_id: str, functions: Mapping[str, str]
         "purpose": _id(doc["purpose"], "purpose"),
         "legal_basis": _id(doc["legal_basis"], "legal_basis"),
         "other_bases": _ids(doc.get("other_bases") or [], "other_bases"),
-        "offence": None if offence in (None, "") else _id(offence, "offence"),
+        # only a listed statute id, or the word "unlisted": never the requester's text
+        "offence": public_offence(doc.get("offence") or None),
         "court_order": bool(doc.get("court_order")),
         "onward_recipients": _ids(doc.get("onward_recipients") or [], "onward_recipients"),
         "categories": _ids(doc["categories"], "categories"),
@@ -80,16 +104,71 @@ def _facts(doc: Mapping[str, Any], request_id: str, functions: Mapping[str, str]
     }
 
 
+def policy_entry(
+    *,
+    policy: str,
+    pledge: str,
+    rules: Sequence[str],
+    change: Literal["init", "update"],
+    text: str,
+    time: str,
+) -> PolicyEntry:
+    return {
+        "v": 1,
+        "kind": "policy",
+        "time": time,
+        "policy": _id(policy, "policy", "sha256"),
+        "pledge": _id(pledge, "pledge", "sha256"),
+        "rules": sorted(_ids(rules, "rules", "rule")),
+        "change": change,
+        "text": text,
+    }
+
+
+def organisation_entry(
+    org_id: str, name: str, function: str, change: Literal["add", "retire"], time: str
+) -> OrganisationEntry:
+    return {
+        "v": 1,
+        "kind": "organisation",
+        "time": time,
+        "id": _id(org_id, "id", "organisation"),
+        "name": name,
+        "function": _id(function, "function"),
+        "change": change,
+    }
+
+
+def reviewer_entry(
+    rev_id: str,
+    organisation: str,
+    roles: Sequence[str],
+    change: Literal["add", "update", "retire"],
+    time: str,
+) -> ReviewerEntry:
+    return {
+        "v": 1,
+        "kind": "reviewer",
+        "time": time,
+        "id": _id(rev_id, "id", "reviewer"),
+        "organisation": _id(organisation, "organisation", "organisation"),
+        "roles": sorted(_ids(roles, "roles")),
+        "change": change,
+    }
+
+
 def request_entry(
     doc: Mapping[str, Any],
     request_id: str,
     functions: Mapping[str, str],
-    commitments: Sequence[str],
+    claimed: Sequence[SubjectFacts],
+    subjects_root: str,
     time: str,
 ) -> RequestEntry:
     entry: dict[str, Any] = {"v": 1, "kind": "request", "time": time}
     entry.update(_facts(doc, request_id, functions))
-    entry["commitments"] = list(commitments)
+    entry["groups"] = group_counts(claimed)
+    entry["subjects_root"] = _id(subjects_root, "subjects_root", "hash")
     return entry  # type: ignore[return-value]
 
 
@@ -103,7 +182,7 @@ def decision_entry(request_id: str, decision: Mapping[str, Any], time: str) -> D
     for cat, d in decision.get("categories", {}).items():
         cats[_id(cat, "categories")] = {
             "outcome": _id(d.get("outcome", "refused"), "outcome"),
-            "rules": list(d.get("rules", [])),
+            "rules": _ids(d.get("rules", []), "rules", "rule"),
         }
     outcome: Literal["refused", "review"] = (
         "review" if decision.get("outcome") == "review" else "refused"
@@ -112,11 +191,11 @@ def decision_entry(request_id: str, decision: Mapping[str, Any], time: str) -> D
         "v": 1,
         "kind": "decision",
         "time": time,
-        "request": request_id,
+        "request": _id(request_id, "request", "request"),
         "outcome": outcome,
         "categories": cats,
-        "rules": list(decision.get("rules", [])),
-        "policy": str(decision.get("policy", "")),
+        "rules": _ids(decision.get("rules", []), "rules", "rule"),
+        "policy": _id(decision.get("policy", ""), "policy", "sha256"),
     }
 
 
@@ -126,15 +205,20 @@ def review_entry(
     reviewer: str,
     categories: Sequence[str],
     time: str,
+    *,
+    confirmed: Sequence[SubjectFacts] = (),
+    corrected: int = 0,
 ) -> ReviewEntry:
     return {
         "v": 1,
         "kind": "review",
         "time": time,
-        "request": request_id,
+        "request": _id(request_id, "request", "request"),
         "outcome": outcome,
-        "reviewer": _id(reviewer, "reviewer"),
-        "categories": sorted(categories),
+        "reviewer": _id(reviewer, "reviewer", "reviewer"),
+        "categories": sorted(_ids(categories, "categories")),
+        "groups": group_counts(confirmed),
+        "corrected": corrected,
     }
 
 
@@ -144,23 +228,25 @@ def release_entry(
     functions: Mapping[str, str],
     *,
     categories: Sequence[str],
-    subjects: Sequence[int],
+    facts: SubjectFacts,
+    count: int,
     reviewer: str,
     policy: str,
     time: str,
 ) -> ReleaseEntry:
-    """One release of ``categories`` about the subjects at ``subjects`` to the requester."""
-    facts = _facts(doc, request_id, functions)
-    group = [doc["subjects"][i] for i in subjects]
-    facts["categories"] = _ids(sorted(categories), "categories")
-    facts["subjects"] = len(group)
-    facts["victims_or_witnesses"] = sum(1 for s in group if s.get("is_victim_or_witness"))
+    """One release of ``categories`` about ``count`` subjects whose holder's record is ``facts``."""
     entry: dict[str, Any] = {"v": 1, "kind": "release", "time": time}
-    entry.update(facts)
-    entry["recipient"] = facts["requester"]
-    entry["recipient_function"] = facts["requester_function"]
-    entry["reviewer"] = _id(reviewer, "reviewer")
-    entry["policy"] = policy
+    entry.update(_facts(doc, request_id, functions))
+    entry["categories"] = _ids(sorted(categories), "categories")
+    entry["subjects"] = count
+    entry["victims_or_witnesses"] = count if facts.is_victim_or_witness else 0
+    entry["is_child"] = facts.is_child
+    entry["is_victim_or_witness"] = facts.is_victim_or_witness
+    entry["consent"] = facts.consent
+    entry["recipient"] = entry["requester"]
+    entry["recipient_function"] = entry["requester_function"]
+    entry["reviewer"] = _id(reviewer, "reviewer", "reviewer")
+    entry["policy"] = _id(policy, "policy", "sha256")
     return entry  # type: ignore[return-value]
 
 
@@ -171,34 +257,53 @@ def appeal_entry(
     time: str,
     reviewer: str | None = None,
 ) -> AppealEntry:
-    entry: AppealEntry = {
+    return {
         "v": 1,
         "kind": "appeal",
         "time": time,
-        "request": request_id,
+        "request": _id(request_id, "request", "request"),
         "by": by,
         "stage": stage,
+        "reviewer": None if reviewer is None else _id(reviewer, "reviewer", "reviewer"),
     }
-    if reviewer is not None:
-        entry["reviewer"] = _id(reviewer, "reviewer")
-    return entry
 
 
-def notice_entry(
-    request_id: str,
-    commitment: str,
-    status: Literal["sent", "deferred"],
-    time: str,
-    review_date: str | None = None,
-) -> NoticeEntry:
-    entry: NoticeEntry = {
+def notice_entry(request_id: str, commitment: str, time: str) -> NoticeEntry:
+    return {
         "v": 1,
         "kind": "notice",
         "time": time,
-        "request": request_id,
-        "subject": commitment,
-        "status": status,
+        "request": _id(request_id, "request", "request"),
+        "subject": _id(commitment, "subject", "commitment"),
+        "status": "sent",
     }
-    if review_date is not None:
-        entry["review_date"] = review_date
-    return entry
+
+
+def deferral_entry(
+    request_id: str,
+    action: Literal["deferred", "renewed", "lifted"],
+    reviewer: str,
+    subjects: int,
+    review_date: str | None,
+    time: str,
+) -> DeferralEntry:
+    return {
+        "v": 1,
+        "kind": "deferral",
+        "time": time,
+        "request": _id(request_id, "request", "request"),
+        "action": action,
+        "reviewer": _id(reviewer, "reviewer", "reviewer"),
+        "subjects": subjects,
+        "review_date": review_date,
+    }
+
+
+def withdrawal_entry(request_id: str, by: str, time: str) -> WithdrawalEntry:
+    return {
+        "v": 1,
+        "kind": "withdrawal",
+        "time": time,
+        "request": _id(request_id, "request", "request"),
+        "by": _id(by, "by", "organisation"),
+    }

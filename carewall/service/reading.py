@@ -26,6 +26,7 @@ from carewall.service.notices import Notice, OutboxChannel, render_notice
 from carewall.service.records import (
     AppealRecord,
     EventRecord,
+    HeldFacts,
     NoticeRecord,
     ReleaseGroup,
     ReleaseRecord,
@@ -148,8 +149,16 @@ class ReadMixin:
                     ref=s.ref,
                     is_child=s.is_child,
                     is_victim_or_witness=s.is_victim_or_witness,
+                    consent=bool(s.consent),
                     commitment=s.commitment,
                     has_contact=bool(s.contact),
+                    held=None
+                    if s.held_child is None
+                    else HeldFacts(
+                        is_child=bool(s.held_child),
+                        is_victim_or_witness=bool(s.held_victim),
+                        consent=bool(s.held_consent),
+                    ),
                 )
                 for s in subjects
             ],

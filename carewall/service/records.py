@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 __all__ = [
     "AppealRecord",
     "EventRecord",
+    "HeldFacts",
     "NoticeRecord",
     "ReleaseGroup",
     "ReleaseRecord",
@@ -44,13 +45,23 @@ class EventRecord(_Frozen):
     log_index: int | None
 
 
+class HeldFacts(_Frozen):
+    """The holder's record of a subject, as the reviewer confirmed or corrected it."""
+
+    is_child: bool
+    is_victim_or_witness: bool
+    consent: bool
+
+
 class SubjectRecord(_Frozen):
     position: int
     ref: str
-    is_child: bool
+    is_child: bool  # as claimed by the requester
     is_victim_or_witness: bool
+    consent: bool = False  # the requester's claim, never taken as given
     commitment: str
     has_contact: bool
+    held: HeldFacts | None = None  # the holder's record, once confirmed at review
 
 
 class ReleaseGroup(_Frozen):

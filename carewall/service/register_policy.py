@@ -96,15 +96,16 @@ class RegisterPolicyMixin:
         return register, self._engine_for(values.get("local_policy") or "")
 
     def _policy_entry(self, engine: Engine, change: Literal["init", "update"]) -> dict[str, Any]:
-        return {
-            "v": 1,
-            "kind": "policy",
-            "time": le.rfc3339(self.clock()),
-            "policy": engine.policy_hash,
-            "pledge": engine.pledge_hash,
-            "rules": sorted(engine.rule_ids),
-            "change": change,
-        }
+        return dict(
+            le.policy_entry(
+                policy=engine.policy_hash,
+                pledge=engine.pledge_hash,
+                rules=engine.rule_ids,
+                change=change,
+                text=engine.local_text,
+                time=le.rfc3339(self.clock()),
+            )
+        )
 
     def set_local_policy(self, text: str) -> str:
         """Replace the local policy (the pledge stays: Engine.load refuses otherwise).

@@ -10,14 +10,22 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from carewall.policy import Register, parse_register
+from carewall.service import logentries as le
 from carewall.service import tables as t
 
-__all__ = ["holder_key", "read_register", "render_register", "write_register"]
+__all__ = [
+    "holder_key",
+    "read_register",
+    "register_entries",
+    "render_register",
+    "write_register",
+]
 
 
 def _q(s: str) -> str:
@@ -73,6 +81,19 @@ def write_register(conn: Connection, register: Register) -> None:
                     roles=json.dumps(sorted(rev.roles)),
                 )
             )
+
+
+def register_entries(register: Register, time: str) -> list[dict[str, Any]]:
+    """The public ``organisation`` and ``reviewer`` entries for a whole register (at init)."""
+    out: list[dict[str, Any]] = [
+        dict(le.organisation_entry(o.id, o.name, o.function, "add", time))
+        for o in register.organisations.values()
+    ]
+    out += [
+        dict(le.reviewer_entry(r.id, r.organisation, sorted(r.roles), "add", time))
+        for r in register.reviewers.values()
+    ]
+    return out
 
 
 def holder_key(conn: Connection, org_id: str) -> bytes:

@@ -65,6 +65,7 @@ _REQUEST_COLUMNS = (
     "decision",
     "received_at",
     "decided_at",
+    "subjects_root",
 )
 
 
@@ -74,6 +75,7 @@ _SUBJECT_COLUMNS = (
     "ref",
     "is_child",
     "is_victim_or_witness",
+    "consent",
     "contact",
     "commitment",
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 __all__ = [
+    "admin_log",
     "appeals",
     "events",
     "holder_keys",
@@ -37,6 +38,7 @@ organisations = sa.Table(
     sa.Column("id", sa.String(100), primary_key=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("function", sa.String(100), nullable=False),
+    sa.Column("retired_at", sa.String(20)),
 )
 
 reviewers = sa.Table(
@@ -46,6 +48,7 @@ reviewers = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("organisation", sa.String(100), nullable=False),
     sa.Column("roles", sa.Text, nullable=False),  # JSON list
+    sa.Column("retired_at", sa.String(20)),
 )
 
 # One random HMAC key per holder: subject commitments are unlinkable across holders.
@@ -77,6 +80,10 @@ requests = sa.Table(
     sa.Column("release", sa.Text),  # JSON: what went, to whom, per group
     sa.Column("withdrawn_by", sa.String(100)),
     sa.Column("withdrawn_at", sa.String(20)),
+    sa.Column("subjects_root", sa.String(64)),
+    sa.Column("deferral", sa.String(16)),  # deferred | lifted | None
+    sa.Column("deferral_until", sa.String(10)),
+    sa.Column("deferral_by", sa.String(100)),
 )
 
 subjects = sa.Table(
@@ -91,6 +98,11 @@ subjects = sa.Table(
     sa.Column("commitment", sa.String(100), nullable=False),
     # SHA-256 of the subject's access code; the code itself is only ever in their notice.
     sa.Column("code_hash", sa.String(100)),
+    # the requester's consent claim, and the holder's record confirmed at review
+    sa.Column("consent", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("held_child", sa.Boolean),
+    sa.Column("held_victim", sa.Boolean),
+    sa.Column("held_consent", sa.Boolean),
 )
 
 events = sa.Table(
@@ -132,6 +144,8 @@ notices = sa.Table(
     sa.Column("delivered_at", sa.String(20)),
     sa.Column("channel", sa.String(32)),
     sa.Column("body", sa.Text),
+    sa.Column("claimed_at", sa.String(20)),
+    sa.Column("path", sa.Text),  # JSON: the subject's path in the request's subjects tree
 )
 
 outbox = sa.Table(
@@ -143,4 +157,16 @@ outbox = sa.Table(
     sa.Column("subject", sa.Text, nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", sa.String(20), nullable=False),
+)
+
+# What admins did (tokens issued and revoked, reviewers changed): the holder's private record.
+admin_log = sa.Table(
+    "svc_admin_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("time", sa.String(20), nullable=False),
+    sa.Column("organisation", sa.String(100), nullable=False),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text),
 )

@@ -1,0 +1,71 @@
+"""The facts a decision rests on, as the public log states them (pure, no Cedar).
+
+A request document holds personal data and free text; the policy decides only on these
+facts, which are exactly what a ``request`` or ``release`` ledger entry carries. So an
+outside auditor who rebuilds them from the log gets the same decision as the holder did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carewall.policy.offences import public_offence
+from carewall.policy.request import DisclosureRequest
+
+__all__ = ["RequestFacts", "SubjectFacts", "facts_of"]
+
+
+@dataclass(frozen=True, order=True)
+class SubjectFacts:
+    """What the pledge needs to know about one person (claimed, or the holder's record)."""
+
+    is_child: bool
+    is_victim_or_witness: bool
+    consent: bool
+
+    def to_json(self) -> dict[str, bool]:
+        return {
+            "is_child": self.is_child,
+            "is_victim_or_witness": self.is_victim_or_witness,
+            "consent": self.consent,
+        }
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """The request-wide facts: ids from the vocabulary and the register, and booleans."""
+
+    requester: str
+    holder: str
+    purpose: str
+    legal_basis: str
+    other_bases: tuple[str, ...]
+    offence: str | None  # the public form: a listed statute id, "unlisted", or None
+    court_order: bool
+    onward_recipients: tuple[str, ...]
+    categories: tuple[str, ...]
+
+
+def facts_of(request: DisclosureRequest) -> tuple[RequestFacts, list[SubjectFacts]]:
+    """The facts of a parsed request: request-wide, and each subject's as claimed."""
+    facts = RequestFacts(
+        requester=request.requester,
+        holder=request.holder,
+        purpose=request.purpose,
+        legal_basis=request.legal_basis,
+        other_bases=tuple(request.other_bases),
+        offence=public_offence(request.offence),
+        court_order=request.court_order is not None,
+        onward_recipients=tuple(request.onward_recipients),
+        categories=tuple(request.categories),
+    )
+    basis_consent = request.has_consent
+    subjects = [
+        SubjectFacts(
+            s.is_child,
+            s.is_victim_or_witness,
+            basis_consent if s.consent is None else s.consent,
+        )
+        for s in request.subjects
+    ]
+    return facts, subjects

@@ -1,0 +1,61 @@
+"""Offence ids (contract §1): the statute-id grammar, immigration offences, the Acts list.
+
+Pure: no Cedar, no database. An offence id is ``<act words>_<year>_s<section>[letters]``
+optionally followed by ``_<subsection>`` parts (``theft_act_1968_s1``,
+``immigration_act_1971_s24_1_b``). An id is an **immigration offence** when it equals one of
+the families in the vocabulary, or begins with ``<family>_`` (a subsection) or
+``<family><letter>`` (s24 → s24a, s24b…), so no spelling of a subsection escapes the rule.
+
+The public log carries an offence id only when its Act is on the packaged list, and
+otherwise the word ``unlisted``, so a requester can never write free text into the log. The
+policy decides on that same public form, so an auditor can decide every request again from
+the log alone. Every immigration Act is on the list, so ``unlisted`` is never an
+immigration offence.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from carewall.ids import is_id
+from carewall.vocab import vocabulary
+
+__all__ = ["UNLISTED", "act_of", "is_immigration_offence", "public_offence"]
+
+UNLISTED: Final = "unlisted"
+_ACT = re.compile(r"([a-z_]+_[0-9]{4})_s[0-9]", re.ASCII)
+
+
+def act_of(offence: str) -> str | None:
+    """The Act id of a well-formed offence id (``theft_act_1968``), else None."""
+    if not is_id(offence, "offence"):
+        return None
+    m = _ACT.match(offence)
+    return m.group(1) if m else None
+
+
+def is_immigration_offence(offence: str | None) -> bool:
+    """True for an immigration status offence (§1), in any subsection or lettered variant."""
+    if offence is None:
+        return False
+    for family in vocabulary()["immigration_offence"]:
+        if offence == family:
+            return True
+        if offence.startswith(family):
+            rest = offence[len(family) :]
+            if rest[0] == "_" or ("a" <= rest[0] <= "z"):
+                return True
+    return False
+
+
+def public_offence(offence: str | None) -> str | None:
+    """The form of ``offence`` that the log carries and the policy decides on.
+
+    None stays None; an id whose Act is on the packaged list stays as it is; anything
+    else (an unknown Act, or a string that is not an offence id at all) is ``unlisted``.
+    """
+    if offence is None:
+        return None
+    act = act_of(offence)
+    return offence if act is not None and act in vocabulary()["act"] else UNLISTED
