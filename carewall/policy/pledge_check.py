@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from carewall.vocab import vocabulary
+# The family rule of contract §1 lives in offences.py; re-exported for older callers.
+from carewall.policy.offences import is_immigration_offence
 
 __all__ = ["PLEDGE_RULE_IDS", "is_immigration_offence", "pledge_violations"]
 
@@ -37,20 +38,15 @@ _HEALTH_RECORDS = frozenset(
 _CONTACT = frozenset({"address", "contact_details"})
 
 
-def is_immigration_offence(offence: str | None) -> bool:
-    """True for the immigration status offences of contract §1."""
-    return offence is not None and offence in vocabulary()["immigration_offence"]
-
-
 def pledge_violations(facts: Mapping[str, Any]) -> list[str]:
     """The pledge rule ids that ``facts`` break, in the contract's order.
 
-    ``facts`` has the keys of a ledger ``request``/``release`` entry. A missing key is read
-    in the way that refuses (fail closed): an absent ``court_order`` is no court order, an
-    absent ``victims_or_witnesses`` count is read as "some".
+    ``facts`` has the keys of a ledger ``release`` entry (or a ``request`` entry with one
+    group's ``is_child``/``is_victim_or_witness``/``consent`` added). A missing key is read
+    in the way that refuses (fail closed): an absent ``court_order`` is no court order,
+    absent ``consent`` is no consent, and an absent victim flag and count is "a victim".
     """
     requester = facts.get("requester_function")
-    holder = facts.get("holder_function")
     purpose = facts.get("purpose")
     basis = facts.get("legal_basis")
     bases = {basis, *(facts.get("other_bases") or ())}
@@ -58,13 +54,20 @@ def pledge_violations(facts: Mapping[str, Any]) -> list[str]:
     court_order = facts.get("court_order") is True
     onward = set(facts.get("onward_recipients") or ())
     categories = set(facts.get("categories") or ())
-    victims = facts.get("victims_or_witnesses")
-    has_victims = victims is None or bool(victims)
+    flag = facts.get("is_victim_or_witness")
+    count = facts.get("victims_or_witnesses")
+    if isinstance(flag, bool):
+        has_victims = flag
+    elif isinstance(count, int) and not isinstance(count, bool):
+        has_victims = count > 0
+    else:
+        has_victims = True
+    consent = facts.get("consent") is True
 
-    immigration_offence = is_immigration_offence(offence)
+    immigration_offence = is_immigration_offence(offence if isinstance(offence, str) else None)
     immigration_purpose = purpose in _IMMIGRATION_PURPOSES
     para4 = _PARA4 in bases
-    consent = "consent" in bases
+    to_police = requester == "police" or "police" in onward
 
     broken = {
         "pledge/no-immigration-recipient": requester == _IMMIGRATION,
@@ -77,11 +80,10 @@ def pledge_violations(facts: Mapping[str, Any]) -> list[str]:
             immigration_purpose
             or immigration_offence
             or para4
-            or (requester == "police" and not court_order and not consent)
+            or (to_police and not court_order and not consent)
         ),
         "pledge/never-nationality": bool(categories & _NEVER),
-        "pledge/court-order-health": holder == "health"
-        and bool(categories & _HEALTH_RECORDS)
+        "pledge/court-order-health": bool(categories & _HEALTH_RECORDS)
         and not court_order
         and not (requester == "health" and purpose == "direct_care"),
         "pledge/entitlement-no-contact": purpose == "entitlement_check"
