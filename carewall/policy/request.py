@@ -36,24 +36,33 @@ CRIME_EXEMPTION = "dpa2018_sch2_p1_para2_crime"
 class _VocabError(ValueError):
     """Raised inside validators; carries the fix so the InputError can say what is allowed."""
 
-    def __init__(self, message: str, fix: str) -> None:
+    def __init__(self, message: str, fix: str, index: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.fix = fix
+        self.index = index  # the list item at fault, when the validator saw a whole list
 
 
 def _check(kind: Kind, value: str) -> str:
     allowed = vocabulary()[kind]
     if value not in allowed:
-        raise _VocabError(f"unknown {kind} {value!r}", f"one of: {', '.join(allowed)}")
+        # An id-shaped value is echoed (the fix is to correct it); anything else may be
+        # free text such as a name, and is never repeated back.
+        shown = f" {value!r}" if is_id(value, "vocab") and len(value) <= 60 else ""
+        raise _VocabError(f"unknown {kind}{shown}", f"one of: {', '.join(allowed)}")
     return value
 
 
 def _unique(values: list[str], kind: Kind) -> list[str]:
-    for v in values:
-        _check(kind, v)
-    if len(set(values)) != len(values):
-        raise _VocabError("lists an id twice", "name each id once")
+    seen: set[str] = set()
+    for i, v in enumerate(values):
+        try:
+            _check(kind, v)
+        except _VocabError as e:
+            raise _VocabError(e.message, e.fix, i) from None
+        if v in seen:
+            raise _VocabError("lists an id twice", "name each id once", i)
+        seen.add(v)
     return values
 
 
@@ -223,6 +232,8 @@ def _from_validation(e: ValidationError) -> InputError:
     ctx = err.get("ctx") or {}
     cause = ctx.get("error")
     if isinstance(cause, _VocabError):
+        if cause.index is not None:
+            field_name += f"[{cause.index}]"
         return InputError(cause.message, field=field_name, fix=cause.fix)
     if kind == "missing":
         return InputError("is required", field=field_name, fix="add this field")

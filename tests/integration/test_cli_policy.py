@@ -33,6 +33,7 @@ def _req(**fields: Any) -> dict[str, Any]:
         "holder": "islington-council",
         "purpose": "prevention_detection_of_crime",
         "legal_basis": "dpa2018_sch2_p1_para2_crime",
+        "offence": "theft_act_1968_s1",
         "subjects": [{"ref": "9434765919", "is_child": False, "is_victim_or_witness": False}],
         "categories": ["name", "address"],
     }

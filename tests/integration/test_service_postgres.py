@@ -61,8 +61,11 @@ def test_cli_lifecycle_on_postgres(pg_url: str, tmp_path: Path) -> None:
     assert json.loads(res.stdout) == {"id": got["id"], "stage": "overturned", "outcome": "refused"}
     svc = Service.open(pg_url, tmp_path / "pg.key")
     kinds = [json.loads(e)["kind"] for e in svc.ledger.entries(0, svc.ledger.size())]
-    assert kinds == [
-        "policy",
+    register = len(svc.register().organisations) + len(svc.register().reviewers)
+    assert kinds[: 1 + register] == ["policy"] + ["organisation"] * len(
+        svc.register().organisations
+    ) + ["reviewer"] * len(svc.register().reviewers)
+    assert kinds[1 + register :] == [
         "request",
         "decision",
         "review",
@@ -75,7 +78,9 @@ def test_cli_lifecycle_on_postgres(pg_url: str, tmp_path: Path) -> None:
 
 def test_concurrent_submitters_share_one_log(pg_url: str, tmp_path: Path) -> None:
     key = tmp_path / "pg.key"
-    Service.init(pg_url, None, "pg.test/log", key).close()
+    first = Service.init(pg_url, None, "pg.test/log", key)
+    at_init = first.ledger.size()  # the policy and the register
+    first.close()
 
     def submit_many(n: int) -> list[int]:
         svc = Service.open(pg_url, key)
@@ -89,7 +94,7 @@ def test_concurrent_submitters_share_one_log(pg_url: str, tmp_path: Path) -> Non
     assert len(set(indices)) == 20
     svc = Service.open(pg_url, key)
     assert len(svc.list_requests()) == 20
-    assert svc.ledger.size() == 1 + 2 * 20
+    assert svc.ledger.size() == at_init + 2 * 20
     assert verify_ledger(svc.store).ok
 
 

@@ -17,6 +17,7 @@ def request(**fields: Any) -> dict[str, Any]:
         "holder": "islington-council",
         "purpose": "prevention_detection_of_crime",
         "legal_basis": "dpa2018_sch2_p1_para2_crime",
+        "offence": "theft_act_1968_s1",
         "subjects": [subject()],
         "categories": ["name", "address"],
     }
