@@ -13,10 +13,12 @@ __all__ = [
     "AuthError",
     "CarewallError",
     "ConflictError",
+    "ForbiddenError",
     "InputError",
     "LedgerError",
     "NotFoundError",
     "PolicyError",
+    "RateLimitError",
     "StorageError",
     "UnavailableError",
     "VerificationError",
@@ -125,3 +127,34 @@ class AuthError(CarewallError):
     status = 401
     exit_code = 2
     code = "unauthorised"
+
+
+class ForbiddenError(AuthError):
+    """Who is asking is known, but may not do this (a role they lack, another holder's data).
+
+    A subclass of :class:`AuthError`, so callers that catch authentication failures catch it
+    too, and the CLI exits with the same code; over HTTP it answers 403, not 401.
+    """
+
+    status = 403
+    exit_code = AuthError.exit_code
+    code = "forbidden"
+
+
+class RateLimitError(CarewallError):
+    """Too many failed attempts in a while; ``retry_after`` says how many seconds to wait."""
+
+    status = 429
+    exit_code = 2
+    code = "too_many_requests"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: int,
+        field: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        super().__init__(message, field=field, fix=fix)
+        self.retry_after = max(1, int(retry_after))

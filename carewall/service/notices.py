@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 import smtplib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any, Protocol
+
+from sqlalchemy.engine import Connection
 
 from carewall.errors import InputError
 from carewall.service import tables as t
@@ -59,15 +62,30 @@ class OutboxChannel:
 
     def send(self, notice: Notice) -> None:
         with self.store.write() as conn:
-            conn.execute(
-                t.outbox.insert().values(
-                    notice_id=notice.id,
-                    recipient=notice.to,
-                    subject=notice.subject,
-                    body=notice.body,
-                    created_at=rfc3339(datetime.now(UTC)),
-                )
-            )
+            self.send_in(conn, [notice])
+
+    def send_in(self, conn: Connection, notices: Sequence[Notice]) -> None:
+        """Store ``notices`` inside the caller's write transaction (they commit with it).
+
+        The service uses this to commit a batch of letters, their access codes' hashes and
+        their delivery marks at once: a letter is never in the outbox without its code.
+        """
+        if not notices:
+            return
+        now = rfc3339(datetime.now(UTC))
+        conn.execute(
+            t.outbox.insert(),
+            [
+                {
+                    "notice_id": n.id,
+                    "recipient": n.to,
+                    "subject": n.subject,
+                    "body": n.body,
+                    "created_at": now,
+                }
+                for n in notices
+            ],
+        )
 
 
 class SmtpChannel:
@@ -109,7 +127,12 @@ def channel_from_env(store: Store, env: dict[str, str] | None = None) -> Channel
 
 
 def render_notice(data: dict[str, Any]) -> tuple[str, str]:
-    """The subject line and plain-text body of a notice from its structured ``data``."""
+    """The subject line and plain-text body of a notice from its structured ``data``.
+
+    Two proofs, both RFC 9162 audit paths a person can check with any Merkle verifier:
+    the release entry's inclusion in the signed log, and the person's commitment's
+    inclusion in the ``subjects_root`` that the request's own log entry carries.
+    """
     cats = ", ".join(data["categories"])
     basis = data["legal_basis"] + (" (with a court order)" if data["court_order"] else "")
     proof = "\n".join(f"  {h}" for h in data["inclusion_proof"]) or "  (none: single entry)"
@@ -131,9 +154,30 @@ def render_notice(data: dict[str, Any]) -> tuple[str, str]:
         proof,
         "Signed checkpoint the proof is against (check it with the log's public key):",
         *(f"  {line}" for line in str(data.get("checkpoint") or "").splitlines()),
+        *_subject_lines(data),
         "",
         f"Request id:        {data['request_id']}",
         f"Your access code:  {data['code']}",
         "Use the request id and access code to see this record and to appeal.",
     ]
     return f"Your information was shared by {data['holder_name']}", "\n".join(lines) + "\n"
+
+
+def _subject_lines(data: dict[str, Any]) -> list[str]:
+    """How to check that you are one of the request's subjects (absent in older notices)."""
+    if not data.get("subjects_root"):
+        return []
+    path = "\n".join(f"  {h}" for h in data["subject_path"]) or "  (none: the only subject)"
+    where = data.get("request_index")
+    return [
+        "",
+        "The request itself is in the log too. It lists the people it is about only as a",
+        "Merkle root over their commitments, in request order (leaf = SHA-256(0x00 ||",
+        "commitment)); the path below shows that your commitment is one of them.",
+        f"Request log index: {where if where is not None else '(not recorded)'}",
+        f"Subjects root:     {data['subjects_root']}",
+        f"Your position:     {data['subject_position']} (counting from 0) "
+        f"of {data['subject_count']} subjects",
+        "Your subjects path (RFC 9162 audit path, your commitment to the subjects root):",
+        path,
+    ]

@@ -105,6 +105,8 @@ class NoticeRecord(_Frozen):
     created_at: str
     delivered_at: str | None
     channel: str | None
+    # set once by the worker that delivers it; claimed but undelivered means it died mid-way
+    claimed_at: str | None = None
 
 
 class RequestSummary(_Frozen):
@@ -181,3 +183,10 @@ class SubjectView(_Frozen):
     commitment: str
     can_appeal: bool
     appeal: AppealRecord | None
+    # The subject's place in the request: their commitment's RFC 9162 path to the
+    # ``subjects_root`` logged in the request's entry (at ``request_index``), so they can
+    # check that the logged request names them (ledger.subjects.verify_subject).
+    request_index: int | None = None
+    subjects_root: str | None = None
+    subject_count: int = 0
+    subject_path: list[str] = []
