@@ -1,4 +1,12 @@
-"""Administration: organisations, reviewers, API tokens and the local policy.
+"""Administration over HTTP, scoped to the admin's own organisation (contract §2).
+
+An admin token belongs to one organisation. Through the API it manages that organisation's
+reviewers and tokens, and nothing else: organisations are added and retired by the operator
+with ``carewall register org …``, and requester tokens for other organisations are issued
+with ``carewall token create``. Every reviewer change is a public ``reviewer`` entry (the
+service appends it); every token issued or revoked, and every register change, is recorded
+in the private admin log. A token for another organisation's business answers 403; a token
+id of another organisation answers 404, exactly as one that does not exist.
 
 Every policy change is a ledger entry (the service appends it); the pledge cannot be removed
 because the policy engine refuses any set without it verbatim.
@@ -8,45 +16,61 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
+from sqlalchemy.engine import Connection
 
 from carewall.api import auth
 from carewall.api.auth import Principal, require
 from carewall.api.models import (
+    AdminLogOut,
     IssuedTokenOut,
-    OrganisationIn,
+    LoggedOut,
     OrganisationOut,
     PolicyIn,
     PolicyOut,
+    ReviewerChangeOut,
     ReviewerIn,
     ReviewerOut,
+    RolesIn,
     TokenIn,
     TokenOut,
 )
 from carewall.api.requests import service_of
-from carewall.errors import InputError
+from carewall.errors import ForbiddenError, InputError, NotFoundError
+from carewall.ids import PATTERNS
+from carewall.policy import Register, Reviewer
+from carewall.policy.register import IMMIGRATION_FUNCTION
 from carewall.service import Service
+from carewall.service.register_policy import RegisterChange
 
 __all__ = ["issue_token", "router"]
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 Admin = Depends(require("admin"))
+ORG_ID = Path(pattern=f"^(?:{PATTERNS['organisation']})$", description="organisation id")
+REVIEWER_ID = Path(pattern=f"^(?:{PATTERNS['reviewer']})$", description="reviewer id")
+
+_OWN_ONLY = "an admin token manages only its own organisation's reviewers and tokens"
 
 
-def issue_token(
-    service: Service, organisation: str, role: str, reviewer: str | None = None
-) -> auth.IssuedToken:
-    """Issue a token after checking its binding against the register."""
-    register = service.register()
-    register.organisation(organisation, field_name="organisation")
+def _check_binding(register: Register, organisation: str, role: str, reviewer: str | None) -> None:
+    org = register.organisation(organisation, field_name="organisation")
+    if role != "requester" and org.function == IMMIGRATION_FUNCTION:
+        # Its requests must still be possible (to be refused and logged), so requester
+        # tokens are issued; it never administers, and never reviews a release.
+        raise InputError(
+            f"an {IMMIGRATION_FUNCTION} body cannot hold an admin or reviewer token",
+            field="role",
+            fix="issue it a requester token only (contract §2)",
+        )
     if reviewer is not None:
-        rev = register.reviewers.get(reviewer)
-        if rev is None or rev.organisation != organisation:
+        rev = register.reviewer(reviewer, field_name="reviewer")
+        if rev.organisation != organisation:
             raise InputError(
-                "no such reviewer at this organisation",
+                "the reviewer does not work for this organisation",
                 field="reviewer",
-                fix="add the reviewer to the register first",
+                fix="name a reviewer of the token's organisation, or add one first",
             )
         if role not in rev.roles:
             raise InputError(
@@ -54,7 +78,27 @@ def issue_token(
                 field="role",
                 fix="use a role the reviewer holds: " + ", ".join(sorted(rev.roles)),
             )
-    return auth.create_token(service.store, organisation, role, reviewer)
+
+
+def issue_token(
+    service: Service,
+    organisation: str,
+    role: str,
+    reviewer: str | None = None,
+    *,
+    actor: str = "cli",
+) -> auth.IssuedToken:
+    """Issue a token after checking its binding against the register.
+
+    Refused: an unknown or retired organisation or reviewer, a reviewer of another
+    organisation or without the role, and an admin or reviewer token for an
+    ``immigration_enforcement`` body. The checks run in the issuing transaction.
+    """
+
+    def check(conn: Connection) -> None:
+        _check_binding(service.register_locked(conn), organisation, role, reviewer)
+
+    return auth.create_token(service.store, organisation, role, reviewer, actor=actor, check=check)
 
 
 def _token_out(info: auth.TokenInfo) -> TokenOut:
@@ -68,54 +112,215 @@ def _token_out(info: auth.TokenInfo) -> TokenOut:
     )
 
 
-@router.get("/organisations", response_model=list[OrganisationOut])
+def _reviewer_out(rev: Reviewer) -> ReviewerOut:
+    return ReviewerOut(
+        id=rev.id, organisation=rev.organisation, roles=sorted(rev.roles), retired_at=rev.retired_at
+    )
+
+
+def _change_out(change: RegisterChange[Reviewer]) -> ReviewerChangeOut:
+    return ReviewerChangeOut(
+        **_reviewer_out(change.record).model_dump(),
+        logged=[
+            LoggedOut(kind=x.kind, id=x.id, change=x.change, log_index=x.log_index)
+            for x in change.logged
+        ],
+    )
+
+
+def _own_reviewer(service: Service, principal: Principal, reviewer_id: str) -> None:
+    register = service.register()
+    rev = register.reviewers.get(reviewer_id) or register.retired_reviewers.get(reviewer_id)
+    if rev is None:
+        raise NotFoundError(
+            "no such reviewer", field="id", fix="list your reviewers at /api/admin/reviewers"
+        )
+    if rev.organisation != principal.organisation:
+        raise ForbiddenError(
+            "the reviewer works for another organisation", field="id", fix=_OWN_ONLY
+        )
+
+
+# ----- organisations: read here, changed only by the operator ----------------------------
+
+
+@router.get(
+    "/organisations",
+    response_model=list[OrganisationOut],
+    summary="The organisations register (public), retired organisations included",
+)
 def organisations(request: Request, _: Annotated[Principal, Admin]) -> list[OrganisationOut]:
     register = service_of(request).register()
+    orgs = [*register.organisations.values(), *register.retired_organisations.values()]
     return [
-        OrganisationOut(id=o.id, name=o.name, function=o.function)
-        for o in register.organisations.values()
+        OrganisationOut(id=o.id, name=o.name, function=o.function, retired_at=o.retired_at)
+        for o in orgs
     ]
 
 
-@router.post("/organisations", status_code=201, response_model=OrganisationOut)
-def add_organisation(
-    request: Request, body: OrganisationIn, _: Annotated[Principal, Admin]
+@router.post(
+    "/organisations",
+    status_code=201,
+    response_model=OrganisationOut,
+    summary="Refused: organisations are registered by the operator with the CLI",
+)
+def add_organisation(request: Request, _: Annotated[Principal, Admin]) -> OrganisationOut:
+    raise ForbiddenError(
+        "an admin token cannot add organisations to the register",
+        field="organisation",
+        fix="the operator runs `carewall register org add ID --name NAME --function F`",
+    )
+
+
+@router.post(
+    "/organisations/{org_id}/retire",
+    response_model=OrganisationOut,
+    summary="Refused: organisations are retired by the operator with the CLI",
+)
+def retire_organisation(
+    request: Request, org_id: Annotated[str, ORG_ID], _: Annotated[Principal, Admin]
 ) -> OrganisationOut:
-    org = service_of(request).add_organisation(body.id, body.name, body.function)
-    return OrganisationOut(id=org.id, name=org.name, function=org.function)
+    raise ForbiddenError(
+        "an admin token cannot retire organisations",
+        field="organisation",
+        fix="the operator runs `carewall register org retire ID`",
+    )
 
 
-@router.get("/reviewers", response_model=list[ReviewerOut])
-def reviewers(request: Request, _: Annotated[Principal, Admin]) -> list[ReviewerOut]:
+# ----- the admin's own reviewers ------------------------------------------------------------
+
+
+@router.get(
+    "/reviewers",
+    response_model=list[ReviewerOut],
+    summary="Your organisation's reviewers, retired ones included (names are never shown)",
+)
+def reviewers(request: Request, principal: Annotated[Principal, Admin]) -> list[ReviewerOut]:
     register = service_of(request).register()
-    return [
-        ReviewerOut(id=r.id, organisation=r.organisation, roles=sorted(r.roles))
-        for r in register.reviewers.values()
-    ]
+    revs = [*register.reviewers.values(), *register.retired_reviewers.values()]
+    return [_reviewer_out(r) for r in revs if r.organisation == principal.organisation]
 
 
-@router.post("/reviewers", status_code=201, response_model=ReviewerOut)
-def add_reviewer(request: Request, body: ReviewerIn, _: Annotated[Principal, Admin]) -> ReviewerOut:
-    rev = service_of(request).add_reviewer(body.id, body.name, body.organisation, list(body.roles))
-    return ReviewerOut(id=rev.id, organisation=rev.organisation, roles=sorted(rev.roles))
+@router.post(
+    "/reviewers",
+    status_code=201,
+    response_model=ReviewerChangeOut,
+    summary="Add a reviewer at your organisation (a public reviewer entry)",
+)
+def add_reviewer(
+    request: Request, body: ReviewerIn, principal: Annotated[Principal, Admin]
+) -> ReviewerChangeOut:
+    org = body.organisation or principal.organisation
+    if org != principal.organisation:
+        raise ForbiddenError(
+            "an admin token may add reviewers only at its own organisation",
+            field="organisation",
+            fix="leave organisation out, or give your own organisation's id",
+        )
+    change = service_of(request).add_reviewer(
+        body.id, body.name, org, list(body.roles), actor=principal.token_id
+    )
+    return _change_out(change)
 
 
-@router.get("/tokens", response_model=list[TokenOut])
-def tokens(request: Request, _: Annotated[Principal, Admin]) -> list[TokenOut]:
-    return [_token_out(i) for i in auth.list_tokens(service_of(request).store)]
+@router.put(
+    "/reviewers/{reviewer_id}/roles",
+    response_model=ReviewerChangeOut,
+    summary="Replace a reviewer's roles (a public reviewer entry)",
+)
+def update_reviewer_roles(
+    request: Request,
+    reviewer_id: Annotated[str, REVIEWER_ID],
+    body: RolesIn,
+    principal: Annotated[Principal, Admin],
+) -> ReviewerChangeOut:
+    service = service_of(request)
+    _own_reviewer(service, principal, reviewer_id)
+    change = service.update_reviewer_roles(reviewer_id, list(body.roles), actor=principal.token_id)
+    return _change_out(change)
 
 
-@router.post("/tokens", status_code=201, response_model=IssuedTokenOut)
-def create_token(request: Request, body: TokenIn, _: Annotated[Principal, Admin]) -> IssuedTokenOut:
-    issued = issue_token(service_of(request), body.organisation, body.role, body.reviewer)
+@router.post(
+    "/reviewers/{reviewer_id}/retire",
+    response_model=ReviewerChangeOut,
+    summary="Retire a reviewer: it can no longer review; its id is never reused",
+)
+def retire_reviewer(
+    request: Request,
+    reviewer_id: Annotated[str, REVIEWER_ID],
+    principal: Annotated[Principal, Admin],
+) -> ReviewerChangeOut:
+    service = service_of(request)
+    _own_reviewer(service, principal, reviewer_id)
+    return _change_out(service.retire_reviewer(reviewer_id, actor=principal.token_id))
+
+
+# ----- the admin's own tokens ---------------------------------------------------------------
+
+
+@router.get("/tokens", response_model=list[TokenOut], summary="Your organisation's tokens")
+def tokens(request: Request, principal: Annotated[Principal, Admin]) -> list[TokenOut]:
+    store = service_of(request).store
+    return [_token_out(i) for i in auth.list_tokens(store, principal.organisation)]
+
+
+@router.post(
+    "/tokens",
+    status_code=201,
+    response_model=IssuedTokenOut,
+    summary="Issue a token for your organisation (the secret is shown once)",
+)
+def create_token(
+    request: Request, body: TokenIn, principal: Annotated[Principal, Admin]
+) -> IssuedTokenOut:
+    org = body.organisation or principal.organisation
+    if org != principal.organisation:
+        raise ForbiddenError(
+            "an admin token may issue tokens only for its own organisation",
+            field="organisation",
+            fix="requester tokens for other organisations are issued by the operator with "
+            "`carewall token create --org ORG --role requester`",
+        )
+    issued = issue_token(
+        service_of(request), org, body.role, body.reviewer, actor=principal.token_id
+    )
     return IssuedTokenOut(**_token_out(issued.info).model_dump(), secret=issued.secret)
 
 
-@router.delete("/tokens/{token_id}", status_code=204)
+@router.delete("/tokens/{token_id}", status_code=204, summary="Revoke one of your tokens")
 def revoke_token(
-    request: Request, token_id: Annotated[str, auth.TOKEN_ID], _: Annotated[Principal, Admin]
+    request: Request,
+    token_id: Annotated[str, auth.TOKEN_ID],
+    principal: Annotated[Principal, Admin],
 ) -> None:
-    auth.revoke_token(service_of(request).store, token_id)
+    auth.revoke_token(
+        service_of(request).store,
+        token_id,
+        actor=principal.token_id,
+        organisation=principal.organisation,
+    )
+
+
+@router.get(
+    "/log",
+    response_model=list[AdminLogOut],
+    summary="Your organisation's admin record: tokens and register changes, by id",
+)
+def log(request: Request, principal: Annotated[Principal, Admin]) -> list[AdminLogOut]:
+    records = service_of(request).admin_log(principal.organisation)
+    return [
+        AdminLogOut(
+            time=r.time,
+            organisation=r.organisation,
+            actor=r.actor,
+            action=r.action,
+            detail=r.detail,
+        )
+        for r in records
+    ]
+
+
+# ----- the local policy ---------------------------------------------------------------------
 
 
 @router.get("/policy", response_model=PolicyOut)
@@ -125,6 +330,14 @@ def policy(request: Request, _: Annotated[Principal, Admin]) -> PolicyOut:
 
 
 @router.put("/policy", response_model=PolicyOut)
-def set_policy(request: Request, body: PolicyIn, _: Annotated[Principal, Admin]) -> PolicyOut:
+def set_policy(
+    request: Request, body: PolicyIn, principal: Annotated[Principal, Admin]
+) -> PolicyOut:
     service = service_of(request)
+    # The policy applies to every holder on the instance: only the operator's admin sets it.
+    if principal.organisation != service.operator():
+        raise ForbiddenError(
+            "only the admin of the organisation running this instance may change its policy",
+            fix="ask the operator, or use `carewall policy set FILE` on the instance",
+        )
     return PolicyOut(policy=service.set_local_policy(body.text), text=body.text)

@@ -3,7 +3,8 @@
 A token is a random secret shown once when issued; only its SHA-256 is stored, so a copy of
 the database cannot be replayed against the API. Each token is bound to one organisation and
 one role (and, for reviewers, to one reviewer id from the register), and the API derives
-"who is asking" only from that binding, never from the request body.
+"who is asking" only from that binding, never from the request body. Issuing and revoking a
+token is recorded in the private admin log (``svc_admin_log``): ids only, never a secret.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ from typing import Annotated, Any, Literal, get_args
 import sqlalchemy as sa
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Connection
 
-from carewall.errors import AuthError, InputError, NotFoundError
+# ForbiddenError (403) lives in the one error tree; re-exported here for the API's callers.
+from carewall.errors import AuthError, ForbiddenError, InputError, NotFoundError
+from carewall.service.registry import record_admin
 from carewall.storage.db import Store
 
 __all__ = [
+    "REVIEWER_ROLES",
     "ROLES",
     "ForbiddenError",
     "IssuedToken",
@@ -38,7 +43,7 @@ __all__ = [
 
 Role = Literal["requester", "release_reviewer", "appeal_reviewer", "admin"]
 ROLES: tuple[str, ...] = get_args(Role)
-REVIEWER_ROLES = ("release_reviewer", "appeal_reviewer")
+REVIEWER_ROLES: tuple[str, ...] = ("release_reviewer", "appeal_reviewer")
 TOKEN_PREFIX = "cw_"
 TOKEN_ID = Path(pattern=r"^[0-9a-f]{16}$", description="token id")
 
@@ -59,13 +64,6 @@ _LIVE_TOKEN = (
     .where(_tokens.c.hash == sa.bindparam("digest"))
     .where(_tokens.c.revoked_at.is_(None))
 )
-
-
-class ForbiddenError(AuthError):
-    """A valid token whose role may not do this."""
-
-    status = 403
-    code = "forbidden"
 
 
 @dataclass(frozen=True)
@@ -103,9 +101,20 @@ def _now() -> str:
 
 
 def create_token(
-    store: Store, organisation: str, role: str, reviewer: str | None = None
+    store: Store,
+    organisation: str,
+    role: str,
+    reviewer: str | None = None,
+    *,
+    actor: str = "cli",
+    check: Callable[[Connection], None] | None = None,
 ) -> IssuedToken:
-    """Issue a token. Callers check that the organisation and reviewer exist in the register."""
+    """Issue a token; the issue is recorded in the admin log (ids only, never the secret).
+
+    ``check`` runs first in the same transaction (the caller's register checks), so a
+    token is never issued against a register that changed in between. ``actor`` is the
+    admin token's id, or ``"cli"`` for the operator.
+    """
     if role not in ROLES:
         raise InputError("unknown role", field="role", fix="use one of: " + ", ".join(ROLES))
     if role in REVIEWER_ROLES and not reviewer:
@@ -116,9 +125,9 @@ def create_token(
         )
     if role not in REVIEWER_ROLES and reviewer:
         raise InputError(
-            "only reviewer tokens are bound to a reviewer",
+            "only release_reviewer and appeal_reviewer tokens are bound to a reviewer",
             field="reviewer",
-            fix="leave reviewer out for this role",
+            fix=f"leave reviewer out for role {role}",
         )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     info = TokenInfo(
@@ -130,6 +139,8 @@ def create_token(
         revoked_at=None,
     )
     with store.write() as conn:
+        if check is not None:
+            check(conn)
         conn.execute(
             _tokens.insert().values(
                 id=info.id,
@@ -141,6 +152,8 @@ def create_token(
                 revoked_at=None,
             )
         )
+        detail = {"token": info.id, "role": role, "reviewer": reviewer}
+        record_admin(conn, info.created_at, organisation, actor, "token_create", detail)
     return IssuedToken(info=info, secret=secret)
 
 
@@ -179,16 +192,37 @@ def list_tokens(store: Store, organisation: str | None = None) -> list[TokenInfo
     ]
 
 
-def revoke_token(store: Store, token_id: str) -> None:
+def revoke_token(
+    store: Store, token_id: str, *, actor: str = "cli", organisation: str | None = None
+) -> TokenInfo:
+    """Revoke a live token (only ``organisation``'s, when given); recorded in the admin log.
+
+    A token of another organisation answers like one that does not exist.
+    """
+    now = _now()
     with store.write() as conn:
-        done = conn.execute(
-            _tokens.update()
-            .where(_tokens.c.id == token_id)
-            .where(_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=_now())
-        )
-    if done.rowcount != 1:
-        raise NotFoundError("no live token with that id", field="id", fix="list tokens to see ids")
+        query = sa.select(_tokens).where(_tokens.c.id == token_id)
+        query = query.where(_tokens.c.revoked_at.is_(None))
+        if organisation is not None:
+            query = query.where(_tokens.c.organisation == organisation)
+        row = conn.execute(query).first()
+        if row is None:
+            raise NotFoundError(
+                "no live token with that id" + (" at your organisation" if organisation else ""),
+                field="id",
+                fix="list tokens to see ids",
+            )
+        conn.execute(_tokens.update().where(_tokens.c.id == token_id).values(revoked_at=now))
+        detail = {"token": token_id, "role": row.role, "reviewer": row.reviewer}
+        record_admin(conn, now, row.organisation, actor, "token_revoke", detail)
+    return TokenInfo(
+        id=row.id,
+        organisation=row.organisation,
+        role=row.role,
+        reviewer=row.reviewer,
+        created_at=row.created_at,
+        revoked_at=now,
+    )
 
 
 _bearer = HTTPBearer(auto_error=False, description="A carewall API token (`cw_…`).")

@@ -1,8 +1,9 @@
 """Requests as the requester sees them: submit, status, appeal a refusal, withdraw.
 
 A requester token sees only requests its organisation made; holder-side tokens (reviewers)
-see requests held by their organisation; an admin sees every request. A request outside the
-caller's scope answers 404, exactly as one that does not exist, so ids reveal nothing.
+see requests held by their organisation; an admin sees its organisation's holdings, redacted.
+A request outside the caller's scope answers 404, exactly as one that does not exist, so ids
+reveal nothing.
 """
 
 from __future__ import annotations
@@ -39,19 +40,41 @@ def service_of(request: Request) -> Service:
 
 
 def in_scope(principal: Principal, holder: str, requester: str) -> bool:
-    if principal.role == "admin":
-        return True
     if principal.role == "requester":
         return requester == principal.organisation
+    # reviewers and admins: only what their organisation holds (contract §2)
     return holder == principal.organisation
 
 
+REDACTED = "[redacted]"
+
+
+def _redacted(record: RequestRecord) -> RequestRecord:
+    """The record as an admin sees it: no subject references, officers' or authorisers'
+    details, necessity, review note or appeal grounds (contract §2). The shape is unchanged,
+    so the response still matches the schema."""
+    appeal = record.appeal.model_copy(update={"grounds": REDACTED}) if record.appeal else None
+    return record.model_copy(
+        update={
+            "officer": None,
+            "authorised_by": None,
+            "necessity": None,
+            "review_note": None,
+            "subjects": [s.model_copy(update={"ref": REDACTED}) for s in record.subjects],
+            "appeal": appeal,
+        }
+    )
+
+
 def record_in_scope(service: Service, principal: Principal, request_id: str) -> RequestRecord:
-    """The record, or the same 404 as a missing one when the caller may not see it."""
+    """The record as the caller may see it, or the same 404 as a missing one.
+
+    An admin sees only its own organisation's holdings, and then a redacted record.
+    """
     record = service.get(request_id)
     if not in_scope(principal, record.holder, record.requester):
         raise NotFoundError("no such request", field="id", fix="check the request id")
-    return record
+    return _redacted(record) if principal.role == "admin" else record
 
 
 # The document is parsed by the same parser as the CLI's, so the field names in errors
@@ -100,8 +123,7 @@ def list_requests(
     request: Request, principal: Annotated[Principal, Anyone], state: STATE = None
 ) -> list[RequestSummary]:
     service = service_of(request)
-    if principal.role == "admin":
-        return service.list_requests(state=state)
+    # an admin, like a reviewer, sees only what its own organisation holds (contract §2)
     if principal.role == "requester":
         return service.list_requests(requester=principal.organisation, state=state)
     return service.list_requests(holder=principal.organisation, state=state)

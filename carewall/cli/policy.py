@@ -78,7 +78,40 @@ def decide(orgs: str | None, policy: str | None, request: str) -> None:
 
 @main.group("policy")
 def policy_group() -> None:
-    """Inspect and check Cedar policies."""
+    """Inspect, check and set Cedar policies."""
+
+
+@policy_group.command("set")
+@click.argument("file")
+@click.option("--db", "db", default=None, help="Database URL (default: carewall.db).")
+@click.option("--key", "key", default=None, help="Log signing key file (default <db>.key).")
+def set_(file: str, db: str | None, key: str | None) -> None:
+    """Make FILE the instance's local policy; the change and its full text are logged."""
+    from carewall.service import Service  # the service is needed only by this command
+
+    text = read_limited(file, what="policy").decode("utf-8")
+    svc = Service.open(db, key)
+    try:
+        before = svc.ledger.size()
+        digest = svc.set_local_policy(text)
+    finally:
+        svc.close()
+    click.echo(f"policy {digest} is in force; logged as a policy entry at index {before}")
+
+
+@policy_group.command("show")
+@click.option("--db", "db", default=None, help="Database URL (default: carewall.db).")
+def show(db: str | None) -> None:
+    """Print the instance's local policy text (the pledge is always loaded before it)."""
+    from carewall.service import Service
+
+    svc = Service.open(db)
+    try:
+        engine = svc.engine()
+    finally:
+        svc.close()
+    click.echo(f"// {engine.policy_hash}", err=True)
+    click.echo(engine.local_text, nl=False)
 
 
 @policy_group.command()

@@ -1,22 +1,38 @@
-"""``carewall token create|list|revoke``: bearer tokens for the HTTP API.
+"""``carewall token create|list|revoke|log``: bearer tokens for the HTTP API.
 
-The secret is printed once, on creation; only its SHA-256 is stored.
+The secret is printed once, on creation; only its SHA-256 is stored. Every issue and
+revocation is recorded in the admin log, which ``carewall token log`` prints.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from carewall.api import auth
 from carewall.api.admin import issue_token
 from carewall.cli import main
+from carewall.errors import InputError
 from carewall.service import Service
 
 __all__ = ["token"]
 
-_DB = click.option("--db", "db", default=None, help="Database URL (default: carewall.db).")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _db_key(f: _F) -> _F:
+    f = click.option("--db", "db", default=None, help="Database URL (default: carewall.db).")(f)
+    # Accepted so every command takes the same --db/--key pair; tokens never sign the log.
+    return click.option(
+        "--key",
+        "key",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="Log signing key file (default $CAREWALL_KEY or <db>.key).",
+    )(f)
 
 
 @main.group()
@@ -29,13 +45,33 @@ def token() -> None:
 @click.option(
     "--role", "role", required=True, type=click.Choice(list(auth.ROLES)), help="The token's role."
 )
-@click.option("--reviewer", default=None, help="Reviewer id (reviewer roles only).")
-@_DB
-def create(org: str, role: str, reviewer: str | None, db: str | None) -> None:
-    """Create a token and print it once as JSON (keep the secret safe)."""
-    service = Service.open(db)
+@click.option(
+    "--reviewer",
+    default=None,
+    help="Reviewer id: only for release_reviewer and appeal_reviewer tokens.",
+)
+@_db_key
+def create(org: str, role: str, reviewer: str | None, db: str | None, key: str | None) -> None:
+    """Create a token and print it once as JSON (keep the secret safe).
+
+    Admin and reviewer tokens cannot be issued to an immigration_enforcement body; the
+    issue is recorded in the admin log (see `carewall token log`).
+    """
+    if reviewer is not None and role not in auth.REVIEWER_ROLES:
+        raise InputError(
+            "is only for release_reviewer and appeal_reviewer tokens",
+            field="--reviewer",
+            fix=f"leave it out for role {role}",
+        )
+    if reviewer is None and role in auth.REVIEWER_ROLES:
+        raise InputError(
+            f"a {role} token acts for one reviewer",
+            field="--reviewer",
+            fix="pass --reviewer REVIEWER_ID, a reviewer of --org who holds the role",
+        )
+    service = Service.open(db, key)
     try:
-        issued = issue_token(service, org, role, reviewer)
+        issued = issue_token(service, org, role, reviewer, actor="cli")
     finally:
         service.close()
     info = issued.info
@@ -54,10 +90,10 @@ def create(org: str, role: str, reviewer: str | None, db: str | None) -> None:
 
 @token.command("list")
 @click.option("--org", "org", default=None, help="Only this organisation's tokens.")
-@_DB
-def list_(org: str | None, db: str | None) -> None:
+@_db_key
+def list_(org: str | None, db: str | None, key: str | None) -> None:
     """List tokens (ids and bindings; secrets are never stored)."""
-    service = Service.open(db)
+    service = Service.open(db, key)
     try:
         for info in auth.list_tokens(service.store, org):
             click.echo(
@@ -78,12 +114,40 @@ def list_(org: str | None, db: str | None) -> None:
 
 @token.command("revoke")
 @click.argument("token_id")
-@_DB
-def revoke(token_id: str, db: str | None) -> None:
-    """Revoke a token by id; it stops working at once."""
-    service = Service.open(db)
+@_db_key
+def revoke(token_id: str, db: str | None, key: str | None) -> None:
+    """Revoke a token by id; it stops working at once (recorded in the admin log)."""
+    service = Service.open(db, key)
     try:
-        auth.revoke_token(service.store, token_id)
+        auth.revoke_token(service.store, token_id, actor="cli")
     finally:
         service.close()
     click.echo(f"revoked {token_id}")
+
+
+@token.command("log")
+@click.option("--org", "org", default=None, help="Only this organisation's record.")
+@_db_key
+def log(org: str | None, db: str | None, key: str | None) -> None:
+    """Print the admin record as JSON lines, oldest first.
+
+    Every token issued or revoked (by the CLI, "cli", or over HTTP, the admin token's id)
+    and every register change, with ids only: never a secret or a name.
+    """
+    service = Service.open(db, key)
+    try:
+        records = service.admin_log(org)
+    finally:
+        service.close()
+    for r in records:
+        click.echo(
+            json.dumps(
+                {
+                    "time": r.time,
+                    "organisation": r.organisation,
+                    "actor": r.actor,
+                    "action": r.action,
+                    "detail": r.detail,
+                }
+            )
+        )

@@ -72,7 +72,7 @@ def tokens_for(service: Service) -> Tokens:
 
 
 def init_service(db_url: str, tmp: Path) -> Service:
-    service = Service.init(db_url, None, "carewall.test/api", tmp / "log.key")
+    service = Service.init(db_url, None, "carewall.test/api", tmp / "log.key", operator=HOLDER)
     # Sign on every write so each test sees its entries under the checkpoint at once
     # (a served instance signs at most once a second and its publisher signs the tail).
     service.publish_interval = 0.0

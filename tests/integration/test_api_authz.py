@@ -61,7 +61,14 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", "/api/admin/reviewers", None, (401, 401, 403, 403, 403, 403, 403, 200)),
     ("GET", "/api/admin/tokens", None, (401, 401, 403, 403, 403, 403, 403, 200)),
     ("POST", "/api/admin/tokens", {}, (401, 401, 403, 403, 403, 403, 403, 422)),
-    ("POST", "/api/admin/organisations", {}, (401, 401, 403, 403, 403, 403, 403, 422)),
+    # Organisations are registered by the operator with the CLI, never over HTTP.
+    ("POST", "/api/admin/organisations", {}, (401, 401, 403, 403, 403, 403, 403, 403)),
+    (
+        "POST",
+        "/api/admin/organisations/met-police/retire",
+        None,
+        (401, 401, 403, 403, 403, 403, 403, 403),
+    ),
     ("POST", "/api/admin/reviewers", {}, (401, 401, 403, 403, 403, 403, 403, 422)),
     ("GET", "/api/admin/policy", None, (401, 401, 403, 403, 403, 403, 403, 200)),
     ("PUT", "/api/admin/policy", {}, (401, 401, 403, 403, 403, 403, 403, 422)),
@@ -71,7 +78,8 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
         None,
         (401, 401, 403, 403, 403, 403, 403, 404),
     ),
-    ("POST", "/api/subject/view", {"request": "{LIVE}", "code": "wrong"}, (401,) * 8),
+    # No token opens a subject's view; after 5 wrong codes for one request id it is 429.
+    ("POST", "/api/subject/view", {"request": "{LIVE}", "code": "wrong"}, (401,) * 5 + (429,) * 3),
     ("GET", "/log/checkpoint", None, (200,) * 8),
 ]
 

@@ -104,3 +104,46 @@ def test_a_policy_too_long_for_one_entry_is_refused(service: Service) -> None:
         service.set_local_policy(long_text)
     assert "limit" in str(e.value) or "too long" in str(e.value)
     assert service.ledger.size() == before
+
+
+def test_cli_policy_set_logs_the_text_and_refuses_an_attack(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'set.db'}"
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", "--db", db]).exit_code == 0
+    svc = Service.open(db)
+    before = svc.ledger.size()
+    bad = tmp_path / "bad.cedar"
+    bad.write_text(_rule("p1edge/x"), encoding="utf-8")
+    result = runner.invoke(main, ["policy", "set", str(bad), "--db", db])
+    assert result.exit_code == 2 and "pledge" in result.stderr
+    assert svc.ledger.size() == before
+    good = tmp_path / "good.cedar"
+    good.write_text(_rule("local/nothing"), encoding="utf-8")
+    result = runner.invoke(main, ["policy", "set", str(good), "--db", db])
+    assert result.exit_code == 0, result.output
+    (raw,) = svc.ledger.entries(before, before + 1)
+    assert json.loads(raw)["text"] == good.read_text(encoding="utf-8")
+    shown = runner.invoke(main, ["policy", "show", "--db", db])
+    assert shown.stdout == good.read_text(encoding="utf-8")
+    svc.close()
+
+
+def test_only_the_operators_admin_sets_the_policy_over_http(tmp_path: Path) -> None:
+    from api_support import api
+
+    from carewall.api.admin import issue_token
+
+    with api(f"sqlite:///{tmp_path / 'op.db'}", tmp_path) as (client, service, tokens):
+        other = issue_token(service, "st-marys-primary", "admin").secret
+        before = service.ledger.size()
+        r = client.put(
+            "/api/admin/policy",
+            json={"text": _rule("local/nothing")},
+            headers={"Authorization": f"Bearer {other}"},
+        )
+        assert r.status_code == 403, r.text
+        assert service.ledger.size() == before
+        r = client.put(
+            "/api/admin/policy", json={"text": _rule("local/nothing")}, headers=tokens.auth("admin")
+        )
+        assert r.status_code == 200, r.text
