@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from carewall import __version__
-from carewall.api import admin, index, requests, review, subject
+from carewall.api import admin, deferrals, index, requests, review, subject
 from carewall.api.errors import install_error_handlers
 from carewall.api.log import make_log_router
 from carewall.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -54,8 +54,15 @@ async def _publisher(service: Service) -> None:
             _log.warning("checkpoint publisher: %s", e.code)
 
 
-def create_app(service: Service, *, max_body: int = 1 << 20) -> FastAPI:
-    """The HTTP API over ``service``; request bodies over ``max_body`` bytes get 413."""
+def create_app(
+    service: Service, *, max_body: int = 1 << 20, public_url: str | None = None
+) -> FastAPI:
+    """The HTTP API over ``service``; request bodies over ``max_body`` bytes get 413.
+
+    ``public_url`` is the address auditors reach this instance at (checked: http or https,
+    no credentials); ``/`` names it in its audit command, never the request's Host header.
+    """
+    checked_url = None if public_url is None else index.check_public_url(public_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -80,8 +87,16 @@ def create_app(service: Service, *, max_body: int = 1 << 20) -> FastAPI:
     )
     app.state.service = service
     app.state.store = service.store
+    app.state.public_url = checked_url
     install_error_handlers(app)
-    for router in (index.router, requests.router, review.router, subject.router, admin.router):
+    for router in (
+        index.router,
+        requests.router,
+        review.router,
+        deferrals.router,
+        subject.router,
+        admin.router,
+    ):
         app.include_router(router)
     app.include_router(make_log_router(lambda: service.ledger))
     # Outermost first: headers go on every response, including a 413 from the limit.

@@ -1,7 +1,9 @@
 """The holder's side: the review queue, the DPO record, release decisions and appeals.
 
 The reviewer who signs is the one the token is bound to, never one named in the body, and
-only at the organisation holding the data.
+only at the organisation holding the data. A release carries the holder's record of the
+subjects (``facts``: the reviewer confirms or corrects each requester's claim; consent
+counts only where stated) and the decision on deferring the notices (contract §3).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from fastapi import APIRouter, Depends, Request
 from carewall.api.auth import ForbiddenError, Principal, require
 from carewall.api.models import AppealDecisionIn, ReviewIn
 from carewall.api.requests import REQUEST_ID, record_in_scope, service_of
+from carewall.errors import InputError
 from carewall.service import RequestRecord, RequestSummary
 
 __all__ = ["router"]
@@ -63,7 +66,22 @@ def review(
 ) -> RequestRecord:
     service = service_of(request)
     record_in_scope(service, principal, request_id)
-    return service.review(request_id, _reviewer(principal), body.release, body.note)
+    given = body.decides()
+    if given and not body.release:
+        raise InputError(
+            "the subjects' facts and the deferral are decided only with a release",
+            field=given,
+            fix="leave facts, defer_until and no_defer out when refusing",
+        )
+    return service.review(
+        request_id,
+        _reviewer(principal),
+        body.release,
+        body.note,
+        facts=body.statements(),
+        defer_until=body.defer_until,
+        no_defer=body.no_defer,
+    )
 
 
 @router.post(
@@ -78,5 +96,22 @@ def decide_appeal(
     principal: Annotated[Principal, AppealReviewer],
 ) -> RequestRecord:
     service = service_of(request)
-    record_in_scope(service, principal, request_id)
-    return service.decide_appeal(request_id, _reviewer(principal), body.uphold)
+    record = record_in_scope(service, principal, request_id)
+    given = body.decides()
+    appeal = record.appeal
+    releases = not body.uphold and appeal is not None and appeal.prior_outcome == "refused"
+    if given and record.stage == "appealed" and not releases:
+        raise InputError(
+            "the subjects' facts and the deferral are decided only when overturning a "
+            "refusal releases data",
+            field=given,
+            fix="leave facts, defer_until and no_defer out",
+        )
+    return service.decide_appeal(
+        request_id,
+        _reviewer(principal),
+        body.uphold,
+        facts=body.statements(),
+        defer_until=body.defer_until,
+        no_defer=body.no_defer,
+    )

@@ -2,15 +2,24 @@
 
 Thin commands over :class:`carewall.service.Service`. Output is ids, codes and counts:
 no command prints a subject's reference, a name or free text unless asked for one record.
+
+At a release the holder's reviewer states each subject's facts (contract §3, "Facts the
+holder owns"): ``--facts FILE`` holds ``[{"subject": i, "is_child"?: bool,
+"is_victim_or_witness"?: bool, "consent"?: bool}, …]`` and ``--consent 0,2``, ``--victim``,
+``--not-victim``, ``--child``, ``--not-child`` are shorthands that add to it. Consent counts
+only where the reviewer states it. ``--defer-until DATE`` / ``--no-defer`` decide a request
+to defer the subjects' notices.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,8 +27,8 @@ from rich.table import Table
 
 from carewall.cli import err_console, main, out_console
 from carewall.cli.policy import read_limited
-from carewall.errors import CarewallError
-from carewall.service import Service
+from carewall.errors import CarewallError, InputError
+from carewall.service import RequestRecord, Service
 from carewall.service.demo import fill_year
 
 __all__ = ["appeal", "demo", "init", "requests", "review", "serve", "submit", "withdraw"]
@@ -58,10 +67,17 @@ def _print_json(obj: Any) -> None:
     show_default=True,
     help="The log's origin (its key name).",
 )
+@click.option(
+    "--operator",
+    default=None,
+    help="The organisation running the instance (its admin may set the policy over HTTP).",
+)
 @_key
-def init(db: str | None, orgs: str | None, origin: str, key: str | None) -> None:
+def init(
+    db: str | None, orgs: str | None, origin: str, operator: str | None, key: str | None
+) -> None:
     """Create an instance: schema, the pledge policy as ledger entry 0, an Ed25519 log key."""
-    svc = Service.init(db, orgs, origin, key)
+    svc = Service.init(db, orgs, origin, key, operator=operator)
     click.echo(f"created carewall instance; log origin {svc.ledger.origin}")
     click.echo(f"verifier key: {svc.ledger.verifier_key}")
 
@@ -77,6 +93,191 @@ def submit(db: str | None, key: str | None, request: str) -> None:
     _print_json(got.model_dump())
 
 
+# ----- the holder's record of the subjects, and the deferral decision -------------------
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_FACTS_EXAMPLE = '[{"subject": 0, "is_victim_or_witness": true, "consent": true}]'
+# (option, fact, value): each adds {"subject": i, fact: value} for the listed positions
+_SHORTHANDS: tuple[tuple[str, str, bool], ...] = (
+    ("--consent", "consent", True),
+    ("--victim", "is_victim_or_witness", True),
+    ("--not-victim", "is_victim_or_witness", False),
+    ("--child", "is_child", True),
+    ("--not-child", "is_child", False),
+)
+_SHORTHAND_HELP = {
+    "--consent": "Subject positions (0 = first, comma-separated) whose consent you confirm.",
+    "--victim": "Subject positions you record as a victim or witness of crime.",
+    "--not-victim": "Subject positions you record as not a victim or witness.",
+    "--child": "Subject positions you record as a child.",
+    "--not-child": "Subject positions you record as not a child.",
+}
+_OPTION_NAMES = {"--facts": "facts", "--defer-until": "defer_until", "--no-defer": "no_defer"} | {
+    opt: opt[2:].replace("-", "_") for opt, _, _ in _SHORTHANDS
+}
+
+
+def _holder_options(f: _F) -> _F:
+    """The options with which a reviewer states the holder's facts and decides deferral."""
+    f = click.option(
+        "--no-defer",
+        "no_defer",
+        is_flag=True,
+        help="Send the notices now, although the requester asked to defer them.",
+    )(f)
+    f = click.option(
+        "--defer-until",
+        "defer_until",
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="Defer the subjects' notices until this review date (after today, <= 90 days).",
+    )(f)
+    for opt, _, _ in reversed(_SHORTHANDS):
+        f = click.option(
+            opt,
+            opt[2:].replace("-", "_"),
+            default=None,
+            metavar="POSITIONS",
+            help=_SHORTHAND_HELP[opt],
+        )(f)
+    return click.option(
+        "--facts",
+        "facts",
+        default=None,
+        metavar="FILE|-",
+        help="JSON list of your statements per subject, e.g. " + _FACTS_EXAMPLE,
+    )(f)
+
+
+def _positions(value: str, option: str) -> list[int]:
+    out: list[int] = []
+    for part in value.split(","):
+        part = part.strip()
+        if not part.isascii() or not part.isdigit() or len(part) > 6:
+            raise InputError(
+                "must be subject positions separated by commas",
+                field=option,
+                fix="e.g. 0,2 (the first subject in the request is 0)",
+            )
+        out.append(int(part))
+    return out
+
+
+class HolderFacts:
+    """The reviewer's statements as given on the command line, merged into one list.
+
+    ``origins[k]`` says where item k came from (``facts[k]`` or a shorthand option), so an
+    error the service reports about ``facts[k]`` names what the reviewer actually typed.
+    """
+
+    def __init__(self, opts: dict[str, Any]) -> None:
+        self.given = [o for o, name in _OPTION_NAMES.items() if opts.get(name)]
+        self.defer_until: str | None = opts.get("defer_until")
+        self.no_defer = bool(opts.get("no_defer"))
+        self.items: list[Any] | None = None
+        self.origins: list[str] = []
+        if opts.get("facts") is not None:
+            self.items = self._read(opts["facts"])
+            self.origins = [f"facts[{k}]" for k in range(len(self.items))]
+        for opt, fact, value in _SHORTHANDS:
+            raw = opts.get(opt[2:].replace("-", "_"))
+            if raw is not None:
+                for pos in _positions(raw, opt):
+                    self._add(opt, pos, fact, value)
+
+    @staticmethod
+    def _read(source: str) -> list[Any]:
+        data = read_limited(source, what="--facts")
+        try:
+            items = json.loads(data)
+        except ValueError as e:  # includes UnicodeDecodeError
+            raise InputError(
+                "is not valid JSON", field="--facts", fix="give a JSON list, e.g. " + _FACTS_EXAMPLE
+            ) from e
+        if not isinstance(items, list):
+            raise InputError(
+                "must be a JSON list of statements, one per subject",
+                field="facts",
+                fix="e.g. " + _FACTS_EXAMPLE,
+            )
+        return items
+
+    def _add(self, opt: str, pos: int, fact: str, value: bool) -> None:
+        items = self.items if self.items is not None else []
+        self.items = items
+        for item in items:
+            said = item.get("subject") if isinstance(item, dict) else None
+            if isinstance(said, int) and not isinstance(said, bool) and said == pos:
+                if item.get(fact, value) != value:
+                    raise InputError(
+                        f"contradicts another statement of subject {pos}'s {fact}",
+                        field=opt,
+                        fix="state each fact of a subject once",
+                    )
+                item[fact] = value
+                return
+        items.append({"subject": pos, fact: value})
+        self.origins.append(opt)
+
+    def refuse_unless(self, allowed: bool, when: str) -> None:
+        """An InputError naming the first option given, unless these options apply here."""
+        if self.given and not allowed:
+            raise InputError(
+                f"the subjects' facts and the deferral are decided only {when}",
+                field=self.given[0],
+                fix="leave these options out",
+            )
+
+    def named(self, e: InputError) -> InputError:
+        """``e`` with its field named as typed: an option, or the ``facts[k]`` it came from."""
+        if e.field in ("defer_until", "no_defer"):
+            return InputError(e.message, field="--" + e.field.replace("_", "-"), fix=e.fix)
+        m = re.fullmatch(r"facts\[(\d+)\](.*)", e.field or "")
+        if m is None or int(m.group(1)) >= len(self.origins):
+            return e
+        origin = self.origins[int(m.group(1))]
+        field = origin + m.group(2) if origin.startswith("facts[") else origin
+        return InputError(e.message, field=field, fix=e.fix)
+
+    def apply(self, call: Callable[..., RequestRecord]) -> RequestRecord:
+        try:
+            return call(facts=self.items, defer_until=self.defer_until, no_defer=self.no_defer)
+        except InputError as e:
+            named = self.named(e)
+            if named is e:
+                raise
+            raise named from e
+
+
+def _corrected(rec: RequestRecord) -> int:
+    """How many subjects' facts the holder's record changed from the requester's claim."""
+    return sum(
+        1
+        for s in rec.subjects
+        if s.held is not None
+        and (s.held.is_child, s.held.is_victim_or_witness, s.held.consent)
+        != (s.is_child, s.is_victim_or_witness, s.consent)
+    )
+
+
+def _deferred_until(rec: RequestRecord) -> str | None:
+    return next((n.review_date for n in rec.notices if n.status == "deferred"), None)
+
+
+def _say_release(rec: RequestRecord) -> None:
+    """On stderr: how many subjects' facts were corrected, and what became of the notices."""
+    if rec.release is None:
+        return
+    n = len(rec.subjects)
+    click.echo(f"holder's record: {_corrected(rec)} of {n} subjects' facts corrected", err=True)
+    until = _deferred_until(rec)
+    if until is not None:
+        held = sum(1 for x in rec.notices if x.status == "deferred")
+        click.echo(f"notices: {held} deferred until {until} (review by then)", err=True)
+    else:
+        click.echo(f"notices: {len(rec.notices)} sent, none deferred", err=True)
+
+
 @main.command()
 @click.argument("id")
 @click.option("--reviewer", required=True, help="Reviewer id from the register.")
@@ -84,18 +285,37 @@ def submit(db: str | None, key: str | None, request: str) -> None:
     "--release/--refuse",
     "release",
     default=None,
-    help="Release what the policy permits, or refuse.",
+    help="Release what the policy permits on the holder's record, or refuse.",
 )
 @click.option("--note", default=None, help="The reviewer's reasons (kept in the DPO record only).")
+@_holder_options
 @_db
 @_key
 def review(
-    id: str, reviewer: str, release: bool | None, note: str | None, db: str | None, key: str | None
+    id: str,
+    reviewer: str,
+    release: bool | None,
+    note: str | None,
+    db: str | None,
+    key: str | None,
+    **holder: Any,
 ) -> None:
-    """Record the human decision on request ID."""
+    """Record the human decision on request ID.
+
+    With --release, state the subjects' facts as the holder knows them (--facts, --consent,
+    --victim …): a fact not stated is confirmed as claimed, except consent, which counts only
+    where you state it. Decide a request to defer the notices with --defer-until or --no-defer.
+    """
     if release is None:
         raise click.UsageError("say --release or --refuse")
-    rec = _open(db, key).review(id, reviewer, release, note)
+    stated = HolderFacts(holder)
+    stated.refuse_unless(release, "with --release")
+    svc = _open(db, key)
+    if release:
+        rec = stated.apply(lambda **kw: svc.review(id, reviewer, True, note, **kw))
+    else:
+        rec = svc.review(id, reviewer, False, note)
+    _say_release(rec)
     released = rec.release.categories if rec.release else []
     _print_json(
         {
@@ -104,6 +324,8 @@ def review(
             "outcome": rec.outcome,
             "released": released,
             "notices": len(rec.notices),
+            "corrected": _corrected(rec),
+            "deferred_until": _deferred_until(rec),
         }
     )
 
@@ -118,6 +340,7 @@ def review(
 @click.option(
     "--uphold/--overturn", default=True, help="With --decide: uphold (default) or overturn."
 )
+@_holder_options
 @_db
 @_key
 def appeal(
@@ -128,14 +351,26 @@ def appeal(
     uphold: bool,
     db: str | None,
     key: str | None,
+    **holder: Any,
 ) -> None:
-    """Lodge an appeal on request ID (and, with --decide, decide it)."""
+    """Lodge an appeal on request ID (and, with --decide, decide it).
+
+    Overturning a refusal releases what the policy permits on the holder's record: state
+    the subjects' facts and the deferral with the same options as `carewall review`.
+    """
+    stated = HolderFacts(holder)
+    stated.refuse_unless(decider is not None and not uphold, "with --decide … --overturn")
     svc = _open(db, key)
     rec = svc.get(id)
+    # checked before anything is recorded: lodging records the outcome appealed against
+    prior = rec.appeal.prior_outcome if rec.stage == "appealed" and rec.appeal else rec.outcome
+    stated.refuse_unless(prior == "refused", "when overturning a refusal releases data")
     if rec.stage != "appealed":
         rec = svc.appeal(id, by, grounds)  # type: ignore[arg-type]
     if decider:
-        rec = svc.decide_appeal(id, decider, uphold)
+        who = decider
+        rec = stated.apply(lambda **kw: svc.decide_appeal(id, who, uphold, **kw))
+        _say_release(rec)
     _print_json({"id": rec.id, "stage": rec.stage, "outcome": rec.outcome})
 
 
@@ -170,7 +405,11 @@ def requests(
     as_json: bool,
 ) -> None:
     """List requests (ids, organisations, purposes and outcomes; no personal data)."""
-    rows = Service.open(db).list_requests(holder, requester, state, limit=limit)
+    rows = [
+        # a request withdrawn before outcomes said so still shows as withdrawn
+        r.model_copy(update={"outcome": "withdrawn"}) if r.stage == "withdrawn" else r
+        for r in Service.open(db).list_requests(holder, requester, state, limit=limit)
+    ]
     if as_json:
         for r in rows:
             click.echo(json.dumps(r.model_dump()))
@@ -179,8 +418,11 @@ def requests(
     # The id is what people copy into `carewall review`, so it is never shortened; the other
     # columns wrap instead of being cut on a narrow terminal.
     table.add_column("id", no_wrap=True, min_width=21)
-    for col in ("received", "requester", "holder", "purpose", "subjects", "stage", "outcome"):
+    for col in ("received", "requester", "holder", "purpose", "subjects"):
         table.add_column(col, overflow="fold")
+    # stage and outcome are short words read at a glance ("withdrawn"): never folded
+    table.add_column("stage", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
     for r in rows:
         table.add_row(
             r.id,
@@ -195,11 +437,36 @@ def requests(
     out_console.print(table)
 
 
-def _serve(svc: Service, host: str, port: int) -> None:
+# Claims on notices older than this are taken as left by a dead worker and retried at start.
+STALE_CLAIM_SECONDS = 3600
+
+
+def _default_public_url(host: str, port: int) -> str:
+    """``http://HOST:PORT/`` from serve's own options (an IPv6 host in brackets)."""
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{port}/"
+
+
+def _retry_notices(svc: Service) -> None:
+    """Free notice claims a dead worker left (older than an hour) and send what is due."""
+    if not svc.ledger.writable:
+        return
+    try:
+        freed = svc.release_stale_claims(STALE_CLAIM_SECONDS)
+        sent = svc.deliver_pending()
+    except CarewallError as e:
+        err_console.print(f"notices not retried at start: {e.human()}")
+        return
+    if freed or sent:
+        click.echo(f"notices: {freed} stale claim(s) freed, {sent} sent")
+
+
+def _serve(svc: Service, host: str, port: int, public_url: str | None = None) -> None:
     try:
         module = importlib.import_module("carewall.api.app")
+        index = importlib.import_module("carewall.api.index")
     except ModuleNotFoundError as e:
-        if e.name != "carewall.api.app":
+        if e.name not in ("carewall.api.app", "carewall.api.index"):
             raise
         raise CarewallError(
             "the HTTP API is not installed in this build (carewall.api.app is missing)",
@@ -207,8 +474,11 @@ def _serve(svc: Service, host: str, port: int) -> None:
         ) from e
     import uvicorn
 
-    app = module.create_app(svc)
-    click.echo(f"serving on http://{host}:{port}/  (Ctrl-C to stop)")
+    # Checked before anything else happens, so a bad --public-url changes nothing.
+    url = index.check_public_url(public_url or _default_public_url(host, port), "--public-url")
+    _retry_notices(svc)
+    app = module.create_app(svc, public_url=url)
+    click.echo(f"serving on http://{host}:{port}/  (public URL {url}; Ctrl-C to stop)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
@@ -217,9 +487,21 @@ def _serve(svc: Service, host: str, port: int) -> None:
 @_key
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def serve(db: str | None, key: str | None, host: str, port: int) -> None:
-    """Serve the HTTP API, the pages and /log/."""
-    _serve(_open(db, key), host, port)
+@click.option(
+    "--public-url",
+    envvar="CAREWALL_PUBLIC_URL",
+    default=None,
+    metavar="URL",
+    help="The http(s) address auditors reach this instance at, named in the audit "
+    "command on / (default http://HOST:PORT/; never taken from a request's Host header).",
+)
+def serve(db: str | None, key: str | None, host: str, port: int, public_url: str | None) -> None:
+    """Serve the HTTP API, the pages and /log/.
+
+    At start it frees notice claims older than an hour (a worker died mid-delivery) and
+    sends every notice that is due.
+    """
+    _serve(_open(db, key), host, port, public_url)
 
 
 def _outcome_chart(svc: Service, width: int = 40) -> Table:
@@ -300,6 +582,6 @@ def demo(db: str, seed: int, scale: float, do_serve: bool, host: str, port: int)
         err_console.print(_outcome_chart(svc))
     if do_serve:
         click.echo(f"open http://{host}:{port}/")
-        _serve(svc, host, port)
+        _serve(svc, host, port, public_url=None)  # the default: http://HOST:PORT/
     else:
         click.echo(f"demo instance ready in {path}; run `carewall serve --db {path}`")

@@ -108,7 +108,7 @@ def change_deferral(
         .order_by(t.notices.c.id)
     ).all()
     if until is not None:
-        date_ = check_review_date(until, today)
+        date_ = check_review_date(until, today, field="until")
         idx = svc.ledger.append_in(
             conn, [le.deferral_entry(row.id, "renewed", reviewer_id, len(deferred), date_, now)]
         )

@@ -21,7 +21,13 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from carewall.errors import AuthError, ConflictError, InputError, NotFoundError
+from carewall.errors import (
+    AuthError,
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    NotFoundError,
+)
 from carewall.ledger import Ledger
 from carewall.ledger.keys import default_key_path
 from carewall.ledger.subjects import subjects_root
@@ -65,6 +71,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _only_with_release(
+    facts: Sequence[Any] | None, defer_until: str | None, no_defer: bool
+) -> None:
+    """Facts and deferral are the reviewer's decisions about a release, and only that."""
+    for given, field in ((facts, "facts"), (defer_until, "defer_until"), (no_defer, "no_defer")):
+        if given:
+            raise InputError(
+                "is decided only with a release",
+                field=field,
+                fix="leave it out when refusing or upholding",
+            )
+
+
 def _new_id() -> str:
     return "r" + secrets.token_hex(10)
 
@@ -105,9 +124,22 @@ class Service(RegisterPolicyMixin, ReadMixin):
         key_path: str | Path | None = None,
         *,
         channel: Channel | None = None,
+        operator: str | None = None,
     ) -> Service:
-        """Create an instance: schema, register, the pledge as ledger entry 0, a log key."""
+        """Create an instance: schema, register, the pledge as ledger entry 0, a log key.
+
+        ``operator`` is the organisation running the instance: its admin may change the
+        instance-wide local policy over HTTP (otherwise only `carewall policy set` can).
+        """
         register = load_register(orgs_path or DEFAULT_REGISTER_PATH)
+        if operator is not None:
+            org = register.organisation(operator, field_name="--operator")
+            if org.function == "immigration_enforcement":
+                raise InputError(
+                    "an immigration-enforcement body cannot run a carewall instance",
+                    field="--operator",
+                    fix="name the public body that holds the data",
+                )
         engine = Engine.load(None)
         store = open_store(db_url)
         key = Path(key_path) if key_path else default_key_path(db_url)
@@ -129,6 +161,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
                     {"key": "local_policy", "value": ""},
                     {"key": "register_version", "value": "1"},
                     {"key": "deferral_days", "value": str(DEFAULT_DEFERRAL_DAYS)},
+                    {"key": "operator", "value": operator or ""},
                 ],
             )
             now = le.rfc3339(svc.clock())
@@ -207,6 +240,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         return row
 
     def _check_reviewer(self, register: Register, reviewer_id: str, holder: str, role: str) -> None:
+        """An unknown reviewer is not authenticated (401); a known one who may not is 403."""
         rev = register.reviewers.get(reviewer_id)
         if rev is None:
             raise AuthError(
@@ -215,13 +249,13 @@ class Service(RegisterPolicyMixin, ReadMixin):
                 fix="use the id of a registered reviewer",
             )
         if rev.organisation != holder:
-            raise AuthError(
+            raise ForbiddenError(
                 "the reviewer does not work for the organisation holding the data",
                 field="reviewer",
                 fix="a reviewer at the holding organisation must do this",
             )
         if role not in rev.roles:
-            raise AuthError(
+            raise ForbiddenError(
                 f"the reviewer does not hold the {role} role",
                 field="reviewer",
                 fix=f"ask someone with the {role} role",
@@ -344,12 +378,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
                     conn, row, register, reviewer_id, now, [], facts, defer_until, no_defer
                 )
             else:
-                if facts or defer_until or no_defer:
-                    raise InputError(
-                        "facts and deferral are decided only with a release",
-                        field="facts" if facts else "defer_until",
-                        fix="leave them out when refusing",
-                    )
+                _only_with_release(facts, defer_until, no_defer)
                 idx = self.ledger.append_in(
                     conn, [le.review_entry(id, "refused", reviewer_id, [], now)]
                 )
@@ -451,6 +480,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
                     conn, row, register, reviewer_id, now, [entry], facts, defer_until, no_defer
                 )
             else:
+                _only_with_release(facts, defer_until, no_defer)
                 idx = self.ledger.append_in(conn, [entry])
                 self._event(conn, id, "appeal_" + result, now, reviewer_id, idx[0])
                 if not uphold:

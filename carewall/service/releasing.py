@@ -131,20 +131,18 @@ def deferral_until(
     return check_review_date(defer_until, today)
 
 
-def check_review_date(value: str, today: date) -> str:
+def check_review_date(value: str, today: date, field: str = "defer_until") -> str:
     """A review date: a real YYYY-MM-DD after today and at most 90 days ahead."""
     try:
         if not isinstance(value, str) or len(value) != 10 or not value.isascii():
             raise ValueError(value)
         when = date.fromisoformat(value)
     except ValueError:
-        raise InputError(
-            "is not a date", field="defer_until", fix="write it as YYYY-MM-DD"
-        ) from None
+        raise InputError("is not a date", field=field, fix="write it as YYYY-MM-DD") from None
     if when <= today or when > today + timedelta(days=MAX_DEFERRAL_DAYS):
         raise InputError(
             "the review date must be after today and at most 90 days ahead",
-            field="defer_until",
+            field=field,
             fix=f"a date from {today + timedelta(days=1)} to "
             f"{today + timedelta(days=MAX_DEFERRAL_DAYS)}",
         )
@@ -287,13 +285,39 @@ def release_in(
     ]
     if notice_rows:
         conn.execute(t.notices.insert(), notice_rows)
-    for pos, f in enumerate(held):
+    # The holder's record: one statement confirms every flag as claimed (consent unstated
+    # is no consent), then one per subject the reviewer spoke about.
+    conn.execute(
+        t.subjects.update()
+        .where(t.subjects.c.request_id == row.id)
+        .values(
+            held_child=t.subjects.c.is_child,
+            held_victim=t.subjects.c.is_victim_or_witness,
+            held_consent=sa.false(),
+        )
+    )
+    if corrections:
         conn.execute(
             t.subjects.update()
-            .where((t.subjects.c.request_id == row.id) & (t.subjects.c.position == pos))
-            .values(
-                held_child=f.is_child, held_victim=f.is_victim_or_witness, held_consent=f.consent
+            .where(
+                (t.subjects.c.request_id == sa.bindparam("rid"))
+                & (t.subjects.c.position == sa.bindparam("pos"))
             )
+            .values(
+                held_child=sa.bindparam("child"),
+                held_victim=sa.bindparam("victim"),
+                held_consent=sa.bindparam("h_consent"),
+            ),
+            [
+                {
+                    "rid": row.id,
+                    "pos": pos,
+                    "child": held[pos].is_child,
+                    "victim": held[pos].is_victim_or_witness,
+                    "h_consent": held[pos].consent,
+                }
+                for pos in corrections
+            ],
         )
     record = {
         "sent_at": now,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from api_support import (
+    REQUESTER,
     Tokens,
     access_code,
     api,
@@ -142,6 +144,60 @@ def test_refusal_appeal_overturned_and_withdrawal(
     assert {x["id"] for x in listed} == {rid, rid2}
     only = client.get("/api/requests?state=withdrawn", headers=tok.auth("requester")).json()
     assert [x["id"] for x in only] == [rid2]
+    assert only[0]["outcome"] == "withdrawn"
+    assert_consistent(service)
+
+
+def test_withdrawal_is_logged_and_shown(served: tuple[TestClient, Service, Tokens]) -> None:
+    client, service, tok = served
+    rid = client.post("/api/requests", json=reviewable(), headers=tok.auth("requester")).json()[
+        "id"
+    ]
+    size = service.ledger.size()
+    # only the requester withdraws: a holder-side token may not; another requester does not
+    # even see the request (404, as for a missing one: ids reveal nothing)
+    for who in ("release", "appeal", "admin"):
+        r = client.post(f"/api/requests/{rid}/withdraw", headers=tok.auth(who))
+        assert r.status_code == 403, (who, r.text)
+    r = client.post(f"/api/requests/{rid}/withdraw", headers=tok.auth("other_requester"))
+    assert r.status_code == 404
+    assert service.ledger.size() == size
+
+    r = client.post(f"/api/requests/{rid}/withdraw", headers=tok.auth("requester"))
+    assert r.status_code == 200, r.text
+    assert (r.json()["stage"], r.json()["outcome"]) == ("withdrawn", "withdrawn")
+    assert r.json()["withdrawn_at"]
+    entries = [json.loads(e) for e in service.ledger.entries(size, service.ledger.size())]
+    assert entries == [
+        {"v": 1, "kind": "withdrawal", "time": entries[0]["time"], "request": rid, "by": REQUESTER}
+    ]
+    status = client.get(f"/api/requests/{rid}", headers=tok.auth("requester")).json()
+    assert status["outcome"] == "withdrawn"
+    record = client.get(f"/api/requests/{rid}/record", headers=tok.auth("release")).json()
+    assert (record["outcome"], record["withdrawn_by"]) == ("withdrawn", REQUESTER)
+    assert [e["kind"] for e in record["events"]][-1] == "withdrawn"
+    listed = client.get("/api/requests", headers=tok.auth("release")).json()
+    assert [(x["id"], x["outcome"]) for x in listed] == [(rid, "withdrawn")]
+    assert client.get("/api/queue", headers=tok.auth("release")).json() == []
+
+    # withdrawing twice, or after review, is a conflict and logs nothing
+    assert (
+        client.post(f"/api/requests/{rid}/withdraw", headers=tok.auth("requester")).status_code
+        == 409
+    )
+    rid2 = client.post("/api/requests", json=reviewable(), headers=tok.auth("requester")).json()[
+        "id"
+    ]
+    assert (
+        client.post(
+            f"/api/requests/{rid2}/review", json={"release": False}, headers=tok.auth("release")
+        ).status_code
+        == 200
+    )
+    size = service.ledger.size()
+    r = client.post(f"/api/requests/{rid2}/withdraw", headers=tok.auth("requester"))
+    assert r.status_code == 409 and "withdraw" in r.json()["message"]
+    assert service.ledger.size() == size
     assert_consistent(service)
 
 
@@ -154,65 +210,63 @@ def test_refused_review_and_dpo_record(served: tuple[TestClient, Service, Tokens
         f"/api/requests/{rid}/review", json={"release": False}, headers=tok.auth("release")
     )
     assert r.status_code == 200 and r.json()["outcome"] == "refused"
-    rec = client.get(f"/api/requests/{rid}/record", headers=tok.auth("admin")).json()
+    rec = client.get(f"/api/requests/{rid}/record", headers=tok.auth("release")).json()
     assert rec["subjects"][0]["ref"] == example()["subjects"][0]["ref"]
     assert [e["kind"] for e in rec["events"]][:2] == ["received", "decided"]
+    # The holder's admin sees the record without subject references or officers' details.
+    seen = client.get(f"/api/requests/{rid}/record", headers=tok.auth("admin")).json()
+    assert seen["subjects"][0]["ref"] == "[redacted]" and seen["officer"] is None
+    assert seen["events"] == rec["events"]
     assert_consistent(service)
 
 
 def test_admin_register_tokens_and_policy(served: tuple[TestClient, Service, Tokens]) -> None:
-    client, _, tok = served
-    admin = tok.auth("admin")
+    client, service, tok = served
+    admin = tok.auth("admin")  # the admin of islington-council
+    # Organisations are the operator's (carewall register org add), never an admin token's.
     r = client.post(
         "/api/admin/organisations",
         json={"id": "camden-council", "name": "Camden Council", "function": "local_authority"},
         headers=admin,
     )
-    assert r.status_code == 201, r.text
-    r = client.post(
-        "/api/admin/organisations",
-        json={"id": "camden-council", "name": "Camden Council", "function": "local_authority"},
-        headers=admin,
-    )
-    assert r.status_code == 409
+    assert r.status_code == 403 and "carewall register org add" in r.json()["fix"]
     r = client.post(
         "/api/admin/reviewers",
-        json={
-            "id": "dpo-camden",
-            "name": "Z. Q.",
-            "organisation": "camden-council",
-            "roles": ["release_reviewer"],
-        },
+        json={"id": "dpo2-islington", "name": "Z. Q.", "roles": ["release_reviewer"]},
         headers=admin,
     )
     assert r.status_code == 201, r.text
+    added = r.json()
+    assert added["organisation"] == "islington-council"
+    (logged,) = added["logged"]
+    entry = client.get(
+        f"/log/entries?start={logged['log_index']}&end={logged['log_index'] + 1}"
+    ).json()["entries"][0]
+    assert (entry["kind"], entry["id"], entry["change"]) == ("reviewer", "dpo2-islington", "add")
+    assert "name" not in entry
     r = client.post(
         "/api/admin/tokens",
-        json={
-            "organisation": "camden-council",
-            "role": "release_reviewer",
-            "reviewer": "dpo-camden",
-        },
+        json={"role": "release_reviewer", "reviewer": "dpo2-islington"},
         headers=admin,
     )
     assert r.status_code == 201, r.text
     issued = r.json()
-    camden = {"Authorization": f"Bearer {issued['secret']}"}
-    assert client.get("/api/queue", headers=camden).status_code == 200
+    assert issued["organisation"] == "islington-council"
+    mine = {"Authorization": f"Bearer {issued['secret']}"}
+    assert client.get("/api/queue", headers=mine).status_code == 200
     listed = client.get("/api/admin/tokens", headers=admin).json()
     assert issued["id"] in {t["id"] for t in listed}
     assert all("secret" not in t for t in listed)
+    assert {t["organisation"] for t in listed} == {"islington-council"}
     assert client.delete(f"/api/admin/tokens/{issued['id']}", headers=admin).status_code == 204
-    assert client.get("/api/queue", headers=camden).status_code == 401
+    assert client.get("/api/queue", headers=mine).status_code == 401
+    actions = [(x.action, x.detail.get("token")) for x in service.admin_log()]
+    assert ("token_create", issued["id"]) in actions and ("token_revoke", issued["id"]) in actions
 
     # A reviewer token for a role the reviewer lacks is refused, naming the field.
     r = client.post(
         "/api/admin/tokens",
-        json={
-            "organisation": "camden-council",
-            "role": "appeal_reviewer",
-            "reviewer": "dpo-camden",
-        },
+        json={"role": "appeal_reviewer", "reviewer": "dpo2-islington"},
         headers=admin,
     )
     assert r.status_code == 422 and r.json()["field"] == "role"

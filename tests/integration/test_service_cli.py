@@ -9,6 +9,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from carewall.cli import main
+from carewall.service import Service
 
 DOC: dict[str, Any] = {
     "reference": "MPS-2026-000777",
@@ -35,12 +36,16 @@ def test_lifecycle_through_the_cli(tmp_path: Path) -> None:
     assert "cli.test/log" in res.output
     assert run(["init", *db]).exit_code == 2  # never initialise twice
 
+    svc = Service.open(str(tmp_path / "cw.db"), tmp_path / "cw.key")
+    registered = svc.ledger.size()  # the pledge policy, then the register's entries
+
     req = tmp_path / "req.json"
     req.write_text(json.dumps(DOC))
     res = run(["submit", *db, str(req)])
     assert res.exit_code == 0, res.output
     first = json.loads(res.output)
-    assert first["outcome"] == "review" and first["log_index"] == 2
+    # entries: request, then its decision
+    assert first["outcome"] == "review" and first["log_index"] == registered + 1
 
     # stdin, and a Home Office request the pledge refuses
     ho = {**DOC, "requester": "home-office-ie", "purpose": "immigration_enforcement"}
@@ -55,11 +60,13 @@ def test_lifecycle_through_the_cli(tmp_path: Path) -> None:
 
     res = run(["review", first["id"], "--reviewer", "ig-whittington", "--release", *db])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["outcome"] == "released" and out["released"] == ["address", "name"]
+    assert "0 of 1 subjects' facts corrected" in res.stderr
+    assert "notices: 1 sent, none deferred" in res.stderr
 
     res = run(["appeal", refused["id"], "--by", "requester", "--grounds", "urgent", *db])
-    assert json.loads(res.output)["stage"] == "appealed"
+    assert json.loads(res.stdout)["stage"] == "appealed"
     res = run(
         [
             "appeal",
@@ -73,21 +80,23 @@ def test_lifecycle_through_the_cli(tmp_path: Path) -> None:
             *db,
         ]
     )
-    assert json.loads(res.output)["stage"] == "upheld"
+    assert json.loads(res.stdout)["stage"] == "upheld"
 
     third = json.loads(run(["submit", *db, str(req)]).output)
     res = run(["withdraw", third["id"], "--by", "met-police", *db])
-    assert json.loads(res.output)["stage"] == "withdrawn"
+    assert json.loads(res.stdout)["stage"] == "withdrawn"
+    assert json.loads(res.stdout)["outcome"] == "withdrawn"
 
     res = run(["requests", "--db", str(tmp_path / "cw.db"), "--json"])
     rows = [json.loads(line) for line in res.output.splitlines()]
     assert sorted((r["stage"], r["outcome"]) for r in rows) == [
         ("reviewed", "released"),
         ("upheld", "refused"),
-        ("withdrawn", "review"),
+        ("withdrawn", "withdrawn"),
     ]
     res = run(["requests", "--db", str(tmp_path / "cw.db")])
     assert res.exit_code == 0 and "3 requests" in res.output
+    assert res.output.count("withdrawn") == 2  # its stage and its outcome
     # every id appears whole, even on a narrow terminal, so it can be copied into `review`
     for r in rows:
         assert r["id"] in res.output
@@ -108,3 +117,36 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "no such request" in res.output
     res = run(["submit", "--db", str(tmp_path / "other.db"), "-"], stdin=json.dumps(DOC))
     assert res.exit_code == 2 and "carewall init" in res.output
+
+
+def test_withdrawal_through_the_cli(tmp_path: Path) -> None:
+    db = ["--db", str(tmp_path / "cw.db"), "--key", str(tmp_path / "cw.key")]
+    assert run(["init", *db]).exit_code == 0
+    svc = Service.open(str(tmp_path / "cw.db"), tmp_path / "cw.key")
+    rid = json.loads(run(["submit", *db, "-"], stdin=json.dumps(DOC)).output)["id"]
+    size = svc.ledger.size()
+
+    # another organisation (the holder included) cannot withdraw it; nothing is logged
+    for org in ("whittington-health", "dwp"):
+        res = run(["withdraw", rid, "--by", org, *db])
+        assert res.exit_code == 2 and "only the requesting organisation" in res.stderr
+    assert svc.ledger.size() == size
+
+    res = run(["withdraw", rid, "--by", "met-police", *db])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == {"id": rid, "stage": "withdrawn", "outcome": "withdrawn"}
+    (entry,) = [json.loads(e) for e in svc.ledger.entries(size, svc.ledger.size())]
+    assert (entry["kind"], entry["request"], entry["by"]) == ("withdrawal", rid, "met-police")
+    rec = svc.get(rid)
+    assert (rec.outcome, rec.withdrawn_by) == ("withdrawn", "met-police")
+    res = run(["requests", "--db", str(tmp_path / "cw.db"), "--state", "withdrawn", "--json"])
+    assert [json.loads(line)["outcome"] for line in res.stdout.splitlines()] == ["withdrawn"]
+
+    # a reviewed request can no longer be withdrawn
+    done = json.loads(run(["submit", *db, "-"], stdin=json.dumps(DOC)).output)["id"]
+    assert run(["review", done, "--reviewer", "ig-whittington", "--refuse", *db]).exit_code == 0
+    size = svc.ledger.size()
+    res = run(["withdraw", done, "--by", "met-police", *db])
+    assert res.exit_code == 2 and "cannot withdraw" in res.stderr
+    assert svc.ledger.size() == size
+    svc.close()

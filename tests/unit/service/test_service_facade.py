@@ -19,8 +19,8 @@ from carewall.service import Service
 Doc = Callable[..., dict[str, Any]]
 
 
-def entries(svc: Service) -> list[dict[str, Any]]:
-    return [json.loads(e) for e in svc.ledger.entries(0, svc.ledger.size())]
+def entries(svc: Service, start: int = 0) -> list[dict[str, Any]]:
+    return [json.loads(e) for e in svc.ledger.entries(start, svc.ledger.size())]
 
 
 def code_from_outbox(svc: Service, notice_id: int) -> str:
@@ -31,6 +31,8 @@ def code_from_outbox(svc: Service, notice_id: int) -> str:
 
 
 def test_release_path_logs_every_step_and_notifies(svc: Service, make_doc: Doc) -> None:
+    registered = svc.ledger.size()  # the pledge policy, then the register's entries
+    assert [e["kind"] for e in entries(svc)][:2] == ["policy", "organisation"]
     got = svc.submit(make_doc())
     assert got.outcome == "review"
     assert [r.id for r in svc.queue("whittington-health")] == [got.id]
@@ -40,14 +42,16 @@ def test_release_path_logs_every_step_and_notifies(svc: Service, make_doc: Doc) 
     # nationality is never released, whatever the reviewer wants
     assert rec.release.categories == ["address", "name"]
     assert rec.release.recipient == "met-police"
-    kinds = [e["kind"] for e in entries(svc)]
-    assert kinds == ["policy", "request", "decision", "review", "release", "notice"]
+    kinds = [e["kind"] for e in entries(svc, registered)]
+    assert kinds == ["request", "decision", "review", "release", "notice"]
+    review = entries(svc, registered)[2]
+    assert review["corrected"] == 0 and review["groups"][0]["subjects"] == 1
     assert svc.queue("whittington-health") == []
     # the DPO record keeps what the law asks for
     assert rec.officer is not None and rec.officer["name"] == "DC Jo Smithson"
     assert rec.authorised_by is not None and rec.necessity and rec.reviewer == "ig-whittington"
     assert rec.review_note == "proportionate"
-    assert [e.kind for e in rec.events] == ["received", "decided", "reviewed", "released", "notice"]
+    assert [e.kind for e in rec.events] == ["received", "decided", "reviewed", "released"]
     # every event's log index holds an entry of the matching kind for this request
     log = entries(svc)
     for ev in rec.events:
@@ -55,6 +59,8 @@ def test_release_path_logs_every_step_and_notifies(svc: Service, make_doc: Doc) 
     # the notice went to the outbox with an inclusion proof the subject can check
     (notice,) = rec.notices
     assert notice.status == "sent" and notice.delivered_at and notice.channel == "outbox"
+    assert log[notice.log_index]["kind"] == "notice"
+    assert log[notice.log_index]["subject"] == rec.subjects[0].commitment
     code = code_from_outbox(svc, notice.id)
     view = svc.subject_view(rec.id, code)
     assert view.categories == ["address", "name"] and view.recipient == "met-police"
@@ -95,12 +101,15 @@ def test_pledge_refusal_cannot_be_reviewed_or_overturned(svc: Service, make_doc:
 def test_reviewer_must_hold_role_at_the_holder(svc: Service, make_doc: Doc) -> None:
     got = svc.submit(make_doc())
     svc.add_reviewer("appeals-only-wh", "Ann Other", "whittington-health", ["appeal_reviewer"])
-    for reviewer in ("nobody", "dpo-st-marys", "appeals-only-wh"):
+    svc.add_reviewer("gone-wh", "Cy Retired", "whittington-health", ["release_reviewer"])
+    svc.retire_reviewer("gone-wh")
+    size = svc.ledger.size()
+    for reviewer in ("nobody", "dpo-st-marys", "appeals-only-wh", "gone-wh"):
         with pytest.raises(AuthError) as e:
             svc.review(got.id, reviewer, release=True)
         assert e.value.field == "reviewer"
     assert svc.get(got.id).stage == "decided"
-    assert [e["kind"] for e in entries(svc)][-1] == "decision"
+    assert svc.ledger.size() == size  # a refused review logs nothing
 
 
 def test_refusal_appealed_and_overturned_by_a_different_person(svc: Service, make_doc: Doc) -> None:
@@ -111,11 +120,13 @@ def test_refusal_appealed_and_overturned_by_a_different_person(svc: Service, mak
         svc.decide_appeal(got.id, "caldicott-whittington", uphold=False)  # same person
     with pytest.raises(AuthError):
         svc.decide_appeal(got.id, "ig-whittington", uphold=False)  # no appeal role
-    svc.add_reviewer("appeals-wh", "Bo Second", "whittington-health", ["appeal_reviewer"])
+    added = svc.add_reviewer("appeals-wh", "Bo Second", "whittington-health", ["appeal_reviewer"])
+    assert [(x.kind, x.change) for x in added.logged] == [("reviewer", "add")]
     rec = svc.decide_appeal(got.id, "appeals-wh", uphold=False)
     assert (rec.stage, rec.outcome) == ("overturned", "released")
     assert rec.release is not None and rec.release.reviewer == "appeals-wh"
-    assert [e["kind"] for e in entries(svc)][-4:] == ["appeal", "appeal", "release", "notice"]
+    kinds = [e["kind"] for e in entries(svc, added.logged[0].log_index + 1)]
+    assert kinds == ["appeal", "release", "notice"]
     assert rec.appeal is not None and rec.appeal.result == "overturned"
 
 
@@ -139,14 +150,22 @@ def test_prejudice_defers_the_notice_and_logs_the_deferral(svc: Service, make_do
     (notice,) = rec.notices
     assert notice.status == "deferred" and notice.review_date and notice.delivered_at is None
     assert svc.outbox() == []
+    # the holder's decision to defer is a deferral entry; no notice is logged until sent
     last = entries(svc)[-1]
-    assert last["kind"] == "notice" and last["status"] == "deferred"
-    assert last["review_date"] == notice.review_date
+    assert last["kind"] == "deferral" and last["action"] == "deferred"
+    assert last["review_date"] == notice.review_date and last["subjects"] == 1
+    assert last["reviewer"] == "ig-whittington" and last["request"] == got.id
     assert [n.id for n in svc.notices(due_by="2999-01-01")] == [notice.id]
-    rec = svc.lift_deferral(notice.id, "ig-whittington")
+    assert [d.request_id for d in svc.deferrals(due_by="2999-01-01")] == [got.id]
+    size = svc.ledger.size()
+    rec = svc.lift_deferral(got.id, "ig-whittington")
     assert rec.notices[0].status == "sent" and rec.notices[0].delivered_at
-    assert entries(svc)[-1]["status"] == "sent"
+    lifted, sent = entries(svc, size)
+    assert (lifted["kind"], lifted["action"], lifted["review_date"]) == ("deferral", "lifted", None)
+    assert (sent["kind"], sent["status"]) == ("notice", "sent")
+    assert sent["subject"] == rec.subjects[0].commitment
     assert len(svc.outbox()) == 1
+    assert svc.deferrals() == []
 
 
 def test_withdraw_only_by_requester_and_only_before_review(svc: Service, make_doc: Doc) -> None:
@@ -154,9 +173,12 @@ def test_withdraw_only_by_requester_and_only_before_review(svc: Service, make_do
     size = svc.ledger.size()
     with pytest.raises(AuthError):
         svc.withdraw(got.id, "whittington-health")
+    assert svc.ledger.size() == size  # a refused withdrawal logs nothing
     rec = svc.withdraw(got.id, "met-police")
     assert rec.stage == "withdrawn" and rec.withdrawn_by == "met-police"
-    assert svc.ledger.size() == size  # contract §6 has no withdrawal kind
+    assert rec.outcome == "withdrawn"
+    (entry,) = entries(svc, size)  # contract §6: one withdrawal entry naming the requester
+    assert (entry["kind"], entry["request"], entry["by"]) == ("withdrawal", got.id, "met-police")
     with pytest.raises(ConflictError):
         svc.review(got.id, "ig-whittington", release=True)
     done = svc.submit(make_doc())
@@ -180,6 +202,7 @@ def test_each_subject_gets_only_what_their_group_permits(svc: Service, make_doc:
 
 
 def test_bad_input_names_the_field(svc: Service, make_doc: Doc) -> None:
+    size = svc.ledger.size()
     with pytest.raises(InputError) as e:
         svc.submit(make_doc(purpose="curiosity"))
     assert e.value.field == "purpose"
@@ -187,7 +210,7 @@ def test_bad_input_names_the_field(svc: Service, make_doc: Doc) -> None:
         svc.submit(b"{not json")
     with pytest.raises(NotFoundError):
         svc.get("r-missing")
-    assert svc.ledger.size() == 1
+    assert svc.ledger.size() == size
 
 
 def test_local_policy_changes_are_logged_and_obeyed(svc: Service, make_doc: Doc) -> None:
@@ -205,13 +228,18 @@ def test_local_policy_changes_are_logged_and_obeyed(svc: Service, make_doc: Doc)
 
 def test_register_admin(svc: Service, make_doc: Doc) -> None:
     org = svc.add_organisation("leeds-council", "Leeds City Council", "local_authority")
-    assert org.function == "local_authority"
+    assert org.record.function == "local_authority"
+    (logged,) = org.logged
+    (entry,) = entries(svc, logged.log_index)
+    assert (entry["kind"], entry["id"], entry["change"]) == ("organisation", "leeds-council", "add")
+    size = svc.ledger.size()
     with pytest.raises(InputError):
         svc.add_organisation("bad-fn", "X", "spying")
     with pytest.raises(InputError):
         svc.add_reviewer("r1", "R", "no-such-org", ["release_reviewer"])
     with pytest.raises(ConflictError):
         svc.add_organisation("leeds-council", "again", "local_authority")
+    assert svc.ledger.size() == size  # a refused change logs nothing
     assert svc.submit(make_doc(requester="leeds-council")).outcome in ("refused", "review")
     # a second handle on the same database sees the change (the register is re-read)
     other = Service.open(svc.store.url)

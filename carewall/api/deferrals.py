@@ -1,0 +1,112 @@
+"""Deferred notices over HTTP: the holder's list of deferrals due, and lifting or renewing one.
+
+Contract §3, "Deferral": the holder's reviewer decides a request to defer the subjects'
+notices, with a review date at most 90 days ahead, and due deferrals are listed until each
+is lifted or renewed. Only the holder sees or changes its deferrals: reviewers and the admin
+of the holding organisation may list them, and only a release reviewer there may lift or
+renew one, as the reviewer the token is bound to (never one named in the body). Every
+decision is a ``deferral`` ledger entry; lifted notices are logged and delivered at once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from carewall.api.auth import ForbiddenError, Principal, require
+from carewall.api.models import DeferralIn, DeferralOut
+from carewall.api.requests import REQUEST_ID, service_of
+from carewall.errors import InputError, NotFoundError
+from carewall.service import RequestRecord, Service
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api", tags=["deferrals"])
+
+HolderSide = Depends(require("release_reviewer", "appeal_reviewer", "admin"))
+ReleaseReviewer = Depends(require("release_reviewer"))
+DUE = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="only deferrals whose review date has come by this date (true: today)",
+    ),
+]
+
+
+def _due_by(service: Service, due: str | None) -> str | None:
+    if due is None:
+        return None
+    if due == "true":
+        return service.clock().astimezone(UTC).date().isoformat()
+    try:
+        if len(due) != 10 or not due.isascii():
+            raise ValueError(due)
+        return date.fromisoformat(due).isoformat()
+    except ValueError:
+        raise InputError(
+            "is not a date", field="due", fix="write it as YYYY-MM-DD, or true for today"
+        ) from None
+
+
+def _held_by_caller(service: Service, principal: Principal, request_id: str) -> None:
+    """Refuse (403) unless the request exists and the caller's organisation holds it.
+
+    A request missing and one held elsewhere get the same answer, so ids reveal nothing.
+    """
+    try:
+        holder = service.get(request_id).holder
+    except NotFoundError:
+        holder = None
+    if holder != principal.organisation:
+        raise ForbiddenError(
+            "no request with this id is held by your organisation",
+            fix="only a reviewer at the organisation holding the data can change its deferral",
+        )
+
+
+@router.get(
+    "/deferrals",
+    response_model=list[DeferralOut],
+    summary="Requests whose notices the caller's organisation has deferred",
+)
+def deferrals(
+    request: Request, principal: Annotated[Principal, HolderSide], due: DUE = None
+) -> list[DeferralOut]:
+    service = service_of(request)
+    due_by = _due_by(service, due)
+    return [
+        DeferralOut(**d.to_json()) for d in service.deferrals(principal.organisation, due_by=due_by)
+    ]
+
+
+@router.post(
+    "/requests/{request_id}/deferral",
+    response_model=RequestRecord,
+    summary="Lift a deferral (the notices are sent now) or renew it with a new review date",
+)
+def change_deferral(
+    request: Request,
+    request_id: REQUEST_ID,
+    body: DeferralIn,
+    principal: Annotated[Principal, ReleaseReviewer],
+) -> RequestRecord:
+    service = service_of(request)
+    _held_by_caller(service, principal, request_id)
+    if not principal.reviewer:
+        raise ForbiddenError("this token is not bound to a reviewer", fix="issue a reviewer token")
+    if body.action == "lift":
+        if body.until is not None:
+            raise InputError(
+                "is given only to renew a deferral", field="until", fix="leave it out to lift"
+            )
+        return service.lift_deferral(request_id, principal.reviewer)
+    if body.until is None:
+        raise InputError(
+            "is required to renew a deferral",
+            field="until",
+            fix="give the new review date as YYYY-MM-DD, at most 90 days ahead",
+        )
+    return service.renew_deferral(request_id, principal.reviewer, body.until)
