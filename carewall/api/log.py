@@ -6,6 +6,8 @@
   partial tile is superseded as the log grows, so it is cached briefly.
 - ``key``: the verifier key, ``name+hex8+base64`` (https://c2sp.org/signed-note).
 - JSON ``proof/inclusion``, ``proof/consistency`` (RFC 9162 §2.1.3, §2.1.4) and ``entries``.
+- ``schema``: the exact shape of every entry kind, as one JSON Schema 2020-12 document
+  (:func:`carewall.entry_schema.entry_schema`, contract §6).
 
 Every route reads through the ledger handed in by ``get_ledger``, which MUST be a read-only
 ledger: serving never takes the writer's lock and never extends the tree.
@@ -15,10 +17,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import cache
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
+from carewall.entry_schema import entry_schema
 from carewall.errors import CarewallError, LedgerError, NotFoundError, StorageError
 from carewall.ledger import Ledger
 from carewall.ledger.proof_docs import consistency_doc, inclusion_doc
@@ -33,6 +37,7 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 _SHORT = "public, max-age=10"
 _TEXT = "text/plain; charset=utf-8"
 _OCTETS = "application/octet-stream"
+_SCHEMA = "application/schema+json"
 
 NonNegative = Annotated[int, Query(ge=0)]
 
@@ -74,6 +79,11 @@ def _parse_tile(path: str) -> tuple[int | Literal["entries"], int, int | None]:
     return level, n, width
 
 
+@cache
+def _schema_body() -> bytes:
+    return json.dumps(entry_schema(), indent=2, ensure_ascii=False).encode() + b"\n"
+
+
 def make_log_router(get_ledger: Callable[[], Ledger]) -> APIRouter:
     """The ``/log`` router; ``get_ledger`` returns a read-only :class:`Ledger` per request."""
     router = APIRouter(prefix="/log", tags=["log"])
@@ -87,6 +97,15 @@ def make_log_router(get_ledger: Callable[[], Ledger]) -> APIRouter:
     def key() -> Response:
         vkey = get_ledger().verifier_key
         return Response(vkey + "\n", media_type=_TEXT, headers={"Cache-Control": "no-cache"})
+
+    @router.get("/schema", response_class=Response)
+    def schema() -> Response:
+        # The shapes change only with the package, so the body is built once.
+        return Response(
+            _schema_body(),
+            media_type=_SCHEMA,
+            headers={"Cache-Control": _SHORT, "Access-Control-Allow-Origin": "*"},
+        )
 
     @router.get("/tile/{path:path}", response_class=Response)
     def tile(path: str) -> Response:

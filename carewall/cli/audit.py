@@ -1,8 +1,10 @@
 """``carewall audit URL --key VKEY [--state FILE]``: check a carewall log as an outsider.
 
-Exit 0 when everything checked out, 1 on any failure (bad signature, fork, an entry not
-committed to, a non-canonical entry, a release that breaks the pledge), 2 on a usage or
-network error. Every failure is one line on stderr, never a traceback.
+Exit 0 when everything checked out; 1 on any failure (bad signature, fork, an entry not
+committed to, and every finding of the replay: an entry malformed, unknown, out of order,
+a decision that differs when made again, a release the log does not justify); 2 on a usage
+or network error. Findings are listed one per line, each naming the entry's index; the
+output always ends with a statement a person can quote (contract §7).
 """
 
 from __future__ import annotations
@@ -18,33 +20,45 @@ from rich.text import Text
 
 from carewall.audit import AuditReport, Finding, audit_log, load_state, save_state
 from carewall.cli import err_console, main, out_console
+from carewall.errors import CarewallError
 
-
-def _violations_table(findings: list[Finding], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
-    table.add_column("index", justify="right")
-    table.add_column("pledge rule")
-    for f in findings:
-        for rule in f.rules:
-            table.add_row(str(f.index), rule)
-    return table
+MAX_LISTED = 200  # findings printed per section; the state file keeps them all
 
 
 def _summary(report: AuditReport) -> Table:
     table = Table(show_header=False, title="carewall audit", title_justify="left")
     table.add_column("what")
     table.add_column("value")
+    t = report.totals
     table.add_row("log", Text(report.origin))
     table.add_row("tree size", f"{report.size:,}")
     table.add_row("root", base64.b64encode(report.root).decode())
     table.add_row("previous size", f"{report.previous_size:,}")
-    table.add_row("entries checked", f"{report.checked:,}")
-    table.add_row("releases judged", f"{report.releases:,}")
-    table.add_row(
-        "releases breaking the pledge",
-        str(len(report.violations) + len(report.earlier_violations)),
-    )
+    table.add_row("entries checked now", f"{report.checked:,}")
+    if report.replayed:
+        table.add_row("requests (whole log)", f"{t.requests:,}")
+        table.add_row("decisions made again and matched", f"{t.decisions_matched:,}")
+        table.add_row("releases", f"{t.releases:,}")
+        table.add_row("releases to immigration enforcement", f"{t.releases_to_immigration:,}")
+    table.add_row("findings", f"{len(report.findings) + len(report.earlier_findings):,}")
     return table
+
+
+def _list(findings: list[Finding], title: str) -> None:
+    click.echo(f"{title}:")
+    for f in findings[:MAX_LISTED]:
+        click.echo(f"  {f.line()}")
+    if len(findings) > MAX_LISTED:
+        click.echo(f"  … and {len(findings) - MAX_LISTED:,} more (all kept in the --state file)")
+
+
+def _stopped(url: str, e: CarewallError) -> str:
+    if e.exit_code == 1:
+        return (
+            f"The log at {url} FAILED the audit before it could be replayed: {e.message}. "
+            "Nothing it serves can be relied on."
+        )
+    return f"The log at {url} was not audited: {e.message}."
 
 
 @main.command()
@@ -55,36 +69,46 @@ def _summary(report: AuditReport) -> Table:
     "state_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="File remembering the last verified checkpoint, for incremental audits.",
+    help="File remembering the last verified checkpoint and the replay, for incremental audits.",
 )
 def audit(url: str, vkey: str, state_path: Path | None) -> None:
-    """Follow the carewall log at URL and check it: signatures, consistency, every entry."""
-    state = load_state(state_path) if state_path else None
-    show = err_console.is_terminal
-    with Progress(
-        TextColumn("checking entries"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        disable=not show,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("entries", total=None)
+    """Follow the carewall log at URL: check signatures, consistency and every entry, and
+    replay it (register, policy, every decision made again, every release justified)."""
+    try:
+        state = load_state(state_path) if state_path else None
+        with Progress(
+            TextColumn("checking entries"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            disable=not err_console.is_terminal,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("entries", total=None)
 
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
 
-        report, new_state = audit_log(url, vkey, state, progress=progress)
+            report, new_state = audit_log(url, vkey, state, progress=progress)
+        if state_path:
+            save_state(state_path, new_state)
+    except CarewallError as e:
+        click.echo(_stopped(url, e))
+        raise
 
-    if state_path:
-        save_state(state_path, new_state)
     out_console.print(_summary(report))
-    if report.violations:
-        out_console.print(_violations_table(report.violations, "releases that break the pledge"))
-    if report.earlier_violations:
-        out_console.print(_violations_table(report.earlier_violations, "flagged in earlier audits"))
+    if report.findings:
+        _list(report.findings, "findings")
+    if report.earlier_findings:
+        _list(report.earlier_findings, "flagged in earlier audits")
+    click.echo(report.statement())
     if not report.ok:
-        click.echo("error: releases in this log break the pledge (listed above)", err=True)
+        count = len(report.findings) + len(report.earlier_findings)
+        first = (report.findings or report.earlier_findings)[0]
+        click.echo(
+            f"error: the log failed the audit with {count:,} finding(s), the first at entry "
+            f"{first.index} (listed above)",
+            err=True,
+        )
         sys.exit(1)
-    out_console.print("[green]ok[/]: the log is consistent and every entry checked out")

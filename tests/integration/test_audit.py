@@ -1,164 +1,31 @@
-"""``carewall audit`` against a real uvicorn server on 127.0.0.1 serving the /log routes."""
+"""``carewall audit`` against a real uvicorn server on 127.0.0.1 serving the /log routes.
+
+The logs are coherent v2 logs written as a carewall instance would (``audit_support``);
+these tests cover the outsider's checks on the log itself: signatures, forks, inclusion,
+incremental runs and their state file. The replay's findings are in test_audit_forgeries.py.
+"""
 
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import uvicorn
+from audit_serving import Server, audit, findings, make_log, running, statement
+from audit_support import ORIGIN, S, full_log
 from click.testing import CliRunner, Result
-from fastapi import FastAPI
 
-from carewall.api.errors import install_error_handlers
-from carewall.api.log import make_log_router
 from carewall.cli import main
-from carewall.ledger import Ledger, tables
-from carewall.ledger.keys import load_key
+from carewall.ledger.canonical import canonical
 from carewall.ledger.note import Signer
-from carewall.storage import Store, open_store
-from carewall.storage.migrate import upgrade
-
-ORIGIN = "carewall.test/audit-log"
-
-
-def notice(i: int, status: str = "sent") -> dict[str, Any]:
-    return {
-        "v": 1,
-        "kind": "notice",
-        "time": "2026-11-21T10:00:00Z",
-        "request": f"req-{i:06d}",
-        "subject": f"{i:064x}",
-        "status": status,
-    }
-
-
-def release(i: int, **changes: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "v": 1,
-        "kind": "release",
-        "time": "2026-11-21T10:00:00Z",
-        "request": f"req-{i:06d}",
-        "holder": "st-marys-primary",
-        "holder_function": "education",
-        "requester": "met-police",
-        "requester_function": "police",
-        "purpose": "safeguarding_child",
-        "legal_basis": "children_act_1989_s47",
-        "other_bases": [],
-        "offence": None,
-        "court_order": False,
-        "onward_recipients": [],
-        "categories": ["name", "address"],
-        "subjects": 1,
-        "victims_or_witnesses": 0,
-        "recipient": "met-police",
-        "recipient_function": "police",
-        "reviewer": "dpo-st-marys",
-        "policy": "sha256:" + "0" * 64,
-    }
-    entry.update(changes)
-    return entry
-
-
-@dataclass
-class Log:
-    """A ledger on a temp SQLite file with its own writer and a read-only view to serve."""
-
-    store: Store
-    writer: Ledger
-    path: Path
-
-    def add(self, entries: list[dict[str, Any]]) -> None:
-        self.writer.append(entries)
-        self.writer.publish()
-
-    @property
-    def vkey(self) -> str:
-        return self.writer.verifier_key
-
-
-def make_log(tmp: Path, name: str, key: Path, entries: list[dict[str, Any]]) -> Log:
-    path = tmp / f"{name}.db"
-    store = open_store(f"sqlite:///{path}")
-    if key.exists():
-        # A second history signed with the same key: what a log rewriting its past would do.
-        first = load_key(key)
-        upgrade(store)
-        with store.write() as conn:
-            conn.execute(
-                tables.meta.insert(),
-                [
-                    {"key": "origin", "value": ORIGIN},
-                    {"key": "verifier_key", "value": first.vkey()},
-                ],
-            )
-        writer = Ledger.open(store, key)
-    else:
-        writer = Ledger.create(store, ORIGIN, key)
-    log = Log(store, writer, path)
-    log.add(entries)
-    return log
-
-
-@dataclass
-class Server:
-    """A uvicorn server whose served log can be swapped between requests."""
-
-    url: str = ""
-    logs: dict[str, Ledger] = field(default_factory=dict)
-    current: str = ""
-
-    def serve(self, log: Log) -> None:
-        self.current = str(log.path)
-        if self.current not in self.logs:
-            self.logs[self.current] = Ledger.open(log.store)
-
-
-@contextmanager
-def running(server: Server) -> Iterator[Server]:
-    app = FastAPI()
-    install_error_handlers(app)
-    app.include_router(make_log_router(lambda: server.logs[server.current]))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    server.url = f"http://127.0.0.1:{port}"
-    try:
-        yield server
-    finally:
-        uv.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @pytest.fixture
 def server() -> Iterator[Server]:
     with running(Server()) as s:
         yield s
-
-
-def audit(server: Server, vkey: str, state: Path | None = None) -> Result:
-    args = ["audit", server.url, "--key", vkey]
-    if state is not None:
-        args += ["--state", str(state)]
-    return CliRunner().invoke(main, args)
 
 
 def assert_clean_failure(result: Result, code: int, words: str) -> None:
@@ -169,20 +36,39 @@ def assert_clean_failure(result: Result, code: int, words: str) -> None:
 
 
 def test_honest_log_passes_twice_incrementally(tmp_path: Path, server: Server) -> None:
-    log = make_log(tmp_path, "a", tmp_path / "a.key", [notice(i) for i in range(300)])
+    b = full_log()
+    first_size = len(b.entries)
+    log = make_log(tmp_path, "a", tmp_path / "a.key", b.entries)
     server.serve(log)
     state = tmp_path / "state.json"
     first = audit(server, log.vkey, state)
     assert first.exit_code == 0, first.output
-    assert "300" in first.stdout
+    assert statement(first).startswith(f"Checked {first_size} entries of log {ORIGIN} ")
+    assert "7 requests decided again with the logged policy and all matched" in first.stdout
+    assert "5 releases, 0 to immigration enforcement." in statement(first)
     saved = json.loads(state.read_text())
-    assert (saved["origin"], saved["size"]) == (ORIGIN, 300)
+    assert (saved["origin"], saved["size"], saved["version"]) == (ORIGIN, first_size, 2)
 
-    log.add([notice(i) for i in range(300, 520)] + [release(520)])
+    # More than a tile of new entries, some about requests the first run saw: the replay
+    # continues from the state file.
+    for n in range(140):
+        b.request(
+            "met-police", "whittington-health", "prevention_detection_of_crime",
+            "dpa2018_sch2_p1_para2_crime", ["name"], [S()], offence=f"theft_act_1968_s{n + 1}",
+        )  # fmt: skip
+    transfer = next(r for r, q in b.requests.items() if q.doc["purpose"] == "pupil_transfer")
+    b.appeal(transfer, "subject")  # about a release the first run replayed
+    new = b.entries[first_size:]
+    log.add(new)
     second = audit(server, log.vkey, state)
     assert second.exit_code == 0, second.output
-    assert "221" in second.stdout  # only the new entries were fetched and checked
-    assert json.loads(state.read_text())["size"] == 521
+    size = first_size + len(new)
+    assert statement(second).startswith(
+        f"Checked entries {first_size} to {size - 1} of log {ORIGIN} (entries 0 to "
+        f"{first_size - 1} in earlier audits) up to the signed checkpoint of size {size} "
+    )
+    assert "147 requests decided again" in statement(second)
+    assert json.loads(state.read_text())["size"] == size
 
     third = audit(server, log.vkey, state)  # nothing new: same size, same root
     assert third.exit_code == 0, third.output
@@ -194,117 +80,149 @@ def test_honest_log_passes_twice_incrementally(tmp_path: Path, server: Server) -
     assert_clean_failure(audit(server, log.vkey, state), 2, "--state")
 
 
+def test_a_state_file_from_before_the_replay_is_refused(tmp_path: Path, server: Server) -> None:
+    log = make_log(tmp_path, "a", tmp_path / "a.key", full_log().entries)
+    server.serve(log)
+    state = tmp_path / "state.json"
+    assert audit(server, log.vkey, state).exit_code == 0
+    saved = json.loads(state.read_text())
+    saved["version"] = 1
+    state.write_text(json.dumps(saved))
+    result = audit(server, log.vkey, state)
+    assert_clean_failure(result, 2, "version 1, written by an older `carewall audit`")
+    assert "new --state path" in result.stderr
+
+
 def test_rewritten_history_with_the_same_key_fails(tmp_path: Path, server: Server) -> None:
     key = tmp_path / "a.key"
-    honest = make_log(tmp_path, "a", key, [notice(i) for i in range(40)])
+    b = full_log()
+    entries = b.entries
+    cut = b.groups.index(b.groups[40])  # a checkpoint falls between transactions
+    honest = make_log(tmp_path, "a", key, entries[:cut])
     server.serve(honest)
     state = tmp_path / "state.json"
     assert audit(server, honest.vkey, state).exit_code == 0
     before = state.read_text()
 
-    entries = [notice(i) for i in range(60)]
-    entries[7] = notice(7, status="deferred")
-    forked = make_log(tmp_path, "b", key, entries)
+    rewritten = [dict(e) for e in entries]
+    rewritten[7] = {**rewritten[7], "time": "2026-01-01T00:00:00Z"}
+    forked = make_log(tmp_path, "b", key, rewritten)
     assert forked.vkey == honest.vkey
     server.serve(forked)
     result = audit(server, honest.vkey, state)
     assert_clean_failure(result, 1, "fork")
+    assert "FAILED the audit before it could be replayed" in statement(result)
     assert state.read_text() == before  # the evidence is kept
 
 
 def test_same_size_different_root_is_a_fork(tmp_path: Path, server: Server) -> None:
     key = tmp_path / "a.key"
-    honest = make_log(tmp_path, "a", key, [notice(i) for i in range(10)])
+    entries = full_log().entries
+    honest = make_log(tmp_path, "a", key, entries)
     server.serve(honest)
     state = tmp_path / "state.json"
     assert audit(server, honest.vkey, state).exit_code == 0
-    forked = make_log(tmp_path, "b", key, [notice(i, status="deferred") for i in range(10)])
+    other = [*entries[:-1], {**entries[-1], "time": "2026-12-31T00:00:00Z"}]
+    forked = make_log(tmp_path, "b", key, other)
     server.serve(forked)
     assert_clean_failure(audit(server, honest.vkey, state), 1, "fork")
 
 
 def test_a_log_that_shrinks_fails(tmp_path: Path, server: Server) -> None:
     key = tmp_path / "a.key"
-    honest = make_log(tmp_path, "a", key, [notice(i) for i in range(50)])
+    entries = full_log().entries
+    honest = make_log(tmp_path, "a", key, entries)
     server.serve(honest)
     state = tmp_path / "state.json"
     assert audit(server, honest.vkey, state).exit_code == 0
-    shorter = make_log(tmp_path, "b", key, [notice(i) for i in range(30)])
+    shorter = make_log(tmp_path, "b", key, entries[:30])
     server.serve(shorter)
-    assert_clean_failure(audit(server, honest.vkey, state), 1, "shrank from 50 to 30")
+    result = audit(server, honest.vkey, state)
+    assert_clean_failure(result, 1, f"shrank from {len(entries)} to 30")
+    assert "FAILED the audit before it could be replayed" in statement(result)
 
 
 def test_an_entry_modified_after_signing_fails(tmp_path: Path, server: Server) -> None:
-    log = make_log(tmp_path, "a", tmp_path / "a.key", [notice(i) for i in range(20)])
-    altered = json.dumps(notice(7, status="deferred"), separators=(",", ":"), sort_keys=True)
+    entries = full_log().entries
+    log = make_log(tmp_path, "a", tmp_path / "a.key", entries)
+    altered = canonical({**entries[7], "name": "Someone Else"})
     with log.store.write() as conn:
-        conn.execute(
-            sa.text("UPDATE ledger_entries SET data = :d WHERE idx = 7"), {"d": altered.encode()}
-        )
+        conn.execute(sa.text("UPDATE ledger_entries SET data = :d WHERE idx = 7"), {"d": altered})
     server.serve(log)
     result = audit(server, log.vkey)
     assert_clean_failure(result, 1, "first differing entry: 7")
 
 
-def test_a_release_breaking_the_pledge_is_flagged(tmp_path: Path, server: Server) -> None:
-    bad = release(
-        3,
-        requester="home-office-ie",
-        requester_function="immigration_enforcement",
-        recipient="home-office-ie",
-        recipient_function="immigration_enforcement",
-    )
-    log = make_log(
-        tmp_path, "a", tmp_path / "a.key", [notice(0), release(1), notice(2), bad, notice(4)]
-    )
+def test_a_failure_is_never_forgotten(tmp_path: Path, server: Server) -> None:
+    b = full_log()
+    release = next(i for i, e in enumerate(b.entries) if e["kind"] == "release")
+    entries = [dict(e) for e in b.entries]
+    entries[release] = {
+        **entries[release],
+        "recipient": "home-office-ie",
+        "recipient_function": "immigration_enforcement",
+    }
+    log = make_log(tmp_path, "a", tmp_path / "a.key", entries)
     server.serve(log)
     state = tmp_path / "state.json"
     result = audit(server, log.vkey, state)
     assert result.exit_code == 1
-    assert "pledge/no-immigration-recipient" in result.stdout
-    row = next(ln for ln in result.stdout.splitlines() if "no-immigration-recipient" in ln)
-    assert " 3 " in row
-    assert "break the pledge" in result.stderr
+    assert any(
+        ln.startswith(f"entry {release} (release): releases data to an immigration")
+        for ln in findings(result)
+    )
+    assert "1 to immigration enforcement" in statement(result)
+    assert f"the first at entry {release}" in result.stderr
 
-    # An incremental run still reports it: a violation in the log is never forgotten.
-    log.add([notice(5)])
+    # An incremental run still reports it: a failure in the log is never forgotten.
+    b.deletion("st-marys-primary")
+    log.add(b.entries[-1:])
     again = audit(server, log.vkey, state)
     assert again.exit_code == 1
     assert "flagged in earlier audits" in again.stdout
+    assert "FAILED" in statement(again)
+    assert "1 to immigration enforcement" in statement(again)
 
 
 def test_a_non_canonical_entry_fails(tmp_path: Path, server: Server) -> None:
-    log = make_log(tmp_path, "a", tmp_path / "a.key", [notice(0)])
-    log.writer.append_raw([b'{"v": 1, "kind": "notice"}'])
-    log.writer.publish()
+    entries: list[dict[str, object] | bytes] = list(full_log().entries)
+    entries.append(json.dumps(entries[-1]).encode())  # valid JSON, not RFC 8785
+    log = make_log(tmp_path, "a", tmp_path / "a.key", entries)
     server.serve(log)
-    assert_clean_failure(audit(server, log.vkey), 1, "entry 1 is not in RFC 8785 canonical form")
+    result = audit(server, log.vkey)
+    assert result.exit_code == 1, result.output
+    n = len(entries) - 1
+    assert f"entry {n} (?): is not in RFC 8785 canonical form" in findings(result)
+    assert "Traceback" not in result.output
 
 
 def test_a_wrong_key_fails(tmp_path: Path, server: Server) -> None:
-    log = make_log(tmp_path, "a", tmp_path / "a.key", [notice(0), notice(1)])
+    log = make_log(tmp_path, "a", tmp_path / "a.key", full_log().entries[:3])
     server.serve(log)
     impostor = Signer.generate(ORIGIN).vkey()
     result = audit(server, impostor)
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output
+    assert "FAILED the audit" in statement(result)
     other_name = Signer.generate("someone.else/log").vkey()
     assert audit(server, other_name).exit_code == 1
 
 
 def test_usage_and_network_errors_exit_2(tmp_path: Path) -> None:
+    import socket
+
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     sock.close()  # nothing listens here now
     vkey = Signer.generate(ORIGIN).vkey()
-    down = CliRunner().invoke(main, ["audit", f"http://127.0.0.1:{port}", "--key", vkey])
+    url = f"http://127.0.0.1:{port}"
+    down = CliRunner().invoke(main, ["audit", url, "--key", vkey])
     assert_clean_failure(down, 2, "could not fetch")
-    bad_key = CliRunner().invoke(main, ["audit", f"http://127.0.0.1:{port}", "--key", "nope"])
+    assert statement(down).startswith(f"The log at {url} was not audited")
+    bad_key = CliRunner().invoke(main, ["audit", url, "--key", "nope"])
     assert_clean_failure(bad_key, 2, "--key")
     state = tmp_path / "state.json"
     state.write_text("{not json")
-    bad_state = CliRunner().invoke(
-        main, ["audit", f"http://127.0.0.1:{port}", "--key", vkey, "--state", str(state)]
-    )
+    bad_state = CliRunner().invoke(main, ["audit", url, "--key", vkey, "--state", str(state)])
     assert_clean_failure(bad_state, 2, "--state")

@@ -1,0 +1,160 @@
+"""Replay a carewall log entry by entry and fail closed (contract §6, §7).
+
+:class:`Replay` keeps the register and the policy as the log states them, every request's
+progress, and the entries still owed by the transaction being read (:class:`Chain`). Each
+entry is first checked for its exact shape (:mod:`carewall.audit.shape`), then handed to
+the checks for its kind (:mod:`.decisions`, :mod:`.releases`, :mod:`.aftercare`). Anything
+missing, malformed, unknown or out of order is a :class:`Finding` naming the entry's index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from carewall.audit import aftercare, decisions, releases
+from carewall.audit.policies import PolicyReplay
+from carewall.audit.register import RegisterReplay
+from carewall.audit.report import Finding, Totals
+from carewall.audit.requests import Chain, RequestState
+from carewall.audit.shape import ShapeError, check_shape
+from carewall.policy import Decision
+
+__all__ = ["Replay"]
+
+Handler = Callable[["Replay", int, Mapping[str, Any], bool], None]
+
+
+class Replay:
+    """The replay's state, and the one place findings are recorded."""
+
+    def __init__(self) -> None:
+        self.register = RegisterReplay()
+        self.policy = PolicyReplay()
+        self.requests: dict[str, RequestState] = {}
+        self.totals = Totals()
+        self.findings: list[Finding] = []
+        # Within one run only: checkpoints never split a transaction, so nothing is owed
+        # across runs (an open chain at the end of a run is a finding).
+        self.chain: Chain | None = None
+        self.replayed: dict[str, dict[str, Any]] = {}  # decisions made again, awaiting entry
+        self.decisions: dict[tuple[Any, ...], Decision] = {}  # see decisions.decide
+
+    # ----- recording -----------------------------------------------------------------
+
+    def find(self, index: int, kind: str, message: str, rules: tuple[str, ...] = ()) -> None:
+        self.findings.append(Finding(index, kind, message, rules))
+
+    def request(self, index: int, entry: Mapping[str, Any]) -> RequestState | None:
+        """The request an entry is about, or None (and a finding) when it is not logged."""
+        state = self.requests.get(entry["request"])
+        if state is None:
+            self.find(
+                index,
+                entry["kind"],
+                f"is about request {entry['request']!r}, which is not in the log before it",
+            )
+        return state
+
+    # ----- the loop ------------------------------------------------------------------
+
+    def feed(self, index: int, data: bytes) -> None:
+        """Check the entry ``data`` at ``index`` and apply it."""
+        self.totals.entries += 1
+        try:
+            entry = check_shape(data)
+        except ShapeError as e:
+            self.find(index, e.kind, e.message)
+            if self.chain is not None:
+                self.find(index, e.kind, f"stands where {self.chain.expecting()} was expected")
+                self.chain = None
+            if index == 0:
+                self.find(0, e.kind, "the log's first entry must be the initial policy")
+            return
+        kind = entry["kind"]
+        if index == 0 and kind != "policy":
+            self.find(0, kind, "the log's first entry must be the initial policy")
+        fits = self._fits(entry)
+        if self.chain is not None and not fits:
+            self.find(
+                index,
+                kind,
+                f"stands where {self.chain.expecting()} was expected; entries written "
+                "together must be contiguous",
+            )
+            self.chain = None
+        _HANDLERS[kind](self, index, entry, fits)
+        state = self.requests.get(entry.get("request", ""))
+        if state is not None:
+            state.last = index
+
+    def _fits(self, entry: Mapping[str, Any]) -> bool:
+        chain = self.chain
+        if chain is None or entry.get("request") != chain.request:
+            return False
+        kind: str = entry["kind"]
+        if chain.kind == "decision":
+            return kind == "decision"
+        if chain.kind == "notices":
+            return kind == "notice"
+        if kind == "release":
+            return True
+        deferred = kind == "deferral" and entry["action"] == "deferred"
+        return bool(chain.releases) and (kind == "notice" or deferred)
+
+    def finish(self, size: int) -> None:
+        """The end of the signed log: nothing may still be owed."""
+        if self.chain is not None:
+            self.find(size, "end", f"the log ends where {self.chain.expecting()} was expected")
+            self.chain = None
+        self.replayed.clear()
+
+    # ----- state file ----------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "register": self.register.to_json(),
+            "policy": self.policy.to_json(),
+            "requests": {k: s.to_json() for k, s in self.requests.items()},
+            "totals": self.totals.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Replay:
+        out = cls()
+        out.register = RegisterReplay.from_json(obj["register"])
+        out.policy = PolicyReplay.from_json(obj["policy"])
+        out.requests = {str(k): RequestState.from_json(v) for k, v in obj["requests"].items()}
+        out.totals = Totals.from_json(obj["totals"])
+        return out
+
+
+def _on_policy(rp: Replay, index: int, entry: Mapping[str, Any], fits: bool) -> None:
+    for problem in rp.policy.apply(entry, index):
+        rp.find(index, "policy", problem)
+
+
+def _on_organisation(rp: Replay, index: int, entry: Mapping[str, Any], fits: bool) -> None:
+    for problem in rp.register.organisation(entry, index):
+        rp.find(index, "organisation", problem)
+
+
+def _on_reviewer(rp: Replay, index: int, entry: Mapping[str, Any], fits: bool) -> None:
+    for problem in rp.register.reviewer(entry, index):
+        rp.find(index, "reviewer", problem)
+
+
+_HANDLERS: dict[str, Handler] = {
+    "policy": _on_policy,
+    "organisation": _on_organisation,
+    "reviewer": _on_reviewer,
+    "request": decisions.on_request,
+    "decision": decisions.on_decision,
+    "review": releases.on_review,
+    "release": releases.on_release,
+    "appeal": releases.on_appeal,
+    "notice": aftercare.on_notice,
+    "deferral": aftercare.on_deferral,
+    "withdrawal": aftercare.on_withdrawal,
+    "deletion": aftercare.on_deletion,
+}

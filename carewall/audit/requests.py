@@ -1,0 +1,128 @@
+"""What the replay remembers about each request and about the entries still owed.
+
+A request moves as the service's lifecycle allows (``received → decided → reviewed →
+appealed → upheld | overturned``, or ``withdrawn``); each step is a ledger entry. Entries
+the service writes in one transaction (a request and its decision; a review, its releases
+and their notices or deferral; a lifted deferral and its notices) are contiguous in the
+log, so the replay keeps one :class:`Chain` of entries still owed and fails any entry that
+breaks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["FACT_FIELDS", "Chain", "Facts3", "RequestState"]
+
+# The request-wide facts a release MUST repeat exactly as its request states them.
+FACT_FIELDS = (
+    "holder",
+    "holder_function",
+    "requester",
+    "requester_function",
+    "purpose",
+    "legal_basis",
+    "other_bases",
+    "offence",
+    "court_order",
+    "onward_recipients",
+)
+
+Facts3 = tuple[bool, bool, bool]  # (is_child, is_victim_or_witness, consent)
+
+
+def _groups_json(groups: dict[Facts3, int]) -> list[list[Any]]:
+    return [[*k, n] for k, n in groups.items()]
+
+
+def _groups_from(obj: Any) -> dict[Facts3, int]:
+    return {(bool(a), bool(b), bool(c)): int(n) for a, b, c, n in obj}
+
+
+@dataclass
+class RequestState:
+    """One request as the log has told it so far."""
+
+    index: int  # its request entry
+    facts: dict[str, Any]  # FACT_FIELDS as logged
+    categories: list[str]
+    subjects: int
+    claimed: dict[Facts3, int]  # the requester's groups
+    stage: str = "received"  # received, decided, reviewed, appealed, upheld, overturned, withdrawn
+    outcome: str = ""  # refused, review, released
+    permitted: list[str] | None = None  # what the replayed decision permits (None: not replayed)
+    decision_index: int | None = None
+    review_index: int | None = None
+    reviewer: str | None = None  # who reviewed it (released or refused)
+    review_categories: list[str] = field(default_factory=list)
+    held: dict[Facts3, int] = field(default_factory=dict)  # the holder's record at review
+    appeal_by: str | None = None
+    appeal_index: int | None = None
+    appeal_prior: str | None = None  # the outcome appealed against
+    release_reviewer: str | None = None
+    released: int = 0  # subjects released, over every release entry
+    released_by_facts: dict[Facts3, int] = field(default_factory=dict)
+    release_categories: list[str] = field(default_factory=list)
+    release_indices: list[int] = field(default_factory=list)
+    deferral: str | None = None  # deferred, lifted
+    deferred: int = 0  # notices held back
+    deferral_index: int | None = None
+    notices: set[str] = field(default_factory=set)
+    last: int = -1  # the latest entry about it
+
+    def where(self) -> str:
+        """The request, and its latest step, as a finding names them."""
+        if self.last <= self.index:
+            return f"the request at entry {self.index}"
+        return f"the request at entry {self.index} (its latest step at entry {self.last})"
+
+    def to_json(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["claimed"] = _groups_json(self.claimed)
+        out["held"] = _groups_json(self.held)
+        out["released_by_facts"] = _groups_json(self.released_by_facts)
+        out["notices"] = sorted(self.notices)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Any) -> RequestState:
+        data = dict(obj)
+        for key in ("claimed", "held", "released_by_facts"):
+            data[key] = _groups_from(data[key])
+        data["notices"] = set(data["notices"])
+        known = set(cls.__dataclass_fields__)
+        if set(data) != known:
+            raise ValueError("unknown or missing request fields")
+        return cls(**data)
+
+
+ChainKind = Literal["decision", "release", "notices"]
+
+
+@dataclass
+class Chain:
+    """Entries still owed by the transaction that wrote the entry at ``opened``."""
+
+    kind: ChainKind
+    request: str
+    opened: int
+    via: str = ""  # release chains: "review" or "appeal"
+    reviewer: str = ""  # who released
+    role: str = ""  # the role they act in
+    releases: list[int] = field(default_factory=list)
+    seen: set[tuple[Facts3, tuple[str, ...]]] = field(default_factory=set)
+    remaining: int = 0  # notices still owed
+
+    def expecting(self) -> str:
+        """What the chain is waiting for, in words."""
+        if self.kind == "decision":
+            return f"the decision on the request at entry {self.opened}"
+        if self.kind == "release":
+            if not self.releases:
+                return f"a release after the entry {self.opened} that allows it"
+            return (
+                f"another release, a deferral or the notices of the release at entry "
+                f"{self.releases[-1]}"
+            )
+        return f"{self.remaining} more notice(s) owed since entry {self.opened}"

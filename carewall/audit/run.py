@@ -1,0 +1,144 @@
+"""One audit run: verify what the log serves against its signed checkpoint, then replay it.
+
+The entries are read bundle by bundle; each is hashed into the compact range and replayed
+(:class:`carewall.audit.replay.Replay`) as it arrives. Only when the range rebuilds the
+signed root is anything reported or saved, so a finding always names an entry the log
+really committed to. The new state is handed back to be saved only by the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from carewall.audit.fetch import (
+    check_growth,
+    entry_bundles,
+    first_bad_leaf,
+    log_base,
+    open_log_checkpoint,
+    verifier_for,
+)
+from carewall.audit.replay import Replay
+from carewall.audit.report import AuditReport
+from carewall.audit.state import AuditState
+from carewall.errors import CarewallError, InputError, VerificationError
+from carewall.ledger.merkle import CompactRange, hash_leaf
+from carewall.ledger.note import Verifier
+
+__all__ = ["Progress", "audit_log"]
+
+Progress = Callable[[int, int], None]
+_HINT_LIMIT = 32 << 20  # bytes of leaf hashes kept for the hint (about a million entries)
+
+
+def audit_log(
+    url: str,
+    vkey: str,
+    state: AuditState | None = None,
+    *,
+    client: httpx.Client | None = None,
+    progress: Progress | None = None,
+    replay: bool = True,
+) -> tuple[AuditReport, AuditState]:
+    """Audit the log at ``url`` with verifier key ``vkey``, continuing from ``state``.
+
+    Raises VerificationError when the log misbehaves (bad signature, fork, an entry not
+    committed to), FetchError when it cannot be fetched, InputError for a bad key or state.
+    Everything wrong with the entries themselves is a finding in the report (``ok`` is
+    false) and is carried in the new state, so it is never forgotten. ``replay=False``
+    (for measurements) checks signatures, consistency and inclusion only.
+    """
+    verifier = verifier_for(vkey)
+    own = client is None
+    http = client or httpx.Client(base_url=log_base(url) + "/", timeout=30.0)
+    try:
+        return _audit(http, verifier, state, progress, replay)
+    finally:
+        if own:
+            http.close()
+
+
+def _start(state: AuditState | None, replay: bool) -> tuple[CompactRange, Replay | None]:
+    if state is None:
+        return CompactRange(), Replay() if replay else None
+    try:
+        crange = CompactRange(state.size, state.frontier)
+    except CarewallError as e:
+        raise InputError("the audit state file is malformed", field="--state") from e
+    if crange.root() != state.root:
+        raise InputError(
+            "the audit state file does not match its own root",
+            field="--state",
+            fix="the file was altered; start again with a new --state path",
+        )
+    if not replay:
+        return crange, None
+    if state.replay is None and state.size > 0:
+        raise InputError(
+            "the audit state file holds no replay",
+            field="--state",
+            fix="start again with a new --state path; the first run replays the whole log",
+        )
+    try:
+        return crange, Replay() if state.replay is None else Replay.from_json(state.replay)
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError("the audit state file's replay is malformed", field="--state") from e
+
+
+def _audit(
+    client: httpx.Client,
+    verifier: Verifier,
+    state: AuditState | None,
+    progress: Progress | None,
+    replay: bool,
+) -> tuple[AuditReport, AuditState]:
+    note, cp = open_log_checkpoint(client, verifier)
+    crange, rp = _start(state, replay)
+    start = 0 if state is None else state.size
+    if state is not None:
+        check_growth(client, state.origin, state.size, state.root, cp)
+
+    report = AuditReport(cp.origin, cp.size, cp.root, previous_size=start, replayed=replay)
+    report.earlier_findings = list(state.findings) if state else []
+    leaves = bytearray()  # kept only to name the first bad entry if the root fails
+    total = cp.size - start
+    if progress:
+        progress(0, total)
+    for first, bundle in entry_bundles(client, start, cp.size):
+        new_leaves = [hash_leaf(data) for data in bundle]
+        if rp is not None:
+            for i, data in enumerate(bundle, first):
+                rp.feed(i, data)
+        crange.extend(new_leaves, collect=False)
+        report.checked += len(bundle)
+        if len(leaves) < _HINT_LIMIT:
+            leaves += b"".join(new_leaves)
+        if progress:
+            progress(report.checked, total)
+
+    if crange.root() != cp.root:
+        bad = first_bad_leaf(client, start, bytes(leaves))
+        where = f" (first differing entry: {bad})" if bad is not None else ""
+        raise VerificationError(
+            "the entries served do not rebuild the signed root: an entry was altered "
+            f"or left out{where}",
+            fix="keep the checkpoint and the served entries as evidence",
+        )
+    if rp is not None:
+        rp.finish(cp.size)
+        report.findings = list(rp.findings)
+        report.totals = rp.totals
+    else:
+        report.totals.entries = cp.size
+    new_state = AuditState(
+        origin=cp.origin,
+        size=cp.size,
+        root=cp.root,
+        frontier=list(crange.frontier()),
+        checkpoint=note,
+        findings=report.earlier_findings + report.findings,
+        replay=rp.to_json() if rp is not None else None,
+    )
+    return report, new_state
