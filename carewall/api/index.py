@@ -69,12 +69,10 @@ def index(request: Request) -> dict[str, Any]:
     public_url: str | None = getattr(request.app.state, "public_url", None)
     # Never request.base_url: that is the client's Host header, which anyone can forge.
     target = public_url or "URL"
-    functions = {o.id: o.function for o in service.register().organisations.values()}
     by_function: Counter[str] = Counter()
     by_outcome: Counter[str] = Counter()
     released_to: Counter[str] = Counter()
-    for (requester, outcome), n in service.outcome_counts().items():
-        fn = functions.get(requester, "other_public_body")
+    for (fn, outcome), n in service.outcomes_by_function().items():
         by_function[fn] += n
         by_outcome[outcome] += n
         if outcome == "released":

@@ -111,7 +111,12 @@ class SecurityHeadersMiddleware:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "no-referrer")
                 headers.setdefault("X-Frame-Options", "DENY")
-                headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+                if public_log:
+                    # Contract §6: a monitor in a browser may follow the log from anywhere.
+                    headers.setdefault("Access-Control-Allow-Origin", "*")
+                    headers.setdefault("Cross-Origin-Resource-Policy", "cross-origin")
+                else:
+                    headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
                 if https:
                     headers.setdefault("Strict-Transport-Security", "max-age=63072000")
                 # Anything but the public log may carry personal data: never cache it.

@@ -506,11 +506,9 @@ def serve(db: str | None, key: str | None, host: str, port: int, public_url: str
 
 def _outcome_chart(svc: Service, width: int = 40) -> Table:
     """Who asked, and what they got: one bar per requester function, released part in green."""
-    functions = {o.id: o.function for o in svc.register().organisations.values()}
     asked: Counter[str] = Counter()
     released: Counter[str] = Counter()
-    for (requester, outcome), n in svc.outcome_counts().items():
-        fn = functions.get(requester, "other_public_body")
+    for (fn, outcome), n in svc.outcomes_by_function().items():
         asked[fn] += n
         released[fn] += n if outcome == "released" else 0
     top = max(asked.values(), default=1)

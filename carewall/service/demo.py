@@ -22,6 +22,7 @@ from typing import Any
 
 from carewall.errors import ConflictError
 from carewall.service.facade import Service
+from carewall.service.records import RequestRecord
 
 __all__ = ["SCENARIOS", "DemoStats", "Scenario", "fill_year", "plan_year"]
 
@@ -472,18 +473,7 @@ def fill_year(
                 continue
             release = rng.random() < ev.data["sc"].release_rate
             reviewer = rng.choice(_reviewers(svc, rec.holder, "release_reviewer"))
-            # The holder's reviewer confirms each consent claim against the holder's own
-            # record (here: nine in ten hold up) and, now and then, knows better than the
-            # requester that a person is a victim or witness of crime.
-            facts: list[dict[str, Any]] = []
-            for s_ in rec.subjects:
-                said: dict[str, Any] = {}
-                if s_.consent and rng.random() < 0.9:
-                    said["consent"] = True
-                if not s_.is_victim_or_witness and rng.random() < 0.02:
-                    said["is_victim_or_witness"] = True
-                if said:
-                    facts.append({"subject": s_.position, **said})
+            facts = _holder_facts(rng, rec)
             try:
                 rec = svc.review(rec.id, reviewer, release, facts=facts if release else None)
             except ConflictError:  # nothing may go on the holder's record: refuse instead
@@ -526,7 +516,16 @@ def fill_year(
             )
             if rec.appeal is not None and rec.appeal.prior_outcome == "refused" and not can_release:
                 uphold = True
-            svc.decide_appeal(rec.id, rng.choice(who), uphold)
+            decider = rng.choice(who)
+            releases = (
+                not uphold and rec.appeal is not None and rec.appeal.prior_outcome == "refused"
+            )
+            try:
+                svc.decide_appeal(
+                    rec.id, decider, uphold, facts=_holder_facts(rng, rec) if releases else None
+                )
+            except ConflictError:  # nothing may go on the holder's record: the refusal stands
+                svc.decide_appeal(rec.id, decider, True)
         elif ev.kind in ("lift", "renew"):
             rec = svc.get(ev.data["id"])
             if not any(n_.status == "deferred" for n_ in rec.notices):
@@ -543,6 +542,25 @@ def fill_year(
     stats.notices = svc.deliver_pending()
     stats.deferred = len(svc.notices(status="deferred"))
     return stats
+
+
+def _holder_facts(rng: random.Random, rec: RequestRecord) -> list[dict[str, Any]]:
+    """What the holder's reviewer says about each subject before a release.
+
+    Each consent claim is checked against the holder's own record (here nine in ten hold
+    up), and now and then the holder knows better than the requester that a person is a
+    victim or witness of crime.
+    """
+    facts: list[dict[str, Any]] = []
+    for s in rec.subjects:
+        said: dict[str, Any] = {}
+        if s.consent and rng.random() < 0.9:
+            said["consent"] = True
+        if not s.is_victim_or_witness and rng.random() < 0.02:
+            said["is_victim_or_witness"] = True
+        if said:
+            facts.append({"subject": s.position, **said})
+    return facts
 
 
 def _drain(events: list[_Event]) -> Iterator[_Event]:

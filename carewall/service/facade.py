@@ -242,6 +242,12 @@ class Service(RegisterPolicyMixin, ReadMixin):
     def _check_reviewer(self, register: Register, reviewer_id: str, holder: str, role: str) -> None:
         """An unknown reviewer is not authenticated (401); a known one who may not is 403."""
         rev = register.reviewers.get(reviewer_id)
+        if rev is None and reviewer_id in register.retired_reviewers:
+            raise ForbiddenError(
+                "the reviewer has been retired from the register",
+                field="reviewer",
+                fix="ask a current reviewer at the holder",
+            )
         if rev is None:
             raise AuthError(
                 "the reviewer is not in the register",
@@ -281,7 +287,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         """Record a request and the policy's decision (request + decision entries)."""
         data, contacts = _split_contacts(doc)
         register, engine = self._current()
-        request = parse_request(data, register)
+        request = parse_request(data, register, today=self.clock().date())
         facts, claimed = facts_of(request)
         try:
             decision = engine.decide_facts(facts, claimed, register).to_json()

@@ -13,7 +13,7 @@ import json
 import math
 import secrets
 import smtplib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -104,7 +104,7 @@ class ReadMixin:
         def register(self, conn: Connection | None = None) -> Register: ...
 
     def _org_name(self, org_id: str) -> str:
-        org = self.register().organisations.get(org_id)
+        org = self.register().any_organisation(org_id)
         return org.name if org else org_id
 
     def get(self, id: str) -> RequestRecord:
@@ -199,6 +199,14 @@ class ReadMixin:
         )
         with self.store.read() as conn:
             return {(str(r), str(o)): int(n) for r, o, n in conn.execute(q)}
+
+    def outcomes_by_function(self) -> Counter[tuple[str, str]]:
+        """Requests by (requester function, outcome); retired requesters keep their function."""
+        register = self.register()
+        out: Counter[tuple[str, str]] = Counter()
+        for (requester, outcome), n in self.outcome_counts().items():
+            out[(register.function_of(requester) or "other_public_body", outcome)] += n
+        return out
 
     def list_requests(
         self,

@@ -173,7 +173,7 @@ def release_in(
     """
     doc = json.loads(row.document)
     engine = svc.engine(conn)
-    facts, _ = facts_of(parse_request(doc, register))
+    facts, _ = facts_of(parse_request(doc, register, today=date.fromisoformat(now[:10])))
     subjects = conn.execute(
         sa.select(t.subjects)
         .where(t.subjects.c.request_id == row.id)

@@ -162,3 +162,24 @@ def test_real_server_default_and_configured(svc: Service, sqlite_url: str, tmp_p
     with served(sqlite_url, key, log, env=env) as base, httpx.Client(base_url=base) as c:
         r = index_with_host(c, EVIL)
         assert r.json()["log"]["url"] == "https://log.example.org/carewall/"
+
+
+def test_every_log_route_answers_cross_origin_reads(tmp_path: Path) -> None:
+    """Contract §6: a monitor in a browser may follow /log/ from any origin; the rest may not."""
+    from api_support import api
+
+    with api(f"sqlite:///{tmp_path / 'cors.db'}", tmp_path) as (client, _service, _tokens):
+        for path in (
+            "/log/checkpoint",
+            "/log/key",
+            "/log/schema",
+            "/log/tile/entries/000.p/3",
+            "/log/entries?start=0&end=2",
+            "/log/proof/inclusion?index=0&size=2",
+        ):
+            r = client.get(path, headers={"Origin": "https://monitor.example"})
+            assert r.status_code == 200, (path, r.text)
+            assert r.headers["access-control-allow-origin"] == "*", path
+            assert r.headers["cross-origin-resource-policy"] == "cross-origin", path
+        r = client.get("/api/queue", headers={"Origin": "https://monitor.example"})
+        assert "access-control-allow-origin" not in r.headers
