@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from logaudit import assert_log_audits
 
 from carewall.api.admin import issue_token
 from carewall.api.app import create_app
@@ -85,6 +86,7 @@ def api(db_url: str, tmp: Path) -> Iterator[tuple[TestClient, Service, Tokens]]:
     try:
         with TestClient(create_app(service)) as client:
             yield client, service, tokens_for(service)
+        assert_log_audits(service)  # whatever the test did, its log passes the auditor
     finally:
         service.close()
 

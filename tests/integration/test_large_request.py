@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from api_support import example
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from logaudit import assert_log_audits
 
 from carewall.api.app import create_app
 from carewall.cli import main
@@ -137,6 +138,9 @@ def test_a_request_about_100000_people(sqlite_url: str, tmp_path: Path) -> None:
         with timed(timings, "carewall ledger verify"):
             result = CliRunner().invoke(main, ["ledger", "verify", "--db", sqlite_url])
         assert result.exit_code == 0, result.output
+        # and the outside auditor replays the whole log, 100,000 notices included
+        with timed(timings, "carewall audit (replay)"):
+            assert assert_log_audits(svc) == svc.ledger.size()
     finally:
         svc.close()
     print(f"\n{SUBJECTS} subjects, {size} log entries:")

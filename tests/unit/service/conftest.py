@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from logaudit import assert_log_audits
 
 from carewall.service import Service
 
@@ -48,6 +49,7 @@ def svc(db_url: str, tmp_path: Path) -> Iterator[Service]:
     s = Service.init(db_url, None, "test.carewall.example/log", tmp_path / "log.key")
     try:
         yield s
+        assert_log_audits(s)  # whatever the test did, the log it left passes the auditor
     finally:
         s.close()
 
