@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from test_notices_path import many_subjects
 
 from carewall.errors import AuthError, InputError
-from carewall.service import Service, reading
+from carewall.service import Service, delivery
 from carewall.service import tables as t
 from carewall.service.notices import Notice
 
@@ -57,8 +57,8 @@ def code_in(body: str) -> str:
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of three, so two workers interleave over a few dozen notices."""
-    monkeypatch.setattr(reading, "_OUTBOX_BATCH", 3)
-    monkeypatch.setattr(reading, "_CHANNEL_BATCH", 3)
+    monkeypatch.setattr(delivery, "_OUTBOX_BATCH", 3)
+    monkeypatch.setattr(delivery, "_CHANNEL_BATCH", 3)
 
 
 @pytest.fixture
@@ -159,8 +159,8 @@ def test_two_services_sending_through_a_channel(
 
 _WORKER = """
 import sys
-from carewall.service import Service, reading
-reading._OUTBOX_BATCH = 2
+from carewall.service import Service, delivery
+delivery._OUTBOX_BATCH = 2
 svc = Service.open(sys.argv[1], sys.argv[2])
 print(svc.deliver_pending())
 svc.close()
@@ -244,8 +244,8 @@ def test_a_claimed_notice_is_never_claimed_again(pending: tuple[Service, str]) -
     """A notice already claimed is never claimed again, even by the same Service."""
     svc, request_id = pending
     ids = [n.id for n in svc.notices(request_id)]
-    assert svc._claim(ids[:5]) == ids[:5]
-    assert svc._claim(ids[:7]) == ids[5:7]
+    assert delivery.Delivery(svc).claim(ids[:5]) == ids[:5]
+    assert delivery.Delivery(svc).claim(ids[:7]) == ids[5:7]
     with svc.store.read() as conn:
         claimed = conn.execute(
             sa.select(sa.func.count()).where(
