@@ -43,7 +43,16 @@ def _register() -> None:
     # Imported for their side effect of adding commands; each module holds one area.
     import importlib
 
-    for name in ("policy", "ledger", "service", "deferral", "audit", "tokens", "register"):
+    for name in (
+        "policy",
+        "ledger",
+        "service",
+        "demo",
+        "deferral",
+        "audit",
+        "tokens",
+        "register",
+    ):
         try:
             importlib.import_module(f"carewall.cli.{name}")
         except ModuleNotFoundError as e:

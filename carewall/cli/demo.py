@@ -1,0 +1,102 @@
+"""``carewall demo``: build a synthetic, reproducible year on SQLite, show it, serve it.
+
+The year itself is built by :mod:`carewall.cli.demo_year`, a client of the service like any
+other command.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from carewall.cli import err_console, main
+from carewall.cli.demo_year import fill_year
+from carewall.cli.service import _serve
+from carewall.service import Service
+
+__all__ = ["demo"]
+
+
+def _outcome_chart(svc: Service, width: int = 40) -> Table:
+    """Who asked, and what they got: one bar per requester function, released part in green."""
+    asked: Counter[str] = Counter()
+    released: Counter[str] = Counter()
+    for (fn, outcome), n in svc.outcomes_by_function().items():
+        asked[fn] += n
+        released[fn] += n if outcome == "released" else 0
+    top = max(asked.values(), default=1)
+    chart = Table(title="requests by who asked (green: released after review)", box=None)
+    chart.add_column("requester function")
+    chart.add_column("", min_width=width)
+    chart.add_column("asked", justify="right")
+    chart.add_column("released", justify="right")
+    for fn, n in asked.most_common():
+        full = max(1, round(n / top * width))
+        green = round(released[fn] / top * width)
+        bar = f"[green]{'█' * green}[/green][red]{'█' * (full - green)}[/red]"
+        chart.add_row(fn, bar, str(n), str(released[fn]))
+    return chart
+
+
+@main.command()
+@click.option(
+    "--db", default="carewall-demo.db", show_default=True, help="SQLite file for the demo instance."
+)
+@click.option("--seed", default=2026, show_default=True, type=int)
+@click.option(
+    "--scale", default=1.0, show_default=True, type=float, help="Fraction of a full year's volume."
+)
+@click.option("--serve/--no-serve", "do_serve", default=True, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def demo(db: str, seed: int, scale: float, do_serve: bool, host: str, port: int) -> None:
+    """Build a synthetic, reproducible year of requests on SQLite, then serve it."""
+    if "://" in db and not db.startswith("sqlite"):
+        raise click.BadParameter("the demo runs on a SQLite file", param_hint="--db")
+    if not 0 < scale <= 2:
+        raise click.BadParameter("between 0 and 2", param_hint="--scale")
+    path = Path(db.split(":///", 1)[-1])
+    if path.exists():
+        err_console.print(f"using the existing demo instance in {path}")
+        svc = Service.open(db)
+    else:
+        svc = Service.init(db, None, "demo.carewall.example/log", None)
+        with Progress(
+            TextColumn("[bold]synthetic year"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+        ) as bar:
+            task = bar.add_task("requests", total=None)
+
+            def step(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            stats = fill_year(svc, seed, scale, step)
+        table = Table(title="the demo year")
+        table.add_column("")
+        table.add_column("count", justify="right")
+        for name, value in (
+            ("requests", stats.submitted),
+            ("refused by the policy", stats.refused),
+            ("released after review", stats.released),
+            ("refused on review", stats.review_refused),
+            ("withdrawn", stats.withdrawn),
+            ("appeals", stats.appeals),
+            ("notices sent", stats.notices),
+            ("notices deferred", stats.deferred),
+            ("ledger entries", svc.ledger.size()),
+        ):
+            table.add_row(name, str(value))
+        err_console.print(table)
+        err_console.print(_outcome_chart(svc))
+    if do_serve:
+        click.echo(f"open http://{host}:{port}/")
+        _serve(svc, host, port, public_url=None)  # the default: http://HOST:PORT/
+    else:
+        click.echo(f"demo instance ready in {path}; run `carewall serve --db {path}`")
