@@ -37,6 +37,7 @@ from carewall.policy.decision import (
     Outcome,
 )
 from carewall.policy.facts import RequestFacts, SubjectFacts, facts_of
+from carewall.policy.names import fold
 from carewall.policy.offences import is_immigration_offence
 from carewall.policy.pledge_check import PLEDGE_RULE_IDS
 from carewall.policy.register import Register
@@ -52,28 +53,13 @@ __all__ = ["PLEDGE_AST_SHA256", "Engine", "Rule"]
 PLEDGE_AST_SHA256 = "90ef92163e144c24d6cd593d04dea4584a4683203f763117adf82b49c8a2d7ef"
 
 _IMMIGRATION_EXEMPTION = "dpa2018_sch2_p1_para4_immigration"
-# Characters people use to make one id look like another, folded for the pledge check.
-_LOOKALIKE = str.maketrans(
-    {
-        "0": "o",
-        "1": "l",
-        "3": "e",
-        "4": "a",
-        "5": "s",
-        "6": "g",
-        "7": "t",
-        "9": "g",
-        "q": "g",
-        "i": "l",
-        "|": "l",
-    }
-)
+_PLEDGE_FOLDED = fold("pledge")
 
 
 def _looks_like_pledge(rule_id: str) -> bool:
     """True when the first part of a rule id reads as "pledge", however it is spelt."""
-    first = rule_id.split("/", 1)[0].lower().translate(_LOOKALIKE)
-    return first.replace("-", "").replace("_", "").startswith("pledge")
+    first = fold(rule_id.split("/", 1)[0]).replace(" ", "")
+    return first.startswith(_PLEDGE_FOLDED)
 
 
 _RESERVED = frozenset({DEFAULT_DENY, EVALUATION_ERROR, NO_DECISION, UNNAMED_PERMIT})

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +28,11 @@ from typing import Any, Final
 
 from carewall.errors import ConflictError, InputError
 from carewall.ids import IdKind, is_id
+from carewall.policy.names import (
+    IMMIGRATION_TERMS,
+    check_name,
+    names_immigration_enforcement,
+)
 from carewall.vocab import vocabulary
 
 __all__ = [
@@ -50,8 +54,6 @@ __all__ = [
 DEFAULT_REGISTER_PATH = Path(__file__).with_name("organisations.toml")
 IMMIGRATION_FUNCTION: Final = "immigration_enforcement"
 # Contract §2: a name containing any of these names immigration enforcement.
-IMMIGRATION_TERMS: Final = ("immigration", "border force", "visas", "home office")
-MAX_NAME_LENGTH: Final = 200  # the ledger's organisation entry allows 200 characters
 _MAX_REGISTER_BYTES = 4 * 1024 * 1024
 _ID_FIX = "use lowercase ASCII letters, digits and '-' (at most 100 characters, matched whole)"
 _TIME_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", re.ASCII)
@@ -84,99 +86,6 @@ def _shown(value: object, kind: IdKind = "vocab") -> str:
     # Echo a value only when it is a well-formed id: anything else may be free text.
     ok = isinstance(value, str) and len(value) <= 100 and is_id(value, kind)
     return f" {value!r}" if ok else ""
-
-
-# ----- names ---------------------------------------------------------------------------
-
-# Letters that look like Latin ones, mapped before case folding (capitals whose lower case
-# looks different: Greek Eta 'Η' looks like H, but its lower case 'η' looks like n) ...
-_UPPER_LOOKALIKES: Final = str.maketrans(
-    {
-        "Α": "a", "Β": "b", "Ε": "e", "Ζ": "z", "Η": "h", "Ι": "i", "Κ": "k", "Μ": "m",
-        "Ν": "n", "Ο": "o", "Ρ": "p", "Τ": "t", "Υ": "y", "Χ": "x",
-        "А": "a", "В": "b", "Е": "e", "З": "3", "К": "k", "М": "m", "Н": "h", "О": "o",
-        "Р": "p", "С": "c", "Т": "t", "У": "y", "Х": "x", "Ѕ": "s", "І": "i", "Ј": "j",
-        "Ӏ": "i", "Ԁ": "d", "Ԍ": "g", "Ԛ": "q", "Ԝ": "w",
-    }
-)  # fmt: skip
-# ... and after it: lower-case look-alikes, small capitals, and digits and signs that
-# stand in for letters ('H0me 0ffice', 'V1sas', 'lmmigration' with a lower-case L).
-_LOWER_LOOKALIKES: Final = str.maketrans(
-    {
-        "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "μ": "u",
-        "ν": "v", "ο": "o", "ρ": "p", "σ": "o", "ς": "s", "τ": "t", "υ": "u", "χ": "x",
-        "ω": "w",
-        "а": "a", "в": "b", "г": "r", "е": "e", "з": "e", "к": "k", "м": "m", "н": "h",
-        "о": "o", "п": "n", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s",
-        "і": "i", "ј": "j", "һ": "h", "ӏ": "i", "ԁ": "d", "ԍ": "g", "ԛ": "q", "ԝ": "w",
-        "ѵ": "v", "ց": "g", "օ": "o", "ս": "u",
-        "ı": "i", "ɩ": "i", "ɪ": "i", "ł": "i", "ø": "o", "đ": "d", "ħ": "h", "ɡ": "g",
-        "ɑ": "a", "ʜ": "h", "ᴏ": "o", "ᴍ": "m", "ʙ": "b", "ᴇ": "e", "ɢ": "g", "ʀ": "r",
-        "ᴀ": "a", "ᴛ": "t", "ɴ": "n", "ᴅ": "d", "ꜰ": "f", "ᴄ": "c", "ᴠ": "v", "ꜱ": "s",
-        "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "9": "g",
-        "@": "a", "$": "s", "!": "i", "|": "i", "l": "i", "€": "e",
-    }
-)  # fmt: skip
-# The terms as they look after folding (an 'l' folds to 'i', so fold them too).
-_TERM_RES: Final = tuple(
-    re.compile(re.escape(t.translate(_LOWER_LOOKALIKES)).replace(r"\ ", " ?"))
-    for t in IMMIGRATION_TERMS
-)
-_DROPPED_CATEGORIES: Final = frozenset({"Mn", "Me", "Cf", "Cc", "Co", "Cn", "Cs"})
-
-
-def _fold(text: str) -> str:
-    """``text`` as plain lower-case Latin words separated by single spaces."""
-    s = unicodedata.normalize("NFKC", text).translate(_UPPER_LOOKALIKES).casefold()
-    s = unicodedata.normalize("NFKD", s)
-    # accents, zero-width and other invisible characters, controls: gone
-    s = "".join(c for c in s if unicodedata.category(c) not in _DROPPED_CATEGORIES)
-    s = s.translate(_LOWER_LOOKALIKES)
-    words = re.split(r"[^a-z]+", s)
-    # 'I m m i g r a t i o n' and 'V.I.S.A.S': runs of single letters are one word
-    out: list[str] = []
-    glued = False
-    for w in words:
-        if not w:
-            continue
-        if len(w) == 1 and glued:
-            out[-1] += w
-        else:
-            out.append(w)
-            glued = len(w) == 1
-    return " ".join(out)
-
-
-def names_immigration_enforcement(name: str) -> bool:
-    """True when ``name`` names immigration enforcement (contract §2), however disguised.
-
-    Case, compatibility forms (full-width, mathematical letters), accents, invisible
-    characters, look-alike letters from other scripts, digits standing in for letters and
-    odd separators ('Home-Office', 'HomeOffice') are all folded away first.
-    """
-    folded = _fold(name)
-    return any(r.search(folded) for r in _TERM_RES)
-
-
-def check_name(value: object, *, field: str) -> str:
-    """A name: non-blank printable text, at most 200 characters (never echoed in errors)."""
-    if not isinstance(value, str):
-        raise InputError("must be a string", field=field, fix='write name = "..."')
-    if not value.strip():
-        raise InputError("must not be blank", field=field, fix="give the name")
-    if len(value) > MAX_NAME_LENGTH:
-        raise InputError(
-            f"is longer than {MAX_NAME_LENGTH} characters",
-            field=field,
-            fix=f"shorten it to at most {MAX_NAME_LENGTH} characters",
-        )
-    if not value.isprintable():
-        raise InputError(
-            "must be printable text",
-            field=field,
-            fix="remove line breaks, tabs, zero-width and other control or invisible characters",
-        )
-    return value
 
 
 # ----- single records --------------------------------------------------------------------
