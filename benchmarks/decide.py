@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from carewall.policy import DEFAULT_REGISTER_PATH, Engine, load_register, parse_request
+from carewall.policy.facts import facts_of
 
 REQUEST: dict[str, Any] = {
     "reference": "MPS-2026-000123",
@@ -78,7 +79,8 @@ def main() -> None:
         for o in register.organisations.values()
     ]
     entities = cedarpy.Entities.from_json_str(json.dumps(ents), schema)
-    _, _, batch = engine.cedar_requests(request, register)
+    facts, subjects = facts_of(request)
+    _, _, batch = engine.cedar_requests(facts, subjects, register)
 
     def raw() -> object:
         return cedarpy.is_authorized_batch(batch, policies, entities)
