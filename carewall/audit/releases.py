@@ -68,6 +68,10 @@ def on_review(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
     state = rp.request(index, e)
     if state is None:
         return
+    after_appeal = rp.chain if fits and rp.chain is not None else None
+    if after_appeal is not None:
+        _review_after_appeal(rp, index, e, state, after_appeal)
+        return
     if state.stage != "decided" or state.outcome != "review":
         rp.find(
             index,
@@ -93,6 +97,33 @@ def on_review(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
         )
     state.stage, state.outcome, state.reviewer = "reviewed", e["outcome"], e["reviewer"]
     state.review_index, state.review_categories = index, list(e["categories"])
+
+
+def _review_after_appeal(
+    rp: Replay, index: int, e: Mapping[str, Any], state: RequestState, appeal: Chain
+) -> None:
+    """The holder's record written by the appeal reviewer who overturned a refused review."""
+    if e["outcome"] != "released":
+        rp.find(
+            index,
+            "review",
+            f"follows the overturned appeal at entry {appeal.opened}, so it must release",
+        )
+    if e["reviewer"] != appeal.reviewer:
+        rp.find(
+            index,
+            "review",
+            f"names a reviewer other than the one who overturned the "
+            f"appeal at entry {appeal.opened}",
+        )
+    problem = rp.register.check_reviewer(e["reviewer"], state.facts["holder"], "appeal_reviewer")
+    if problem:
+        rp.find(index, "review", problem)
+    for p in _check_released_review(state, e):
+        rp.find(index, "review", p)
+    state.held = groups_of(e["groups"])[0]
+    state.review_index, state.review_categories = index, list(e["categories"])
+    rp.chain = Chain("release", e["request"], index, "review", e["reviewer"], "appeal_reviewer")
 
 
 def _immigration(rp: Replay, index: int, e: Mapping[str, Any]) -> None:
@@ -301,6 +332,5 @@ def _decide_appeal(rp: Replay, index: int, e: Mapping[str, Any], state: RequestS
             "nothing; only a refused review can be overturned into a release",
         )
     else:
-        rp.chain = Chain(
-            "release", e["request"], index, "appeal", reviewer or "", "appeal_reviewer"
-        )
+        # the release's review, with the holder's record, must come next
+        rp.chain = Chain("review", e["request"], index, "appeal", reviewer or "", "appeal_reviewer")

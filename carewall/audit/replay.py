@@ -95,6 +95,8 @@ class Replay:
         kind: str = entry["kind"]
         if chain.kind == "decision":
             return kind == "decision"
+        if chain.kind == "review":
+            return kind == "review"
         if chain.kind == "notices":
             return kind == "notice"
         if kind == "release":

@@ -97,7 +97,7 @@ class RequestState:
         return cls(**data)
 
 
-ChainKind = Literal["decision", "release", "notices"]
+ChainKind = Literal["decision", "review", "release", "notices"]
 
 
 @dataclass
@@ -118,6 +118,8 @@ class Chain:
         """What the chain is waiting for, in words."""
         if self.kind == "decision":
             return f"the decision on the request at entry {self.opened}"
+        if self.kind == "review":
+            return f"the review with the holder's record after the appeal at entry {self.opened}"
         if self.kind == "release":
             if not self.releases:
                 return f"a release after the entry {self.opened} that allows it"

@@ -168,8 +168,8 @@ def release_in(
 ) -> None:
     """Release what both decisions permit on the holder's record; log it all at once.
 
-    ``leading`` entries (an appeal's) are appended first, in the same transaction, and
-    stand in for the ``review`` entry.
+    ``leading`` entries (an overturned appeal's) are appended first, in the same
+    transaction, before the ``review`` entry that carries the holder's record.
     """
     doc = json.loads(row.document)
     engine = svc.engine(conn)
@@ -203,20 +203,21 @@ def release_in(
             groups.setdefault((held[p], tuple(allowed)), []).append(p)
     released = sorted({c for _, cats in plan for c in cats})
     entries: list[dict[str, Any]] = list(leading)
-    if not leading:
-        entries.append(
-            dict(
-                le.review_entry(
-                    row.id,
-                    "released",
-                    reviewer_id,
-                    released,
-                    now,
-                    confirmed=held,
-                    corrected=corrected,
-                )
+    # The review entry carries the holder's record. After an overturned appeal it follows
+    # the appeal's entry, signed by the appeal reviewer who released.
+    entries.append(
+        dict(
+            le.review_entry(
+                row.id,
+                "released",
+                reviewer_id,
+                released,
+                now,
+                confirmed=held,
+                corrected=corrected,
             )
         )
+    )
     first_release = len(entries)
     functions = svc._functions(register)
     for (f, group_cats), positions in groups.items():
@@ -251,16 +252,15 @@ def release_in(
     idx = svc.ledger.append_in(conn, entries)
     for i, e in enumerate(leading):
         svc._event(conn, row.id, "appeal_" + str(e.get("stage")), now, reviewer_id, idx[i])
-    if not leading:
-        svc._event(
-            conn,
-            row.id,
-            "reviewed",
-            now,
-            reviewer_id,
-            idx[0],
-            {"outcome": "released", "corrected": corrected},
-        )
+    svc._event(
+        conn,
+        row.id,
+        "reviewed",
+        now,
+        reviewer_id,
+        idx[len(leading)],
+        {"outcome": "released", "corrected": corrected},
+    )
     release_groups = []
     for g, ((_, group_cats), positions) in enumerate(groups.items()):
         li = idx[first_release + g]

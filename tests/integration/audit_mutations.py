@@ -169,13 +169,10 @@ def revalue(b: LogBuilder, i: int, field: str) -> Entries | None:
     out = copy.deepcopy(b.entries)
     out[i][field] = value
     # Nothing repeats the facts of a request that released nothing, so changing them is a
-    # forgery only if it changes the decision (else the log says the same either way); and
-    # overturning a refused review logs no holder's record to check a release against.
+    # forgery only if it changes the decision (else the log says the same either way).
     unrepeated = kind in ("request", "release") and field in _FACT_VALUES
     unrepeated = unrepeated and not _released(b, e["request"])
-    unrecorded = kind == "release" and field in ("is_child", "consent")
-    unrecorded = unrecorded and b.release_via_appeal(i)
-    if (unrepeated or unrecorded) and _same_decision(b, i, e, out[i]):
+    if unrepeated and _same_decision(b, i, e, out[i]):
         return None
     return out
 

@@ -93,11 +93,6 @@ class LogBuilder:
         self.context += [(self.engine, self.register())] * len(entries)
         return first
 
-    def release_via_appeal(self, i: int) -> bool:
-        """Whether the release at ``i`` follows an overturned appeal (no holder's record)."""
-        first = self.groups.index(self.groups[i])
-        return bool(self.entries[first]["kind"] == "appeal")
-
     def register(self) -> Register:
         if self._register is None:
             self._register = Register(dict(self.orgs), {})
@@ -235,7 +230,8 @@ class LogBuilder:
         review = le.review_entry(
             rid, "released", reviewer, released, t, confirmed=held, corrected=corrected
         )
-        out: list[Any] = [leading or review]
+        # after an overturned appeal, the appeal's entry comes first, then the review
+        out: list[Any] = [leading, review] if leading else [review]
         for (facts, group_cats), positions in groups.items():
             out.append(
                 le.release_entry(

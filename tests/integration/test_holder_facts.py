@@ -470,10 +470,12 @@ def test_an_overturn_that_releases_takes_the_holders_facts(via: Via) -> None:
     assert [(e["kind"], e.get("stage")) for e in log] == [
         ("appeal", "lodged"),
         ("appeal", "overturned"),
+        ("review", None),  # the holder's record, signed by the appeal reviewer
         ("release", None),
         ("notice", None),
     ]
-    assert (log[2]["is_victim_or_witness"], log[2]["reviewer"]) == (False, APPEAL)
+    assert (log[2]["reviewer"], log[2]["corrected"]) == (APPEAL, 1)
+    assert (log[3]["is_victim_or_witness"], log[3]["reviewer"]) == (False, APPEAL)
 
 
 def test_an_upheld_appeal_takes_no_facts(via: Via) -> None:

@@ -126,7 +126,7 @@ def test_refusal_appealed_and_overturned_by_a_different_person(svc: Service, mak
     assert (rec.stage, rec.outcome) == ("overturned", "released")
     assert rec.release is not None and rec.release.reviewer == "appeals-wh"
     kinds = [e["kind"] for e in entries(svc, added.logged[0].log_index + 1)]
-    assert kinds == ["appeal", "release", "notice"]
+    assert kinds == ["appeal", "review", "release", "notice"]  # review: the holder's record
     assert rec.appeal is not None and rec.appeal.result == "overturned"
 
 
