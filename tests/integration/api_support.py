@@ -27,6 +27,7 @@ from carewall.service import Service
 
 REPO = Path(__file__).resolve().parents[2]
 HOLDER = "islington-council"
+START_UP = 180.0  # seconds a server may take to start on a loaded machine
 REQUESTER = "met-police"
 
 
@@ -133,21 +134,27 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn_server(db_url: str, key: Path, log: Path) -> Iterator[str]:
-    """``carewall serve`` in a subprocess on a free loopback port; yields its base URL."""
+def uvicorn_server(
+    db_url: str, key: Path, log: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """``carewall serve`` in a subprocess on a free loopback port; yields its base URL.
+
+    The start-up wait is generous (START_UP seconds): a loaded two-core machine may take
+    long to import and open the instance, and a busy machine must not fail a test.
+    """
     port = free_port()
     cmd = [sys.executable, "-c", "from carewall.cli import main; main()", "serve"]
     cmd += ["--db", db_url, "--key", str(key), "--host", "127.0.0.1", "--port", str(port)]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            cmd,
+            [*cmd, *extra],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + START_UP
         while True:
             try:
                 if httpx.get(base + "/log/checkpoint", timeout=2).status_code == 200:

@@ -6,17 +6,12 @@ the request (or poisons a cache in front of it), to send auditors to a log of th
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from api_support import free_port, init_service
+from api_support import free_port, init_service, uvicorn_server
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
@@ -113,53 +108,21 @@ def test_serve_refuses_a_bad_public_url_before_serving(svc: Service, sqlite_url:
     assert "--public-url URL" in runner.invoke(main, ["serve", "--help"]).output
 
 
-@contextmanager
-def served(db_url: str, key: Path, log: Path, *extra: str, env: dict[str, str]) -> Iterator[str]:
-    """``carewall serve`` under uvicorn in a subprocess; yields its loopback base URL."""
-    port = free_port()
-    cmd = [sys.executable, "-c", "from carewall.cli import main; main()", "serve"]
-    cmd += ["--db", db_url, "--key", str(key), "--host", "127.0.0.1", "--port", str(port)]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [*cmd, *extra], stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env}
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/log/checkpoint", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("server did not start: " + log.read_text()[-2000:])
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def test_real_server_default_and_configured(svc: Service, sqlite_url: str, tmp_path: Path) -> None:
     key, log = tmp_path / "log.key", tmp_path / "serve.log"
     env = {"CAREWALL_PUBLIC_URL": ""}
-    with served(sqlite_url, key, log, env=env) as base, httpx.Client(base_url=base) as c:
+    with uvicorn_server(sqlite_url, key, log, env=env) as base, httpx.Client(base_url=base) as c:
         r = index_with_host(c, EVIL)
         assert EVIL not in r.text
         assert r.json()["log"]["audit"].startswith(f"carewall audit {base}/ --key ")
     with (
-        served(sqlite_url, key, log, "--public-url", PUBLIC, env=env) as base,
+        uvicorn_server(sqlite_url, key, log, "--public-url", PUBLIC, env=env) as base,
         httpx.Client(base_url=base) as c,
     ):
         r = index_with_host(c, EVIL)
         assert EVIL not in r.text and r.json()["log"]["url"] == PUBLIC
     env = {"CAREWALL_PUBLIC_URL": "https://log.example.org/carewall"}
-    with served(sqlite_url, key, log, env=env) as base, httpx.Client(base_url=base) as c:
+    with uvicorn_server(sqlite_url, key, log, env=env) as base, httpx.Client(base_url=base) as c:
         r = index_with_host(c, EVIL)
         assert r.json()["log"]["url"] == "https://log.example.org/carewall/"
 
