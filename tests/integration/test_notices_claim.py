@@ -258,7 +258,7 @@ def test_a_claimed_notice_is_never_claimed_again(pending: tuple[Service, str]) -
 
 def test_serve_frees_stale_claims_and_sends_at_start(sqlite_url: str, tmp_path: Path) -> None:
     """A server started after a crash retries what the dead worker left claimed."""
-    from test_public_index import served
+    from api_support import uvicorn_server
 
     key = tmp_path / "log.key"
     svc = Service.init(sqlite_url, None, "claims.test/log", key)
@@ -275,7 +275,7 @@ def test_serve_frees_stale_claims_and_sends_at_start(sqlite_url: str, tmp_path: 
                 .values(claimed_at="2000-01-01T00:00:00Z")
             )
         log = tmp_path / "serve.log"
-        with served(sqlite_url, key, log, env={}):
+        with uvicorn_server(sqlite_url, key, log):
             pass
         assert "notices: 1 stale claim(s) freed, 3 sent" in log.read_text()
         assert all(n.delivered_at for n in svc.notices(got.id))
