@@ -87,7 +87,6 @@ def change_deferral(
     row: Row[Any],
     reviewer_id: str,
     now: str,
-    today: date,
     until: str | None,
 ) -> None:
     """Lift (``until`` None: the notices are sent and logged) or renew a deferral."""
@@ -108,7 +107,7 @@ def change_deferral(
         .order_by(t.notices.c.id)
     ).all()
     if until is not None:
-        date_ = check_review_date(until, today, field="until")
+        date_ = check_review_date(until, date.fromisoformat(now[:10]), field="until")
         idx = svc.ledger.append_in(
             conn, [le.deferral_entry(row.id, "renewed", reviewer_id, len(deferred), date_, now)]
         )

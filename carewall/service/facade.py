@@ -48,7 +48,7 @@ from carewall.service.reading import ReadMixin
 from carewall.service.records import RequestRecord, Submitted
 from carewall.service.register_policy import RegisterPolicyMixin
 from carewall.service.registry import holder_key, register_entries, write_register
-from carewall.service.releasing import deferral_until, parse_corrections, release_in
+from carewall.service.releasing import DEFAULT_DEFERRAL_DAYS, release_in
 from carewall.service.statements import (
     _LOCK_REQUEST,
     _TWO_EVENTS,
@@ -63,8 +63,6 @@ from carewall.storage.db import Store, open_store
 from carewall.storage.migrate import current_revision, head_revision, upgrade
 
 __all__ = ["DEFAULT_DEFERRAL_DAYS", "Service"]
-
-DEFAULT_DEFERRAL_DAYS = 90
 
 
 def _now() -> datetime:
@@ -380,8 +378,8 @@ class Service(RegisterPolicyMixin, ReadMixin):
             next_stage(row.stage, row.outcome, Action.REVIEW)
             now = le.rfc3339(self.clock())
             if release:
-                self._release(
-                    conn, row, register, reviewer_id, now, [], facts, defer_until, no_defer
+                release_in(
+                    self, conn, row, register, reviewer_id, now, [], facts, defer_until, no_defer
                 )
             else:
                 _only_with_release(facts, defer_until, no_defer)
@@ -400,25 +398,6 @@ class Service(RegisterPolicyMixin, ReadMixin):
             conn.execute(_UPDATE_REQUEST, {"rid": id, **values})
         self._after_commit()
         return self.get(id)
-
-    def _release(
-        self,
-        conn: Connection,
-        row: Row[Any],
-        register: Register,
-        reviewer_id: str,
-        now: str,
-        leading: list[dict[str, Any]],
-        facts: Sequence[Any] | None,
-        defer_until: str | None,
-        no_defer: bool,
-    ) -> None:
-        doc = json.loads(row.document)
-        corrections = parse_corrections(facts, len(doc["subjects"]))
-        today = datetime.fromisoformat(now.replace("Z", "+00:00")).date()
-        days = int(self._setting(conn, "deferral_days") or DEFAULT_DEFERRAL_DAYS)
-        review_date = deferral_until(bool(doc.get("prejudice")), defer_until, no_defer, today, days)
-        release_in(self, conn, row, register, reviewer_id, now, leading, corrections, review_date)
 
     def appeal(self, id: str, by: Literal["requester", "subject"], grounds: str) -> RequestRecord:
         """Lodge an appeal: the requester against a refusal, the subject against a release."""
@@ -482,8 +461,17 @@ class Service(RegisterPolicyMixin, ReadMixin):
             result: Literal["upheld", "overturned"] = "upheld" if uphold else "overturned"
             entry = dict(le.appeal_entry(id, appeal.by, result, now, reviewer_id))
             if not uphold and appeal.prior_outcome == Outcome.REFUSED.value:
-                self._release(
-                    conn, row, register, reviewer_id, now, [entry], facts, defer_until, no_defer
+                release_in(
+                    self,
+                    conn,
+                    row,
+                    register,
+                    reviewer_id,
+                    now,
+                    [entry],
+                    facts,
+                    defer_until,
+                    no_defer,
                 )
             else:
                 _only_with_release(facts, defer_until, no_defer)
@@ -543,8 +531,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
             row = self._lock_row(conn, request_id)
             self._check_reviewer(register, reviewer_id, row.holder, "release_reviewer")
             now = le.rfc3339(self.clock())
-            today = datetime.fromisoformat(now.replace("Z", "+00:00")).date()
-            change_deferral(self, conn, row, reviewer_id, now, today, until)
+            change_deferral(self, conn, row, reviewer_id, now, until)
         self._after_commit()
         return self.get(request_id)
 

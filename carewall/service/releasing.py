@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 MAX_DEFERRAL_DAYS = 90
+DEFAULT_DEFERRAL_DAYS = 90
 FactCorrection = Mapping[str, Any]
 _FACT_FIELDS = ("is_child", "is_victim_or_witness", "consent")
 
@@ -163,17 +164,24 @@ def release_in(
     reviewer_id: str,
     now: str,
     leading: list[dict[str, Any]],
-    corrections: Mapping[int, Mapping[str, bool]],
-    review_date: str | None,
+    facts_said: Sequence[Any] | None,
+    defer_until: str | None,
+    no_defer: bool,
 ) -> None:
     """Release what both decisions permit on the holder's record; log it all at once.
 
+    ``facts_said`` is the reviewer's statements about the subjects (see
+    :func:`parse_corrections`); ``defer_until``/``no_defer`` their deferral decision.
     ``leading`` entries (an overturned appeal's) are appended first, in the same
     transaction, before the ``review`` entry that carries the holder's record.
     """
     doc = json.loads(row.document)
+    today = date.fromisoformat(now[:10])
+    corrections = parse_corrections(facts_said, len(doc["subjects"]))
+    days = int(svc._setting(conn, "deferral_days") or DEFAULT_DEFERRAL_DAYS)
+    review_date = deferral_until(bool(doc.get("prejudice")), defer_until, no_defer, today, days)
     engine = svc.engine(conn)
-    facts, _ = facts_of(parse_request(doc, register, today=date.fromisoformat(now[:10])))
+    facts, _ = facts_of(parse_request(doc, register, today=today))
     subjects = conn.execute(
         sa.select(t.subjects)
         .where(t.subjects.c.request_id == row.id)
