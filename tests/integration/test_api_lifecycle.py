@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from api_support import (
     REQUESTER,
     Tokens,
     access_code,
-    api,
     assert_consistent,
     example,
     refused,
     reviewable,
 )
 from fastapi.testclient import TestClient
-from pgdb import pg_database
 
 from carewall.service import Service
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def served(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[TestClient, Service, Tokens]]:
-    if request.param == "sqlite":
-        with api(f"sqlite:///{tmp_path / 'cw.db'}", tmp_path) as s:
-            yield s
-    else:
-        with pg_database() as url, api(url, tmp_path) as s:
-            yield s
 
 
 def log_kinds(client: TestClient) -> list[str]:

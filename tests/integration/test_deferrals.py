@@ -18,7 +18,6 @@ import pytest
 from api_support import HOLDER, REQUESTER, Tokens, access_code, api, init_service, reviewable
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
-from pgdb import pg_database
 
 from carewall.api.admin import issue_token
 from carewall.cli import main
@@ -50,18 +49,6 @@ def days(n: int) -> str:
 
 def entry_date(entry: dict[str, Any]) -> date:
     return date.fromisoformat(entry["time"][:10])
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def served(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[tuple[TestClient, Service, Tokens]]:
-    if request.param == "sqlite":
-        with api(f"sqlite:///{tmp_path / 'cw.db'}", tmp_path) as s:
-            yield s
-    else:
-        with pg_database() as url, api(url, tmp_path) as s:
-            yield s
 
 
 class Cli:
