@@ -16,21 +16,13 @@ import click
 from rich.table import Table
 
 from carewall.cli import main, out_console
+from carewall.cli.options import db_option as _db
+from carewall.cli.options import key_option as _key
 from carewall.errors import InputError
 from carewall.service import RequestRecord, Service
 
 __all__ = ["deferral"]
 
-_db = click.option(
-    "--db", "db", default=None, help="Database URL or path (default $CAREWALL_DB or ./carewall.db)."
-)
-_key = click.option(
-    "--key",
-    "key",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="Log signing key file (default $CAREWALL_KEY or <db>.key).",
-)
 _reviewer = click.option(
     "--reviewer", required=True, help="Release reviewer id at the holder (from the register)."
 )

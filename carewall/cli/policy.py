@@ -14,6 +14,7 @@ import click
 from rich.table import Table
 
 from carewall.cli import main, out_console
+from carewall.cli.options import db_and_key, db_option
 from carewall.errors import CarewallError, InputError
 from carewall.policy import (
     DEFAULT_REGISTER_PATH,
@@ -83,8 +84,7 @@ def policy_group() -> None:
 
 @policy_group.command("set")
 @click.argument("file")
-@click.option("--db", "db", default=None, help="Database URL (default: carewall.db).")
-@click.option("--key", "key", default=None, help="Log signing key file (default <db>.key).")
+@db_and_key
 def set_(file: str, db: str | None, key: str | None) -> None:
     """Make FILE the instance's local policy; the change and its full text are logged."""
     from carewall.service import Service  # the service is needed only by this command
@@ -100,7 +100,7 @@ def set_(file: str, db: str | None, key: str | None) -> None:
 
 
 @policy_group.command("show")
-@click.option("--db", "db", default=None, help="Database URL (default: carewall.db).")
+@db_option
 def show(db: str | None) -> None:
     """Print the instance's local policy text (the pledge is always loaded before it)."""
     from carewall.service import Service

@@ -23,6 +23,7 @@ import click
 from rich.table import Table
 
 from carewall.cli import main, out_console
+from carewall.cli.options import db_and_key as _db_and_key
 from carewall.service import Service
 from carewall.service.register_policy import RegisterChange
 from carewall.vocab import vocabulary
@@ -30,22 +31,6 @@ from carewall.vocab import vocabulary
 __all__ = ["register"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _db_and_key(f: _F) -> _F:
-    f = click.option(
-        "--db",
-        "db",
-        default=None,
-        help="Database URL or path (default $CAREWALL_DB or ./carewall.db).",
-    )(f)
-    return click.option(
-        "--key",
-        "key",
-        default=None,
-        type=click.Path(dir_okay=False),
-        help="Log signing key file (default $CAREWALL_KEY or <db>.key).",
-    )(f)
 
 
 _ROLE = click.option(

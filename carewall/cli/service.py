@@ -23,22 +23,13 @@ import click
 from rich.table import Table
 
 from carewall.cli import err_console, main, out_console
+from carewall.cli.options import db_option as _db
+from carewall.cli.options import key_option as _key
 from carewall.cli.policy import read_limited
 from carewall.errors import CarewallError, InputError
 from carewall.service import RequestRecord, Service
 
 __all__ = ["appeal", "init", "requests", "review", "serve", "submit", "withdraw"]
-
-_db = click.option(
-    "--db", "db", default=None, help="Database URL or path (default $CAREWALL_DB or ./carewall.db)."
-)
-_key = click.option(
-    "--key",
-    "key",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help="Log signing key file (default $CAREWALL_KEY or <db>.key).",
-)
 
 
 def _open(db: str | None, key: str | None) -> Service:

@@ -15,24 +15,15 @@ import click
 from carewall.api import auth
 from carewall.api.admin import issue_token
 from carewall.cli import main
+
+# --key is accepted so every command takes the same --db/--key pair; tokens never sign.
+from carewall.cli.options import db_and_key as _db_key
 from carewall.errors import InputError
 from carewall.service import Service
 
 __all__ = ["token"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _db_key(f: _F) -> _F:
-    f = click.option("--db", "db", default=None, help="Database URL (default: carewall.db).")(f)
-    # Accepted so every command takes the same --db/--key pair; tokens never sign the log.
-    return click.option(
-        "--key",
-        "key",
-        default=None,
-        type=click.Path(dir_okay=False),
-        help="Log signing key file (default $CAREWALL_KEY or <db>.key).",
-    )(f)
 
 
 @main.group()
