@@ -21,7 +21,7 @@ from carewall.ledger.merkle import (
     verify_inclusion,
 )
 
-__all__ = ["SubjectTree", "subjects_proof", "subjects_root", "verify_subject"]
+__all__ = ["SubjectTree", "subjects_root", "verify_subject"]
 
 
 def _leaves(commitments: Sequence[str]) -> list[bytes]:
@@ -46,11 +46,6 @@ class SubjectTree:
     def proof(self, position: int) -> list[str]:
         """The inclusion path (hex, leaf to root) of the subject at ``position``."""
         return [h.hex() for h in inclusion_proof(position, self.size, self._get)]
-
-
-def subjects_proof(commitments: Sequence[str], position: int) -> list[str]:
-    """The inclusion path (hex, leaf to root) of the subject at ``position``."""
-    return SubjectTree(commitments).proof(position)
 
 
 def verify_subject(

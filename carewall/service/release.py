@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["RELEASABLE", "permitted_by_subject", "plan_release"]
+__all__ = ["RELEASABLE", "permitted_by_subject", "plan_release", "union"]
 
 # Category outcomes that allow a release after human review; anything else is a refusal.
 RELEASABLE = frozenset({"review", "permitted", "allowed", "released"})
@@ -56,4 +56,5 @@ def plan_release(
 
 
 def union(groups: Sequence[tuple[list[int], list[str]]]) -> list[str]:
+    """Every category released to any group, sorted."""
     return sorted({c for _, cats in groups for c in cats})

@@ -26,7 +26,7 @@ from carewall.policy.facts import SubjectFacts, facts_of
 from carewall.service import logentries as le
 from carewall.service import tables as t
 from carewall.service.lifecycle import Outcome
-from carewall.service.release import plan_release
+from carewall.service.release import plan_release, union
 from carewall.service.statements import _UPDATE_REQUEST
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ def release_in(
     for planned, allowed in plan:
         for p in planned:
             groups.setdefault((held[p], tuple(allowed)), []).append(p)
-    released = sorted({c for _, cats in plan for c in cats})
+    released = union(plan)
     entries: list[dict[str, Any]] = list(leading)
     # The review entry carries the holder's record. After an overturned appeal it follows
     # the appeal's entry, signed by the appeal reviewer who released.
