@@ -7,6 +7,8 @@ the entry schema), never on the service, storage or API: it is the outsider.
 - :mod:`.shape`: every entry canonical, of a known kind, of its kind's exact shape;
 - :mod:`.replay` with :mod:`.register`, :mod:`.policies`, :mod:`.decisions`,
   :mod:`.releases` and :mod:`.aftercare`: the log replayed, failing closed (contract §7);
+- :mod:`.statistics`: the statistics the server publishes, compared with those computed
+  from the replayed log (:mod:`carewall.statistics`);
 - :mod:`.report` and :mod:`.state`: what was found, and what is kept between runs.
 """
 

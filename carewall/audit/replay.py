@@ -3,8 +3,9 @@
 :class:`Replay` keeps the register and the policy as the log states them, every request's
 progress, and the entries still owed by the transaction being read (:class:`Chain`). Each
 entry is first checked for its exact shape (:mod:`carewall.audit.shape`), then handed to
-the checks for its kind (:mod:`.decisions`, :mod:`.releases`, :mod:`.aftercare`). Anything
-missing, malformed, unknown or out of order is a :class:`Finding` naming the entry's index.
+the checks for its kind (:mod:`.decisions`, :mod:`.releases`, :mod:`.aftercare`), and
+counted for the public statistics (:class:`carewall.statistics.Tally`). Anything missing,
+malformed, unknown or out of order is a :class:`Finding` naming the entry's index.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from carewall.audit.report import Finding, Totals
 from carewall.audit.requests import Chain, RequestState
 from carewall.audit.shape import ShapeError, check_shape
 from carewall.policy import Decision
+from carewall.statistics import StatisticsError, Tally
 
 __all__ = ["Replay"]
 
@@ -39,6 +41,9 @@ class Replay:
         self.chain: Chain | None = None
         self.replayed: dict[str, dict[str, Any]] = {}  # decisions made again, awaiting entry
         self.decisions: dict[tuple[Any, ...], Decision] = {}  # see decisions.decide
+        # The public statistics, counted as the entries are read (None: a state file
+        # written before the auditor counted them).
+        self.tally: Tally | None = Tally()
 
     # ----- recording -----------------------------------------------------------------
 
@@ -84,6 +89,11 @@ class Replay:
             )
             self.chain = None
         _HANDLERS[kind](self, index, entry, fits)
+        if self.tally is not None:
+            try:
+                self.tally.feed(entry)
+            except StatisticsError as e:
+                self.find(index, kind, f"cannot be counted in the statistics: {e}")
         state = self.requests.get(entry.get("request", ""))
         if state is not None:
             state.last = index
@@ -114,12 +124,15 @@ class Replay:
     # ----- state file ----------------------------------------------------------------
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "register": self.register.to_json(),
             "policy": self.policy.to_json(),
             "requests": {k: s.to_json() for k, s in self.requests.items()},
             "totals": self.totals.to_json(),
         }
+        if self.tally is not None:
+            out["statistics"] = self.tally.to_json()
+        return out
 
     @classmethod
     def from_json(cls, obj: Any) -> Replay:
@@ -128,6 +141,7 @@ class Replay:
         out.policy = PolicyReplay.from_json(obj["policy"])
         out.requests = {str(k): RequestState.from_json(v) for k, v in obj["requests"].items()}
         out.totals = Totals.from_json(obj["totals"])
+        out.tally = Tally.from_json(obj["statistics"]) if "statistics" in obj else None
         return out
 
 

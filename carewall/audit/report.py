@@ -81,6 +81,8 @@ class AuditReport:
     findings: list[Finding] = field(default_factory=list)
     earlier_findings: list[Finding] = field(default_factory=list)
     replayed: bool = True
+    # Whether the statistics published for this checkpoint match the log (None: not checked)
+    statistics_match: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -122,16 +124,21 @@ class AuditReport:
         if not self.replayed:
             return f"{head}: signatures, consistency and inclusion only; nothing was replayed."
         whole = "" if self.previous_size == 0 else " Over the whole log:"
+        stats = {
+            True: "the published statistics match the log; ",
+            False: "the published statistics failed their check; ",
+            None: "",
+        }[self.statistics_match]
         if self.ok:
             return (
                 f"{head}:{whole} {t.requests:,} requests decided again with the logged policy "
-                f"and all matched; {t.releases:,} releases, "
+                f"and all matched; {stats}{t.releases:,} releases, "
                 f"{t.releases_to_immigration:,} to immigration enforcement."
             )
         failures = len(self.findings) + len(self.earlier_findings)
         return (
             f"{head}: FAILED with {failures:,} finding{'s' if failures != 1 else ''}.{whole} "
             f"{t.requests:,} requests, {t.decisions_matched:,} of them decided again with the "
-            f"logged policy and matched; {t.releases:,} releases, "
+            f"logged policy and matched; {stats}{t.releases:,} releases, "
             f"{t.releases_to_immigration:,} to immigration enforcement."
         )

@@ -3,7 +3,10 @@
 The entries are read bundle by bundle; each is hashed into the compact range and replayed
 (:class:`carewall.audit.replay.Replay`) as it arrives. Only when the range rebuilds the
 signed root is anything reported or saved, so a finding always names an entry the log
-really committed to. The new state is handed back to be saved only by the caller.
+really committed to. With ``statistics=True`` (the CLI's default) the statistics the server
+publishes for that checkpoint are then compared with the replay's own
+(:mod:`carewall.audit.statistics`). The new state is handed back to be saved only by the
+caller.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from carewall.audit.fetch import (
 from carewall.audit.replay import Replay
 from carewall.audit.report import AuditReport
 from carewall.audit.state import AuditState
+from carewall.audit.statistics import check_statistics, statistics_url
 from carewall.errors import CarewallError, InputError, VerificationError
 from carewall.ledger.merkle import CompactRange, hash_leaf
 from carewall.ledger.note import Verifier
@@ -41,6 +45,7 @@ def audit_log(
     client: httpx.Client | None = None,
     progress: Progress | None = None,
     replay: bool = True,
+    statistics: bool = False,
 ) -> tuple[AuditReport, AuditState]:
     """Audit the log at ``url`` with verifier key ``vkey``, continuing from ``state``.
 
@@ -49,12 +54,15 @@ def audit_log(
     Everything wrong with the entries themselves is a finding in the report (``ok`` is
     false) and is carried in the new state, so it is never forgotten. ``replay=False``
     (for measurements) checks signatures, consistency and inclusion only.
+    ``statistics=True`` also requires ``/statistics.json`` beside the log to match the
+    statistics computed from the replayed log (a replaying run only).
     """
     verifier = verifier_for(vkey)
+    stats_url = statistics_url(url) if statistics and replay else None
     own = client is None
     http = client or httpx.Client(base_url=log_base(url) + "/", timeout=30.0)
     try:
-        return _audit(http, verifier, state, progress, replay)
+        return _audit(http, verifier, state, progress, replay, stats_url)
     finally:
         if own:
             http.close()
@@ -93,9 +101,16 @@ def _audit(
     state: AuditState | None,
     progress: Progress | None,
     replay: bool,
+    stats_url: str | None,
 ) -> tuple[AuditReport, AuditState]:
     note, cp = open_log_checkpoint(client, verifier)
     crange, rp = _start(state, replay)
+    if stats_url is not None and rp is not None and rp.tally is None:
+        raise InputError(
+            "the audit state file was written before the auditor checked statistics",
+            field="--state",
+            fix="start again with a new --state path, or pass --no-statistics",
+        )
     start = 0 if state is None else state.size
     if state is not None:
         check_growth(client, state.origin, state.size, state.root, cp)
@@ -128,6 +143,8 @@ def _audit(
         )
     if rp is not None:
         rp.finish(cp.size)
+        if stats_url is not None and cp.size > 0:
+            report.statistics_match = check_statistics(rp, client, stats_url, cp.origin, cp.size)
         report.findings = list(rp.findings)
         report.totals = rp.totals
     else:

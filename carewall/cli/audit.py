@@ -2,9 +2,10 @@
 
 Exit 0 when everything checked out; 1 on any failure (bad signature, fork, an entry not
 committed to, and every finding of the replay: an entry malformed, unknown, out of order,
-a decision that differs when made again, a release the log does not justify); 2 on a usage
-or network error. Findings are listed one per line, each naming the entry's index; the
-output always ends with a statement a person can quote (contract §7).
+a decision that differs when made again, a release the log does not justify, and published
+statistics that are missing or differ from the log's); 2 on a usage or network error.
+Findings are listed one per line, each naming the entry's index; the output always ends
+with a statement a person can quote (contract §7).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ def _summary(report: AuditReport) -> Table:
         table.add_row("decisions made again and matched", f"{t.decisions_matched:,}")
         table.add_row("releases", f"{t.releases:,}")
         table.add_row("releases to immigration enforcement", f"{t.releases_to_immigration:,}")
+        checked = {True: "match the log", False: "FAILED (see findings)", None: "not checked"}
+        table.add_row("published statistics", checked[report.statistics_match])
     table.add_row("findings", f"{len(report.findings) + len(report.earlier_findings):,}")
     return table
 
@@ -71,9 +74,16 @@ def _stopped(url: str, e: CarewallError) -> str:
     default=None,
     help="File remembering the last verified checkpoint and the replay, for incremental audits.",
 )
-def audit(url: str, vkey: str, state_path: Path | None) -> None:
+@click.option(
+    "--no-statistics",
+    is_flag=True,
+    help="Do not check URL/statistics.json (for a log of other software that serves /log/ "
+    "alone); every carewall instance publishes statistics, and by default they must match.",
+)
+def audit(url: str, vkey: str, state_path: Path | None, no_statistics: bool) -> None:
     """Follow the carewall log at URL: check signatures, consistency and every entry, and
-    replay it (register, policy, every decision made again, every release justified)."""
+    replay it (register, policy, every decision made again, every release justified); then
+    check that the statistics it publishes are the ones its log gives."""
     try:
         state = load_state(state_path) if state_path else None
         with Progress(
@@ -90,7 +100,9 @@ def audit(url: str, vkey: str, state_path: Path | None) -> None:
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            report, new_state = audit_log(url, vkey, state, progress=progress)
+            report, new_state = audit_log(
+                url, vkey, state, progress=progress, statistics=not no_statistics
+            )
         if state_path:
             save_state(state_path, new_state)
     except CarewallError as e:

@@ -1,0 +1,131 @@
+"""The published statistics, checked against the log the auditor has just verified.
+
+After the entries up to the signed checkpoint of size N are verified and replayed, the
+auditor fetches ``<URL>/statistics.json?size=N`` and compares it, figure by figure, with
+the statistics it computed itself over the same entries (:mod:`carewall.statistics`, fed
+by the replay). Every difference is a finding naming the figure. Fail closed: every
+contract v2 instance publishes its statistics, so a 404, a malformed document or any
+status but 200 is a finding too; only a network error, a 5xx or a 429 means "try again"
+(:class:`~carewall.audit.fetch.FetchError`). ``carewall audit --no-statistics`` skips this
+for the log of other software that serves ``/log/`` alone.
+
+Findings stand at index N (the checkpoint's size), as an open transaction at the end does,
+and hold field names, ids and counts only: never text from the server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import httpx
+
+from carewall.audit.fetch import FetchError, log_base
+from carewall.statistics import Statistics, StatisticsError
+
+if TYPE_CHECKING:
+    from carewall.audit.replay import Replay
+
+__all__ = ["MAX_BYTES", "check_statistics", "differences", "statistics_url"]
+
+MAX_BYTES = 16 << 20  # far above any instance's statistics; a larger body is refused
+MAX_LISTED = 20  # differing figures named one by one
+KIND = "statistics"
+
+
+def statistics_url(url: str) -> str:
+    """``/statistics.json`` beside the log at ``url`` (the server's base URL or its /log)."""
+    return log_base(url).removesuffix("/log") + "/statistics.json"
+
+
+def differences(computed: Statistics, published: Statistics) -> list[str]:
+    """How ``published`` differs from ``computed``, one figure per line (ids and counts)."""
+    out = []
+    if published.origin != computed.origin:
+        out.append("its origin is not the log's")
+    if published.size != computed.size:
+        out.append(f"it covers size {published.size}, not {computed.size}")
+    for (name, mine), (_, theirs) in zip(computed.figures(), published.figures(), strict=True):
+        if mine != theirs:
+            out.append(f"firewall figure {name} is {theirs} published but {mine} in the log")
+    for (d, mine_rows), (_, their_rows) in zip(computed.tables, published.tables, strict=True):
+        mine_map, theirs_map = dict(mine_rows), dict(their_rows)
+        for key in dict.fromkeys([*mine_map, *theirs_map]):
+            in_log, published_n = mine_map.get(key), theirs_map.get(key)
+            if published_n is None:
+                out.append(f"{d} {key!r} ({in_log} in the log) is not published")
+            elif in_log is None:
+                out.append(f"{d} {key!r} is published ({published_n}) but not in the log")
+            elif in_log != published_n:
+                out.append(f"{d} {key!r} is {published_n} published but {in_log} in the log")
+        if mine_map == theirs_map and mine_rows != their_rows:
+            out.append(f"table {d} lists its rows in another order than the definition's")
+    return out
+
+
+def _fetch(client: httpx.Client, url: str) -> tuple[int, bytes | None]:
+    """The status and (for a 200 within MAX_BYTES) the body; FetchError to try again."""
+    try:
+        with client.stream("GET", url) as r:
+            if r.status_code >= 500 or r.status_code == 429:
+                raise FetchError(
+                    f"/statistics.json answered HTTP {r.status_code}", fix="try again later"
+                )
+            if r.status_code != 200:
+                return r.status_code, None
+            body = bytearray()
+            for chunk in r.iter_bytes():
+                body += chunk
+                if len(body) > MAX_BYTES:
+                    return 200, None
+            return 200, bytes(body)
+    except httpx.HTTPError as e:
+        raise FetchError(
+            f"could not fetch /statistics.json ({type(e).__name__})",
+            fix="check the URL and that the server is reachable",
+        ) from e
+
+
+def _published(rp: Replay, client: httpx.Client, url: str, size: int) -> Statistics | None:
+    status, body = _fetch(client, f"{url}?size={size}")
+    where = f"/statistics.json?size={size}"
+    if status == 404:
+        rp.find(
+            size,
+            KIND,
+            f"{where} is not published (HTTP 404); every carewall instance publishes its "
+            "statistics (pass --no-statistics only for a log of other software)",
+        )
+        return None
+    if status != 200:
+        rp.find(size, KIND, f"{where} answered HTTP {status}")
+        return None
+    if body is None:
+        rp.find(size, KIND, f"{where} is over {MAX_BYTES:,} bytes")
+        return None
+    try:
+        return Statistics.from_json(json.loads(body))
+    except (ValueError, RecursionError) as e:
+        why = str(e) if isinstance(e, StatisticsError) else "it is not JSON"
+        rp.find(size, KIND, f"{where} is malformed: {why}")
+        return None
+
+
+def check_statistics(rp: Replay, client: httpx.Client, url: str, origin: str, size: int) -> bool:
+    """Compare the statistics published at ``url`` for ``size`` with the replay's own.
+
+    Every problem is a finding recorded on ``rp``; True when the published statistics
+    match the log exactly. The replay must hold a tally (a state file written before the
+    auditor checked statistics holds none: the caller refuses it first).
+    """
+    assert rp.tally is not None
+    computed = rp.tally.result(origin, size)
+    published = _published(rp, client, url, size)
+    if published is None:
+        return False
+    found = differences(computed, published)
+    for line in found[:MAX_LISTED]:
+        rp.find(size, KIND, f"the published statistics differ from the log: {line}")
+    if len(found) > MAX_LISTED:
+        rp.find(size, KIND, f"… and {len(found) - MAX_LISTED:,} more differing figures")
+    return not found

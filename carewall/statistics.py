@@ -1,0 +1,353 @@
+"""Public statistics computed from the public log alone, so that anyone can recompute them.
+
+Pure: the standard library and carewall's pure modules only, so the outside auditor
+(:mod:`carewall.audit`) computes exactly what the service publishes. The statistics cover
+entries ``0 … size-1`` of the log named by ``origin`` (a checkpoint of that size), read in
+order. Every figure comes from the entries' public fields (:mod:`carewall.entry_schema`):
+
+- A **request** is a ``request`` entry. Later entries name it by its ``request`` id (were an
+  id logged twice, later entries apply to the latest; the auditor flags the log anyway).
+- Its **outcome** is the first of these that holds, over the covered entries:
+  ``released``: at least one ``release`` entry names it (data once sent stays sent, so no
+  later appeal changes this); ``withdrawn``: a ``withdrawal`` entry names it;
+  ``refused_by_reviewer``: a ``review`` entry with outcome ``refused`` names it;
+  ``refused_automatically``: its latest ``decision`` entry's outcome is ``refused``;
+  ``awaiting_review``: its latest ``decision`` entry's outcome is ``review``;
+  ``awaiting_decision``: no ``decision`` entry names it (only when ``size`` cuts a
+  transaction). Appeals, notices and deferrals do not change an outcome: an overturned
+  refusal is followed by a review and releases, which do.
+- The **firewall statement**: ``received`` = requests; ``refused`` = requests whose outcome
+  is ``refused_automatically`` or ``refused_by_reviewer``; ``released`` = requests whose
+  outcome is ``released``; ``releases`` = ``release`` entries; and
+  ``releases_to_immigration_enforcement`` = ``release`` entries whose ``recipient_function``
+  or ``requester_function`` is ``immigration_enforcement``, or whose ``recipient`` or
+  ``requester`` the ``organisation`` entries before it register with that function. The
+  pledge makes the last one 0.
+- **Tables** count requests by ``requester_function``, ``holder`` (organisation id),
+  ``purpose``, ``legal_basis`` (the main basis only) and ``month`` (``YYYY-MM`` of the
+  request entry's ``time``, UTC), as the request entry states them, and by ``outcome``.
+  Rows: ``outcome`` lists every outcome above in that order, zeros included; ``month`` runs
+  from the first month to the last, zeros included; the others list each key with at least
+  one request, most requests first, ties by key. Each table adds up to ``received``.
+
+Downloads: :meth:`Statistics.to_json` (``"v": 1``) and :meth:`Statistics.to_csv` (RFC 4180).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from carewall.entries import KINDS
+from carewall.ids import is_id
+
+__all__ = [
+    "DIMENSIONS",
+    "FIGURES",
+    "OUTCOMES",
+    "VERSION",
+    "Row",
+    "Statistics",
+    "StatisticsError",
+    "Tally",
+    "compute",
+]
+
+VERSION: Final = 1
+DIMENSIONS: Final = ("requester_function", "holder", "purpose", "legal_basis", "outcome", "month")
+OUTCOMES: Final = (
+    "released",
+    "refused_by_reviewer",
+    "refused_automatically",
+    "withdrawn",
+    "awaiting_review",
+    "awaiting_decision",
+)
+FIGURES: Final = (
+    "received",
+    "refused",
+    "released",
+    "releases",
+    "releases_to_immigration_enforcement",
+)
+IMMIGRATION: Final = "immigration_enforcement"
+_FIXED: Final = ("requester_function", "holder", "purpose", "legal_basis", "month")
+_OUTCOMES_OF: Final = {
+    "decision": ("refused", "review"),
+    "review": ("released", "refused"),
+    "release": ("",),
+    "withdrawal": ("",),
+}
+_MONTH: Final = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])", re.ASCII)
+
+Row = tuple[str, int]
+
+
+class StatisticsError(ValueError):
+    """An entry or a statistics document that cannot be read; the message names fields only."""
+
+
+def _str(e: Mapping[str, Any], field: str) -> str:
+    value = e.get(field)
+    if not isinstance(value, str):
+        raise StatisticsError(f"field {field!r} is missing or not a string")
+    return value
+
+
+def _count(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise StatisticsError(f"{where} is not a whole number ≥ 0")
+    return value
+
+
+class Tally:
+    """The statistics so far, one entry at a time; :meth:`result` at any size.
+
+    State is kept per request (its outcome may still change) and as counters (its other
+    keys never do), so the auditor carries it between incremental runs (:meth:`to_json`).
+    """
+
+    def __init__(self) -> None:
+        self.functions: dict[str, str] = {}  # organisation id -> function, as registered
+        # per request: [id, decision outcome, refused by a reviewer, released, withdrawn]
+        self.requests: list[list[Any]] = []
+        self.latest: dict[str, int] = {}  # request id -> its position in ``requests``
+        self.counts: dict[str, Counter[str]] = {d: Counter() for d in _FIXED}
+        self.releases = 0
+        self.to_immigration = 0
+
+    def feed(self, e: Mapping[str, Any]) -> None:
+        """Count the parsed entry ``e`` (StatisticsError, and nothing counted, if malformed)."""
+        kind = e.get("kind")
+        if kind not in KINDS:
+            raise StatisticsError("field 'kind' is not a kind this reader knows")
+        if kind == "organisation":
+            self.functions[_str(e, "id")] = _str(e, "function")
+        elif kind == "request":
+            rid = _str(e, "request")
+            keys = {d: _str(e, d) for d in _FIXED[:4]}
+            month = _str(e, "time")[:7]
+            if not _MONTH.fullmatch(month):
+                raise StatisticsError("field 'time' does not start with a year and month")
+            for d, key in (*keys.items(), ("month", month)):
+                self.counts[d][key] += 1
+            self.latest[rid] = len(self.requests)
+            self.requests.append([rid, "", False, False, False])
+        elif kind in ("decision", "review", "release", "withdrawal"):
+            self._step(kind, e)
+
+    def _step(self, kind: str, e: Mapping[str, Any]) -> None:
+        rid = _str(e, "request")
+        outcome = _str(e, "outcome") if kind in ("decision", "review") else ""
+        if outcome not in _OUTCOMES_OF[kind]:
+            raise StatisticsError("field 'outcome' is not an outcome of its kind")
+        if kind == "release":
+            parties = [_str(e, f) for f in ("recipient", "requester")]
+            stated = [_str(e, f) for f in ("recipient_function", "requester_function")]
+            registered = [self.functions.get(p) for p in parties]
+            self.releases += 1
+            if IMMIGRATION in stated or IMMIGRATION in registered:
+                self.to_immigration += 1
+        at = self.latest.get(rid)
+        if at is None:
+            return  # about a request not in the log before it: the auditor's finding
+        req = self.requests[at]
+        if kind == "decision":
+            req[1] = outcome
+        elif kind == "review":
+            req[2] = req[2] or outcome == "refused"
+        elif kind == "release":
+            req[3] = True
+        else:
+            req[4] = True
+
+    @staticmethod
+    def _outcome(req: list[Any]) -> str:
+        _, decision, reviewer_refused, released, withdrawn = req
+        if released:
+            return "released"
+        if withdrawn:
+            return "withdrawn"
+        if reviewer_refused:
+            return "refused_by_reviewer"
+        if decision == "refused":
+            return "refused_automatically"
+        return "awaiting_review" if decision == "review" else "awaiting_decision"
+
+    def result(self, origin: str, size: int) -> Statistics:
+        """The statistics of everything fed so far, as entries ``0 … size-1`` of ``origin``."""
+        outcomes = Counter(self._outcome(r) for r in self.requests)
+        tables: dict[str, tuple[Row, ...]] = {}
+        for d in DIMENSIONS:
+            if d == "outcome":
+                tables[d] = tuple((o, outcomes[o]) for o in OUTCOMES)
+            elif d == "month":
+                tables[d] = _months(self.counts[d])
+            else:
+                tables[d] = tuple(sorted(self.counts[d].items(), key=lambda r: (-r[1], r[0])))
+        return Statistics(
+            origin=origin,
+            size=size,
+            received=len(self.requests),
+            refused=outcomes["refused_automatically"] + outcomes["refused_by_reviewer"],
+            released=outcomes["released"],
+            releases=self.releases,
+            releases_to_immigration_enforcement=self.to_immigration,
+            tables=tuple(tables.items()),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "functions": dict(self.functions),
+            "requests": [list(r) for r in self.requests],
+            "counts": {d: dict(c) for d, c in self.counts.items()},
+            "releases": self.releases,
+            "to_immigration": self.to_immigration,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Tally:
+        """A tally saved by :meth:`to_json` (KeyError, TypeError or ValueError if malformed)."""
+        out = cls()
+        out.functions = {str(k): str(v) for k, v in dict(obj["functions"]).items()}
+        for rid, decision, *flags in obj["requests"]:
+            if len(flags) != 3:
+                raise ValueError("a request's state has 5 fields")
+            out.latest[str(rid)] = len(out.requests)
+            out.requests.append([str(rid), str(decision), *map(bool, flags)])
+        counts = dict(obj["counts"])
+        out.counts = {
+            d: Counter({str(k): int(n) for k, n in dict(counts[d]).items()}) for d in _FIXED
+        }
+        out.releases, out.to_immigration = int(obj["releases"]), int(obj["to_immigration"])
+        return out
+
+
+def _months(counts: Mapping[str, int]) -> tuple[Row, ...]:
+    if not counts:
+        return ()
+    (y, m), (y1, m1) = (map(int, k.split("-")) for k in (min(counts), max(counts)))
+    rows = []
+    while (y, m) <= (y1, m1):
+        key = f"{y:04d}-{m:02d}"
+        rows.append((key, counts.get(key, 0)))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return tuple(rows)
+
+
+def compute(entries: Iterable[Mapping[str, Any]], *, origin: str, size: int) -> Statistics:
+    """The statistics of ``entries``: the parsed entries ``0 … size-1``, in order.
+
+    StatisticsError, naming the entry's index, if one cannot be read or the count is not
+    ``size``.
+    """
+    tally = Tally()
+    count = 0
+    for i, entry in enumerate(entries):
+        if i >= size:
+            raise StatisticsError(f"more than {size} entries were given")
+        try:
+            tally.feed(entry)
+        except StatisticsError as e:
+            raise StatisticsError(f"entry {i}: {e}") from e
+        count = i + 1
+    if count != size:
+        raise StatisticsError(f"{count} entries were given for size {size}")
+    return tally.result(origin, size)
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """The statistics of one log up to one size: the firewall statement and the tables."""
+
+    origin: str
+    size: int
+    received: int
+    refused: int
+    released: int
+    releases: int
+    releases_to_immigration_enforcement: int
+    tables: tuple[tuple[str, tuple[Row, ...]], ...]  # (dimension, rows) in DIMENSIONS order
+
+    def table(self, dimension: str) -> tuple[Row, ...]:
+        """The rows of one table (KeyError for a dimension not in DIMENSIONS)."""
+        return dict(self.tables)[dimension]
+
+    def figures(self) -> tuple[Row, ...]:
+        """The firewall statement, in FIGURES order."""
+        return tuple((f, int(getattr(self, f))) for f in FIGURES)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": VERSION,
+            "origin": self.origin,
+            "size": self.size,
+            "firewall": dict(self.figures()),
+            "tables": {d: [{"key": k, "count": n} for k, n in rows] for d, rows in self.tables},
+        }
+
+    def to_csv(self) -> str:
+        """``origin,size,dimension,key,count``: the firewall figures, then every table row."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(["origin", "size", "dimension", "key", "count"])
+        # A cell starting with = + - @ would be a formula in a spreadsheet (OWASP CSV injection).
+        origin = "'" + self.origin if self.origin[:1] in ("=", "+", "-", "@") else self.origin
+        for name, n in self.figures():
+            writer.writerow([origin, self.size, "firewall", name, n])
+        for d, rows in self.tables:
+            writer.writerows([origin, self.size, d, k, n] for k, n in rows)
+        return out.getvalue()
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Statistics:
+        """Read a document written by :meth:`to_json`, strictly (StatisticsError naming the
+        field): exact keys, counts ≥ 0, and every key an id of its table's kind."""
+        doc = _object(obj, "the document", ("v", "origin", "size", "firewall", "tables"))
+        if _count(doc["v"], "field 'v'") != VERSION:
+            raise StatisticsError(f"field 'v' is not {VERSION}")
+        if not isinstance(doc["origin"], str):
+            raise StatisticsError("field 'origin' is not a string")
+        firewall = _object(doc["firewall"], "field 'firewall'", FIGURES)
+        figures = {f: _count(firewall[f], f"field 'firewall.{f}'") for f in FIGURES}
+        tables = _object(doc["tables"], "field 'tables'", DIMENSIONS)
+        return cls(
+            origin=doc["origin"],
+            size=_count(doc["size"], "field 'size'"),
+            **figures,
+            tables=tuple((d, _rows(tables[d], d)) for d in DIMENSIONS),
+        )
+
+
+def _object(obj: Any, what: str, keys: tuple[str, ...]) -> Mapping[str, Any]:
+    if not isinstance(obj, Mapping) or set(obj) != set(keys):
+        raise StatisticsError(f"{what} is not an object with exactly: {', '.join(keys)}")
+    return obj
+
+
+def _key_ok(dimension: str, key: object) -> bool:
+    if dimension == "outcome":
+        return key in OUTCOMES
+    if dimension == "month":
+        return isinstance(key, str) and key.isascii() and _MONTH.fullmatch(key) is not None
+    return is_id(key, "organisation" if dimension == "holder" else "vocab")
+
+
+def _rows(rows: Any, dimension: str) -> tuple[Row, ...]:
+    where = f"field 'tables.{dimension}'"
+    if not isinstance(rows, list):
+        raise StatisticsError(f"{where} is not a list")
+    out: list[Row] = []
+    for i, item in enumerate(rows):
+        row = _object(item, f"{where}[{i}]", ("key", "count"))
+        if not _key_ok(dimension, row["key"]):
+            raise StatisticsError(f"{where}[{i}].key is not a {dimension} id")
+        out.append((row["key"], _count(row["count"], f"{where}[{i}].count")))
+    if len({k for k, _ in out}) != len(out):
+        raise StatisticsError(f"{where} lists a key twice")
+    return tuple(out)
