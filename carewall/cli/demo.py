@@ -15,6 +15,7 @@ from rich.table import Table
 
 from carewall.cli import err_console, main
 from carewall.cli.demo_year import fill_year
+from carewall.cli.port import check_port
 from carewall.cli.service import _serve
 from carewall.service import Service
 
@@ -52,13 +53,15 @@ def _outcome_chart(svc: Service, width: int = 40) -> Table:
 )
 @click.option("--serve/--no-serve", "do_serve", default=True, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 def demo(db: str, seed: int, scale: float, do_serve: bool, host: str, port: int) -> None:
     """Build a synthetic, reproducible year of requests on SQLite, then serve it."""
     if "://" in db and not db.startswith("sqlite"):
         raise click.BadParameter("the demo runs on a SQLite file", param_hint="--db")
     if not 0 < scale <= 2:
         raise click.BadParameter("between 0 and 2", param_hint="--scale")
+    if do_serve:  # before the year is built, not after
+        check_port(host, port, make_hint=True)
     path = Path(db.split(":///", 1)[-1])
     if path.exists():
         err_console.print(f"using the existing demo instance in {path}")

@@ -1,4 +1,4 @@
-"""``carewall init | submit | review | appeal | withdraw | requests | demo | serve``.
+"""``carewall init | submit | review | appeal | withdraw | serve``.
 
 Thin commands over :class:`carewall.service.Service`. Output is ids, codes and counts:
 no command prints a subject's reference, a name or free text unless asked for one record.
@@ -20,16 +20,16 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-from rich.table import Table
 
-from carewall.cli import err_console, main, out_console
+from carewall.cli import err_console, main
 from carewall.cli.options import db_option as _db
 from carewall.cli.options import key_option as _key
 from carewall.cli.policy import read_limited
+from carewall.cli.port import check_port
 from carewall.errors import CarewallError, InputError
 from carewall.service import RequestRecord, Service
 
-__all__ = ["appeal", "init", "requests", "review", "serve", "submit", "withdraw"]
+__all__ = ["appeal", "init", "review", "serve", "submit", "withdraw"]
 
 
 def _open(db: str | None, key: str | None) -> Service:
@@ -372,58 +372,6 @@ def withdraw(id: str, by_org: str, db: str | None, key: str | None) -> None:
     _print_json({"id": rec.id, "stage": rec.stage, "outcome": rec.outcome})
 
 
-@main.command()
-@_db
-@click.option("--holder", default=None)
-@click.option("--requester", default=None)
-@click.option(
-    "--state",
-    default=None,
-    help="A stage (decided, reviewed, …) or an outcome (refused, released, …).",
-)
-@click.option("--limit", type=int, default=None)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
-def requests(
-    db: str | None,
-    holder: str | None,
-    requester: str | None,
-    state: str | None,
-    limit: int | None,
-    as_json: bool,
-) -> None:
-    """List requests (ids, organisations, purposes and outcomes; no personal data)."""
-    rows = [
-        # a request withdrawn before outcomes said so still shows as withdrawn
-        r.model_copy(update={"outcome": "withdrawn"}) if r.stage == "withdrawn" else r
-        for r in Service.open(db).list_requests(holder, requester, state, limit=limit)
-    ]
-    if as_json:
-        for r in rows:
-            click.echo(json.dumps(r.model_dump()))
-        return
-    table = Table(title=f"{len(rows)} requests")
-    # The id is what people copy into `carewall review`, so it is never shortened; the other
-    # columns wrap instead of being cut on a narrow terminal.
-    table.add_column("id", no_wrap=True, min_width=21)
-    for col in ("received", "requester", "holder", "purpose", "subjects"):
-        table.add_column(col, overflow="fold")
-    # stage and outcome are short words read at a glance ("withdrawn"): never folded
-    table.add_column("stage", no_wrap=True)
-    table.add_column("outcome", no_wrap=True)
-    for r in rows:
-        table.add_row(
-            r.id,
-            r.received_at.replace("T", " ")[:16],
-            r.requester,
-            r.holder,
-            r.purpose,
-            str(r.subjects),
-            r.stage,
-            r.outcome,
-        )
-    out_console.print(table)
-
-
 # Claims on notices older than this are taken as left by a dead worker and retried at start.
 STALE_CLAIM_SECONDS = 3600
 
@@ -449,6 +397,7 @@ def _retry_notices(svc: Service) -> None:
 
 
 def _serve(svc: Service, host: str, port: int, public_url: str | None = None) -> None:
+    check_port(host, port)  # one line, not uvicorn's traceback, when the port is taken
     try:
         module = importlib.import_module("carewall.api.app")
         index = importlib.import_module("carewall.api.index")
@@ -473,7 +422,7 @@ def _serve(svc: Service, host: str, port: int, public_url: str | None = None) ->
 @_db
 @_key
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--public-url",
     envvar="CAREWALL_PUBLIC_URL",

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections import Counter
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from carewall.errors import AuthError, NotFoundError
+from carewall.errors import AuthError, InputError, NotFoundError
 from carewall.ledger.checkpoint import parse_checkpoint
 from carewall.ledger.note import parse_note
 from carewall.ledger.subjects import SubjectTree
@@ -44,9 +46,10 @@ if TYPE_CHECKING:
     from carewall.service.notices import Channel
     from carewall.storage.db import Store
 
-__all__ = ["ReadMixin"]
+__all__ = ["ReadMixin", "received_bounds"]
 
 _WRONG_CODE = "the request id and access code do not match"
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _notice(r: Row[Any]) -> NoticeRecord:
@@ -79,6 +82,37 @@ def _appeal(r: Row[Any] | None) -> AppealRecord | None:
     )
 
 
+def _day(value: str, field: str) -> date:
+    if not isinstance(value, str) or not _DAY.fullmatch(value):
+        raise InputError("is not a date", field=field, fix="write it as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError("is not a date", field=field, fix="write it as YYYY-MM-DD") from None
+
+
+def received_bounds(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """``since`` and ``until`` (days, both included) as bounds on the stored RFC 3339 times:
+    ``received_at >= first`` and ``received_at < after``."""
+    first = _day(since, "since") if since else None
+    last = _day(until, "until") if until else None
+    if first is not None and last is not None and last < first:
+        raise InputError("is before since", field="until", fix="give until on or after since")
+    # stored times are "YYYY-MM-DDTHH:MM:SSZ", so a bare day sorts before every time in it
+    after = None if last is None or last == date.max else (last + timedelta(days=1)).isoformat()
+    return (first.isoformat() if first else None), after
+
+
+def _reference(store: Store) -> sa.ColumnElement[str]:
+    """The requester's reference, read from the stored document with the database's JSON
+    function (so paging stays in SQL). An equality test: ``%`` and ``_`` match themselves."""
+    doc = t.requests.c.document
+    # SQLite reads JSON from text as it is; PostgreSQL needs the text cast to json
+    as_json = sa.type_coerce(doc, sa.JSON) if store.is_sqlite else sa.cast(doc, sa.JSON)
+    reference: sa.ColumnElement[str] = as_json["reference"].as_string()
+    return reference
+
+
 class ReadMixin:
     """Read side of :class:`~carewall.service.facade.Service`."""
 
@@ -86,6 +120,7 @@ class ReadMixin:
         store: Store
         ledger: Ledger
         channel: Channel
+        public_url: str | None
         clock: Callable[[], datetime]
         _writer_turn: AbstractContextManager[Any]
 
@@ -202,10 +237,20 @@ class ReadMixin:
         requester: str | None = None,
         state: str | None = None,
         *,
+        reference: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
         limit: int | None = None,
         offset: int = 0,
     ) -> list[RequestSummary]:
-        """Requests, oldest first; ``state`` matches a stage or an outcome."""
+        """Requests, oldest first; ``state`` matches a stage or an outcome.
+
+        ``reference`` matches the requester's reference exactly (no wildcards); it is read
+        from the private document, so it filters but is never returned. ``since`` and
+        ``until`` (YYYY-MM-DD, both days included, UTC) bound the day each was received; a
+        malformed day is an :class:`InputError` naming ``since`` or ``until``.
+        """
+        first, after = received_bounds(since, until)
         q = sa.select(t.requests).order_by(t.requests.c.received_at, t.requests.c.id)
         if holder:
             q = q.where(t.requests.c.holder == holder)
@@ -213,6 +258,12 @@ class ReadMixin:
             q = q.where(t.requests.c.requester == requester)
         if state:
             q = q.where((t.requests.c.stage == state) | (t.requests.c.outcome == state))
+        if reference:
+            q = q.where(_reference(self.store) == reference)
+        if first is not None:
+            q = q.where(t.requests.c.received_at >= first)
+        if after is not None:
+            q = q.where(t.requests.c.received_at < after)
         if limit is not None:
             q = q.limit(limit)
         if offset:
