@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+NPM_STAMP := node_modules/.installed-stamp
+PORT ?= 8000
+# Debian's Chromium, for the browser tests (never a browser a test tool downloads).
+CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: install run test lint typecheck pytest bench clean
 
@@ -12,10 +16,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# GOV.UK Frontend (served by the pages) and axe-core (used by the browser tests), pinned in
+# package-lock.json and installed from the npm registry, never copied into the repository.
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+	  || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null); \
+	else \
+	  echo "Chromium is missing: run 'sudo apt-get install chromium' (the browser tests need it)"; exit 1; \
+	fi
+
+install: $(STAMP) $(NPM_STAMP)
 
 run: install
-	$(BIN)/carewall demo
+	$(BIN)/carewall demo --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check carewall tests benchmarks
@@ -24,7 +42,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install $(CHROMIUM)
 	$(BIN)/pytest -q -n 2 --dist loadgroup
 
 test: lint typecheck pytest
@@ -35,4 +53,4 @@ bench: install
 	$(BIN)/python benchmarks/service.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache carewall.db* carewall-demo.db*
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache carewall.db* carewall-demo.db*

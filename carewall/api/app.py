@@ -16,8 +16,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from carewall import __version__
-from carewall.api import admin, deferrals, index, requests, review, subject
+from carewall import __version__, web
+from carewall.api import admin, deferrals, index, requests, review, statistics, subject
 from carewall.api.errors import install_error_handlers
 from carewall.api.log import make_log_router
 from carewall.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -88,6 +88,8 @@ def create_app(
     app.state.service = service
     app.state.store = service.store
     app.state.public_url = checked_url
+    if checked_url is not None:
+        service.public_url = checked_url
     install_error_handlers(app)
     for router in (
         index.router,
@@ -96,9 +98,11 @@ def create_app(
         deferrals.router,
         subject.router,
         admin.router,
+        statistics.router,
     ):
         app.include_router(router)
     app.include_router(make_log_router(lambda: service.ledger))
+    web.install(app)
     # Outermost first: headers go on every response, including a 413 from the limit.
     app.add_middleware(BodyLimitMiddleware, max_body=max_body)
     app.add_middleware(SecurityHeadersMiddleware)

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carewall.errors import CarewallError
@@ -55,8 +55,25 @@ def _field_of(loc: Sequence[Any]) -> str:
     return ".".join(parts) or "request"
 
 
-async def _carewall_error(_request: Request, exc: Exception) -> JSONResponse:
+def _page(request: Request, status: int, body: dict[str, Any]) -> Response | None:
+    """The web package's HTML error page, for a browser asking for a page (not the API)."""
+    render = getattr(request.app.state, "page_error", None)
+    if render is None or "text/html" not in request.headers.get("accept", ""):
+        return None
+    path = request.url.path
+    if path.startswith(("/api/", "/openapi.json", "/statistics.")):
+        return None
+    if path.startswith("/log/") and path != "/log/":
+        return None
+    page: Response = render(request, status, body)
+    return page
+
+
+async def _carewall_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CarewallError)
+    page = _page(request, exc.status, exc.diagnostics())
+    if page is not None:
+        return page
     headers = {"Retry-After": "5"} if exc.status == 503 else None
     return JSONResponse(exc.diagnostics(), status_code=exc.status, headers=headers)
 
@@ -78,10 +95,13 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code < 500 else "internal")
     detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    page = _page(request, exc.status_code, error_body(code, detail))
+    if page is not None:
+        return page
     return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
 
 

@@ -64,7 +64,11 @@ router = APIRouter(tags=["public"])
 
 
 @router.get("/", summary="What this carewall instance is, its log, and public counts")
-def index(request: Request) -> dict[str, Any]:
+def index(request: Request) -> Any:
+    """JSON for programs; a browser (``Accept: text/html``) gets the firewall statement page."""
+    html_index = getattr(request.app.state, "html_index", None)
+    if html_index is not None and "text/html" in request.headers.get("accept", ""):
+        return html_index(request)
     service: Service = request.app.state.service
     public_url: str | None = getattr(request.app.state, "public_url", None)
     # Never request.base_url: that is the client's Host header, which anyone can forge.

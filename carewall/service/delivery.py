@@ -363,6 +363,8 @@ class _DeliveryRun:
                 "subject_position": int(r.position),
                 "subject_count": f.count,
                 "subject_path": path,
+                # the letter names the page to see this at (set by `carewall serve`)
+                "public_url": self.svc.public_url,
             }
             code = secrets.token_urlsafe(16)
             subject_line, body = render_notice({**data, "code": code})

@@ -97,6 +97,9 @@ class Service(RegisterPolicyMixin, ReadMixin):
         self.new_id: Callable[[], str] = _new_id
         # Publishing signs a checkpoint; bulk loaders (the demo) turn it off and publish once.
         self.auto_publish = True
+        # The address the public reaches this instance at (set by the server); notices name
+        # its /my-data page. None: the letter names the page without the address.
+        self.public_url: str | None = None
         # Under load, sign at most one checkpoint per interval (the server's publisher signs
         # the tail); the first write of a process always signs, so one-shot CLI runs do too.
         self.publish_interval = 1.0

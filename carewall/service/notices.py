@@ -24,6 +24,7 @@ from carewall.service.logentries import rfc3339
 from carewall.storage.db import Store
 
 __all__ = [
+    "MY_DATA_PATH",
     "Channel",
     "Notice",
     "OutboxChannel",
@@ -31,6 +32,10 @@ __all__ = [
     "channel_from_env",
     "render_notice",
 ]
+
+
+# Where the person reads their record and appeals (carewall.web.subject serves it).
+MY_DATA_PATH = "/my-data"
 
 
 @dataclass(frozen=True)
@@ -156,11 +161,28 @@ def render_notice(data: dict[str, Any]) -> tuple[str, str]:
         *(f"  {line}" for line in str(data.get("checkpoint") or "").splitlines()),
         *_subject_lines(data),
         "",
-        f"Request id:        {data['request_id']}",
+        *_where_to_look(data),
+        f"Request ID:        {data['request_id']}",
         f"Your access code:  {data['code']}",
-        "Use the request id and access code to see this record and to appeal.",
     ]
     return f"Your information was shared by {data['holder_name']}", "\n".join(lines) + "\n"
+
+
+def _where_to_look(data: dict[str, Any]) -> list[str]:
+    """Where to see this record and appeal, and what to type there (the form's own words)."""
+    base = data.get("public_url")
+    if isinstance(base, str) and base.startswith(("https://", "http://")):
+        where = [f"Go to {base.rstrip('/')}{MY_DATA_PATH}"]
+    else:
+        where = [
+            f"Go to the 'Your data' page of this service (its address ends in {MY_DATA_PATH})."
+        ]
+    return [
+        "See this record, check it for yourself and appeal",
+        *where,
+        "There, type the Request ID and the Access code shown below, exactly as they are",
+        "written here. Keep the access code private: anyone who has it can see this record.",
+    ]
 
 
 def _subject_lines(data: dict[str, Any]) -> list[str]:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 from api_support import Tokens, api
+
+# The real-browser fixtures (Debian's Chromium), for every test module in this folder.
+from browser_support import browser, page, page_without_js, site  # noqa: F401
 from fastapi.testclient import TestClient
 from pgdb import pg_database
 

@@ -102,7 +102,7 @@ def assert_outbox_once(svc: Service, request_id: str) -> None:
     notices = svc.notices(request_id)
     assert len(notices) == COUNT
     assert all(n.delivered_at and n.claimed_at and n.channel == "outbox" for n in notices)
-    letters = [m for m in svc.outbox() if f"Request id:        {request_id}" in m["body"]]
+    letters = [m for m in svc.outbox() if f"Request ID:        {request_id}" in m["body"]]
     per_notice = Counter(m["notice_id"] for m in letters)
     assert per_notice == Counter({n.id: 1 for n in notices})
     position = {n.id: n.subject for n in notices}
