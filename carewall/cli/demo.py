@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from carewall.cli import err_console, main
+from carewall.cli.demo_start import where_to_start
 from carewall.cli.demo_year import fill_year
 from carewall.cli.port import check_port
 from carewall.cli.service import _serve
@@ -99,7 +100,12 @@ def demo(db: str, seed: int, scale: float, do_serve: bool, host: str, port: int)
         err_console.print(table)
         err_console.print(_outcome_chart(svc))
     if do_serve:
-        click.echo(f"open http://{host}:{port}/")
+        base = f"http://{host}:{port}/"
+        click.echo("\nWhere to start (tokens and codes are the synthetic demo's own):")
+        for who, where, what in where_to_start(svc, base):
+            click.echo(f"  {who}: open {where}\n      {what}")
+        click.echo("")
+        click.echo(f"open {base}")
         _serve(svc, host, port, public_url=None)  # the default: http://HOST:PORT/
     else:
         click.echo(f"demo instance ready in {path}; run `carewall serve --db {path}`")
