@@ -7,6 +7,7 @@ import pytest
 from browser_support import Site, assert_accessible, screenshot, tab_to, visible_text
 from playwright.sync_api import Page
 
+from carewall.audit.run import audit_log
 from carewall.service.statistics import statistics_at
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser-public")]
@@ -115,3 +116,20 @@ def test_statistics_downloads_are_the_figures_on_the_page(site: Site, page: Page
     assert csv_text == stats.to_csv()
     json_href = page.get_by_role("link", name="JSON").get_attribute("href")
     assert json_href == f"/statistics.json?size={stats.size}"
+
+
+def test_statistics_page_figures_are_what_the_auditor_recomputes(site: Site, page: Page) -> None:
+    """The page, its JSON and an outside auditor's recomputation agree, figure by figure."""
+    page.goto(site.base + "/statistics")
+    href = page.get_by_role("link", name="JSON").get_attribute("href") or ""
+    size = int(href.rsplit("=", 1)[1])
+    published = httpx.get(site.base + href, timeout=60).json()
+    report, _state = audit_log(site.base + "/", site.service.ledger.verifier_key, statistics=True)
+    assert report.ok and report.statistics_match is True
+    assert report.size == size  # the auditor checked the checkpoint the page covers
+    for dimension, rows in published["tables"].items():
+        table = page.locator(f"section[aria-labelledby='{dimension.replace('_', '-')}'] tbody")
+        shown = [int(c.replace(",", "")) for c in table.locator("td").all_inner_texts()]
+        assert shown == [row["count"] for row in rows], dimension
+    summary = visible_text(page)
+    assert f"Requests received {published['firewall']['received']:,}" in summary
