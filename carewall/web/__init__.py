@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
-from carewall.web import dpo, public, signin, statistics, subject
+from carewall.web import dpo, public, review, signin, statistics, subject
 from carewall.web.assets import mount_assets
 from carewall.web.templating import render
 
@@ -63,6 +63,7 @@ def install(app: FastAPI) -> None:
         statistics.router,
         subject.router,
         signin.router,
+        review.router,
         dpo.router,
     ):
         app.include_router(router)
