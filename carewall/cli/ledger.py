@@ -12,9 +12,11 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from carewall.cli import err_console, main
+from carewall.cli.options import log_key_options
 from carewall.errors import InputError, LedgerError
 from carewall.ledger import Ledger, default_key_path, encode_entry, verify_ledger
 from carewall.ledger.canonical import parse_entry
+from carewall.ledger.pin import resolve_pin, short, unpinned_warning
 from carewall.ledger.proof_docs import consistency_doc, inclusion_doc
 from carewall.storage.db import DEFAULT_URL, Store, normalise_url, open_store
 
@@ -54,11 +56,19 @@ def ledger() -> None:
 
 @ledger.command("verify")
 @_db_option
-def verify_cmd(db: str | None) -> None:
+@log_key_options
+def verify_cmd(db: str | None, log_key: str | None, log_key_file: str | None) -> None:
     """Re-derive every hash and root from the stored entries and check every checkpoint.
 
-    Exit 0 when everything matches; exit 1 naming the first bad entry index.
+    Pin the log's published verifier key (--log-key-file, --log-key or $CAREWALL_LOG_VKEY):
+    every checkpoint must then be signed by it, and the database must record it. Without a
+    pin this checks only that the database agrees with itself (whoever can write it can
+    re-key and re-sign a rewritten log), and says so on stderr.
+
+    Exit 0 when everything matches; exit 1 naming the key that is not the pinned one, or
+    the first bad entry index.
     """
+    pin = resolve_pin(log_key, log_key_file)
     store = _open_existing(db)
     try:
         size = Ledger.open(store).size()
@@ -72,22 +82,34 @@ def verify_cmd(db: str | None) -> None:
             disable=size < _PROGRESS_FROM or not err_console.is_terminal,
         ) as bar:
             task = bar.add_task("verifying", total=size)
-            report = verify_ledger(store, lambda done, _total: bar.update(task, completed=done))
+            report = verify_ledger(
+                store, lambda done, _total: bar.update(task, completed=done), pinned=pin
+            )
     finally:
         store.dispose()
-    first = report.first
-    if first is None:
+    if report.ok:
+        against = (
+            f"signed by the pinned key {short(pin.vkey)}"
+            if pin is not None
+            else "self-consistent only: no pinned key"
+        )
         click.echo(
             f"ok: {report.size} entries, {report.nodes} hashes and {report.checkpoints} "
             f"checkpoints verified in {report.seconds:.2f}s "
-            f"({report.entries_per_second:,.0f} entries/s)"
+            f"({report.entries_per_second:,.0f} entries/s); {against}"
         )
-        return
-    click.echo(
-        f"FAILED: first bad index {first.index}: {first.problem} "
-        f"({report.fault_count} problem{'s' if report.fault_count != 1 else ''} found)"
-    )
-    sys.exit(1)
+    else:
+        count = report.fault_count + (report.key_problem is not None)
+        found = f"({count} problem{'s' if count != 1 else ''} found)"
+        if report.key_problem is not None:
+            click.echo(f"FAILED: {report.key_problem}" + ("" if report.faults else f" {found}"))
+        first = report.first
+        if first is not None:
+            click.echo(f"FAILED: first bad index {first.index}: {first.problem} {found}")
+    if pin is None:  # after the verdict, which stays the first line a script reads
+        click.echo(unpinned_warning("this check"), err=True)
+    if not report.ok:
+        sys.exit(1)
 
 
 @ledger.command("checkpoint")
@@ -104,7 +126,11 @@ def checkpoint_cmd(db: str | None) -> None:
 @ledger.command("key")
 @_db_option
 def key_cmd(db: str | None) -> None:
-    """Print the log's verifier key (name+hex8+base64)."""
+    """Print the verifier key this database records (name+hex8+base64).
+
+    This is what the database says, not a trust anchor: publish the key `carewall init`
+    wrote to its .vkey file, and pin that one (--log-key-file) in `ledger verify` and `serve`.
+    """
     store = _open_existing(db)
     try:
         click.echo(Ledger.open(store).verifier_key)

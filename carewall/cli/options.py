@@ -1,4 +1,5 @@
-"""Options every command that opens an instance shares: ``--db`` and ``--key``."""
+"""Options every command that opens an instance shares: ``--db``, ``--key``, and the pinned
+log key (``--log-key`` / ``--log-key-file``) for the commands that check or serve the log."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-__all__ = ["db_and_key", "db_option", "key_option"]
+__all__ = ["db_and_key", "db_option", "key_option", "log_key_options"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -26,3 +27,28 @@ key_option = click.option(
 def db_and_key(f: _F) -> _F:
     """Both options, ``--db`` first."""
     return db_option(key_option(f))
+
+
+def log_key_options(f: _F) -> _F:
+    """``--log-key VKEY`` and ``--log-key-file FILE``: the published verifier key to pin.
+
+    Parsed by :func:`carewall.ledger.pin.resolve_pin`, which also reads ``$CAREWALL_LOG_VKEY``
+    or ``$CAREWALL_LOG_VKEY_FILE`` when neither option is given.
+    """
+    f = click.option(
+        "--log-key-file",
+        "log_key_file",
+        default=None,
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help="File holding the published verifier key, e.g. the .vkey file `carewall init` "
+        "wrote (default $CAREWALL_LOG_VKEY_FILE).",
+    )(f)
+    return click.option(
+        "--log-key",
+        "log_key",
+        default=None,
+        metavar="VKEY",
+        help="The log's verifier key (name+hex8+base64) as the operator published it, never "
+        "as the database or server reports it (default $CAREWALL_LOG_VKEY).",
+    )(f)

@@ -7,7 +7,10 @@ by one range scan. A mismatch counts as a fault *of that node* only when both of
 recomputed children matched what is stored, so a changed entry is reported at its own
 index (not at the subtrees above it), and a changed stored node at the first leaf it covers.
 Nodes with no entries under them, gaps in the indices and every stored checkpoint
-(signature by the stored verifier key, origin, size, and root at its size) are checked too.
+(signature, origin, size, and root at its size) are checked too. Signatures are checked
+with the *pinned* key when one is given (:mod:`.pin`), which must also be the key and origin
+the database records; without a pin only with the stored key, which proves self-consistency
+and nothing more: whoever can write the database can re-key it and re-sign a rewritten log.
 Chunks below level ``_CHUNK_LEVEL`` are independent, so a big log is split into spans that
 worker processes (one per core, each with its own read connection) check in parallel.
 """
@@ -30,6 +33,7 @@ from carewall.ledger import merkle
 from carewall.ledger.checkpoint import open_checkpoint
 from carewall.ledger.merkle import NodeRef
 from carewall.ledger.note import Verifier
+from carewall.ledger.pin import Pin, key_problem
 from carewall.ledger.proofs import placeholder, rows
 from carewall.storage.db import Store, open_store
 
@@ -61,10 +65,12 @@ class VerifyReport:
     seconds: float = 0.0
     faults: list[Fault] = field(default_factory=list)
     fault_count: int = 0
+    pinned: Pin | None = None  # the published key the checkpoints were checked against
+    key_problem: str | None = None  # why the stored key is not the pinned one
 
     @property
     def ok(self) -> bool:
-        return self.fault_count == 0
+        return self.fault_count == 0 and self.key_problem is None
 
     @property
     def first(self) -> Fault | None:
@@ -304,9 +310,15 @@ def _verify_spans(
     return tops, top_bad, recomputed
 
 
-def verify_ledger(store: Store, progress: Progress | None = None) -> VerifyReport:
-    """Re-derive the whole stored log; the report lists faults by first bad index."""
-    report = VerifyReport()
+def verify_ledger(
+    store: Store, progress: Progress | None = None, pinned: Pin | None = None
+) -> VerifyReport:
+    """Re-derive the whole stored log; the report lists faults by first bad index.
+
+    With ``pinned`` every checkpoint must be signed by that key, and the stored key and
+    origin must be the pinned ones (``report.key_problem`` says why not).
+    """
+    report = VerifyReport(pinned=pinned)
     started = time.perf_counter()
     with store.read() as conn:
         meta = {str(k): str(v) for k, v in rows(conn, "SELECT key, value FROM ledger_meta")}
@@ -363,10 +375,17 @@ def _check_checkpoints(
     recomputed: dict[NodeRef, bytes],
 ) -> None:
     origin, vkey = meta.get("origin"), meta.get("verifier_key")
+    pin = report.pinned
+    if pin is not None:
+        report.key_problem = key_problem(vkey, origin, pin)
     if origin is None or vkey is None:
         report.add(0, "the ledger's origin or verifier key is not recorded")
         return
-    verifier = Verifier.from_vkey(vkey)
+    try:
+        verifier = pin.verifier if pin is not None else Verifier.from_vkey(vkey)
+    except CarewallError:
+        report.add(0, "the verifier key recorded in the database is malformed")
+        return
     for cp_size, cp_root, note in cps:
         where = max(0, min(cp_size, size + 1) - 1)
         label = f"checkpoint for size {cp_size}"
