@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from carewall.errors import CarewallError
 
@@ -28,6 +29,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "timeout",
     409: "conflict",
     413: "too_large",
     415: "unsupported_media_type",
@@ -105,6 +107,22 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
 
 
+async def _disconnected(request: Request, exc: Exception) -> Response:
+    # A client that goes away before its request is read is not a server fault: one line,
+    # naming the route only (no body, no query string, no address).
+    assert isinstance(exc, ClientDisconnect)
+    _log.info(
+        "client disconnected before its request was read: %s %s", request.method, _route(request)
+    )
+    return Response(status_code=400)  # never delivered: there is no one to deliver it to
+
+
+def _route(request: Request) -> str:
+    route = request.scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "(no route)"
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     # The traceback goes to the server log only; the client learns nothing internal.
     _log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
@@ -121,4 +139,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CarewallError, _carewall_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _disconnected)
     app.add_exception_handler(Exception, _unexpected)
