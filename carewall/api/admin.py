@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy.engine import Connection
 
 from carewall.api import auth
@@ -34,6 +34,15 @@ from carewall.api.models import (
     RolesIn,
     TokenIn,
     TokenOut,
+)
+from carewall.api.paging import (
+    CURSOR,
+    DEFAULT_LIMIT,
+    LIMIT,
+    PAGED,
+    decode_cursor,
+    link_next,
+    page_in_memory,
 )
 from carewall.api.requests import service_of
 from carewall.errors import ForbiddenError, InputError, NotFoundError
@@ -147,14 +156,23 @@ def _own_reviewer(service: Service, principal: Principal, reviewer_id: str) -> N
 @router.get(
     "/organisations",
     response_model=list[OrganisationOut],
-    summary="The organisations register (public), retired organisations included",
+    responses=PAGED,
+    summary="The organisations register (public), retired organisations included, by id",
 )
-def organisations(request: Request, _: Annotated[Principal, Admin]) -> list[OrganisationOut]:
+def organisations(
+    request: Request,
+    response: Response,
+    _: Annotated[Principal, Admin],
+    limit: LIMIT = DEFAULT_LIMIT,
+    cursor: CURSOR = None,
+) -> list[OrganisationOut]:
     register = service_of(request).register()
     orgs = [*register.organisations.values(), *register.retired_organisations.values()]
+    page, more = page_in_memory(orgs, lambda o: (o.id,), limit, decode_cursor(cursor, (str,)))
+    link_next(request, response, more, limit)
     return [
         OrganisationOut(id=o.id, name=o.name, function=o.function, retired_at=o.retired_at)
-        for o in orgs
+        for o in page
     ]
 
 
@@ -193,12 +211,22 @@ def retire_organisation(
 @router.get(
     "/reviewers",
     response_model=list[ReviewerOut],
-    summary="Your organisation's reviewers, retired ones included (names are never shown)",
+    responses=PAGED,
+    summary="Your organisation's reviewers, retired ones included, by id (never names)",
 )
-def reviewers(request: Request, principal: Annotated[Principal, Admin]) -> list[ReviewerOut]:
+def reviewers(
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Admin],
+    limit: LIMIT = DEFAULT_LIMIT,
+    cursor: CURSOR = None,
+) -> list[ReviewerOut]:
     register = service_of(request).register()
     revs = [*register.reviewers.values(), *register.retired_reviewers.values()]
-    return [_reviewer_out(r) for r in revs if r.organisation == principal.organisation]
+    own = [r for r in revs if r.organisation == principal.organisation]
+    page, more = page_in_memory(own, lambda r: (r.id,), limit, decode_cursor(cursor, (str,)))
+    link_next(request, response, more, limit)
+    return [_reviewer_out(r) for r in page]
 
 
 @router.post(
@@ -258,10 +286,24 @@ def retire_reviewer(
 # ----- the admin's own tokens ---------------------------------------------------------------
 
 
-@router.get("/tokens", response_model=list[TokenOut], summary="Your organisation's tokens")
-def tokens(request: Request, principal: Annotated[Principal, Admin]) -> list[TokenOut]:
-    store = service_of(request).store
-    return [_token_out(i) for i in auth.list_tokens(store, principal.organisation)]
+@router.get(
+    "/tokens",
+    response_model=list[TokenOut],
+    responses=PAGED,
+    summary="Your organisation's tokens, oldest first (never their secrets)",
+)
+def tokens(
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Admin],
+    limit: LIMIT = DEFAULT_LIMIT,
+    cursor: CURSOR = None,
+) -> list[TokenOut]:
+    infos = auth.list_tokens(service_of(request).store, principal.organisation)
+    after = decode_cursor(cursor, (str, str))
+    page, more = page_in_memory(infos, lambda i: (i.created_at, i.id), limit, after)
+    link_next(request, response, more, limit)
+    return [_token_out(i) for i in page]
 
 
 @router.post(
@@ -304,10 +346,21 @@ def revoke_token(
 @router.get(
     "/log",
     response_model=list[AdminLogOut],
-    summary="Your organisation's admin record: tokens and register changes, by id",
+    responses=PAGED,
+    summary="Your organisation's admin record: tokens and register changes, oldest first",
 )
-def log(request: Request, principal: Annotated[Principal, Admin]) -> list[AdminLogOut]:
-    records = service_of(request).admin_log(principal.organisation)
+def log(
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Admin],
+    limit: LIMIT = DEFAULT_LIMIT,
+    cursor: CURSOR = None,
+) -> list[AdminLogOut]:
+    # The record is append-only, so its position is a stable sort key.
+    numbered = list(enumerate(service_of(request).admin_log(principal.organisation)))
+    after = decode_cursor(cursor, (int,))
+    page, more = page_in_memory(numbered, lambda n: (n[0],), limit, after)
+    link_next(request, response, more, limit)
     return [
         AdminLogOut(
             time=r.time,
@@ -316,7 +369,7 @@ def log(request: Request, principal: Annotated[Principal, Admin]) -> list[AdminL
             action=r.action,
             detail=r.detail,
         )
-        for r in records
+        for _, r in page
     ]
 
 

@@ -13,10 +13,19 @@ from __future__ import annotations
 from datetime import UTC, date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from carewall.api.auth import ForbiddenError, Principal, require
 from carewall.api.models import DeferralIn, DeferralOut
+from carewall.api.paging import (
+    CURSOR,
+    DEFAULT_LIMIT,
+    LIMIT,
+    PAGED,
+    decode_cursor,
+    link_next,
+    page_in_memory,
+)
 from carewall.api.requests import REQUEST_ID, service_of
 from carewall.errors import InputError, NotFoundError
 from carewall.service import RequestRecord, Service
@@ -57,7 +66,7 @@ def _held_by_caller(service: Service, principal: Principal, request_id: str) -> 
     A request missing and one held elsewhere get the same answer, so ids reveal nothing.
     """
     try:
-        holder = service.get(request_id).holder
+        holder = service.summary(request_id).holder  # one row, not the whole record
     except NotFoundError:
         holder = None
     if holder != principal.organisation:
@@ -70,16 +79,28 @@ def _held_by_caller(service: Service, principal: Principal, request_id: str) -> 
 @router.get(
     "/deferrals",
     response_model=list[DeferralOut],
-    summary="Requests whose notices the caller's organisation has deferred",
+    responses=PAGED,
+    summary="Requests whose notices the caller's organisation has deferred, soonest first",
 )
 def deferrals(
-    request: Request, principal: Annotated[Principal, HolderSide], due: DUE = None
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, HolderSide],
+    due: DUE = None,
+    limit: LIMIT = DEFAULT_LIMIT,
+    cursor: CURSOR = None,
 ) -> list[DeferralOut]:
     service = service_of(request)
     due_by = _due_by(service, due)
-    return [
-        DeferralOut(**d.to_json()) for d in service.deferrals(principal.organisation, due_by=due_by)
-    ]
+    after = decode_cursor(cursor, (str, str))
+    page, more = page_in_memory(
+        service.deferrals(principal.organisation, due_by=due_by),
+        lambda d: (d.review_date, d.request_id),
+        limit,
+        after,
+    )
+    link_next(request, response, more, limit)
+    return [DeferralOut(**d.to_json()) for d in page]
 
 
 @router.post(

@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     ValidatorFunctionWrapHandler,
     field_validator,
 )
@@ -22,6 +23,7 @@ from carewall.api.auth import Role
 from carewall.errors import InputError
 from carewall.ids import PATTERNS
 from carewall.service.records import AppealRecord, RequestRecord
+from carewall.text import TextKind, check_text
 
 __all__ = [
     "AdminLogOut",
@@ -53,6 +55,17 @@ _REQUEST_ID = r"^[A-Za-z0-9_-]{1,64}$"
 class _In(BaseModel):
     # Strict: "yes" is not true. A release decision must be exactly the JSON boolean.
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _storable(kind: TextKind, value: str | None, info: ValidationInfo) -> str | None:
+    """Text every database can store (carewall.text), refused naming the field.
+
+    An InputError is not a ValueError, so it passes through pydantic to the API's error
+    handler and renders as the one error shape (422) with the field's own name.
+    """
+    if value is None:
+        return None
+    return check_text(value, field=str(info.field_name), kind=kind)
 
 
 _FACTS = ("is_child", "is_victim_or_witness", "consent")
@@ -157,9 +170,19 @@ class ReviewIn(_HolderDecision):
     release: bool
     note: str | None = Field(default=None, max_length=5000)
 
+    @field_validator("note")
+    @classmethod
+    def _prose(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _storable("prose", value, info)
+
 
 class AppealIn(_In):
     grounds: str = Field(min_length=1, max_length=10000)
+
+    @field_validator("grounds")
+    @classmethod
+    def _prose(cls, value: str, info: ValidationInfo) -> str | None:
+        return _storable("prose", value, info)
 
 
 class AppealDecisionIn(_HolderDecision):
@@ -199,6 +222,11 @@ class SubjectViewIn(_In):
 class SubjectAppealIn(SubjectViewIn):
     grounds: str = Field(min_length=1, max_length=10000)
 
+    @field_validator("grounds")
+    @classmethod
+    def _prose(cls, value: str, info: ValidationInfo) -> str | None:
+        return _storable("prose", value, info)
+
 
 # The one id validator's patterns (carewall.ids), anchored whole, so the API refuses exactly
 # what the register refuses and publishes the same pattern in its schema.
@@ -221,6 +249,11 @@ class ReviewerIn(_In):
     name: str = Field(min_length=1, max_length=200, description="kept privately; never logged")
     organisation: str | None = Field(default=None, pattern=_ORG_ID)
     roles: list[ReviewerRole] = Field(min_length=1, max_length=2)
+
+    @field_validator("name")
+    @classmethod
+    def _line(cls, value: str, info: ValidationInfo) -> str | None:
+        return _storable("line", value, info)
 
 
 class RolesIn(_In):
@@ -290,6 +323,11 @@ class PolicyIn(_In):
     text: str = Field(
         min_length=1, max_length=512 * 1024, description="The local Cedar policy text."
     )
+
+    @field_validator("text")
+    @classmethod
+    def _code(cls, value: str, info: ValidationInfo) -> str | None:
+        return _storable("verbatim", value, info)
 
 
 class PolicyOut(BaseModel):

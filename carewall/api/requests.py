@@ -8,19 +8,23 @@ reveal nothing.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from carewall.api.auth import ForbiddenError, Principal, require
 from carewall.api.models import AppealIn, RequestStatus
-from carewall.errors import InputError, NotFoundError
+from carewall.api.paging import CURSOR, DEFAULT_LIMIT, LIMIT, PAGED, decode_cursor, link_next
+from carewall.errors import CarewallError, InputError, NotFoundError
 from carewall.policy.request import DisclosureRequest
 from carewall.policy.request import _decode as decode_request
 from carewall.service import RequestRecord, RequestSummary, Service, Submitted
+from carewall.service.idempotency import check_key
+from carewall.service.records import Replayed
 
-__all__ = ["REQUEST_ID", "in_scope", "record_in_scope", "router", "service_of"]
+__all__ = ["REQUEST_ID", "as_seen_by", "in_scope", "record_in_scope", "router", "service_of"]
 
 REQUEST_ID = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="request id")]
 STATE = Annotated[
@@ -66,15 +70,48 @@ def _redacted(record: RequestRecord) -> RequestRecord:
     )
 
 
+def _for_requester(record: RequestRecord) -> RequestRecord:
+    """The record as its requester sees it: a subject's appeal without its grounds.
+
+    The grounds of a subject's appeal are written for the holder (its reviewers) alone;
+    the requester learns that an appeal was lodged and how it was decided, never why."""
+    appeal = record.appeal
+    if appeal is None or appeal.by == "requester":
+        return record
+    return record.model_copy(update={"appeal": appeal.model_copy(update={"grounds": None})})
+
+
+def as_seen_by(principal: Principal, record: RequestRecord) -> RequestRecord:
+    """``record`` with what ``principal``'s role may not read taken out."""
+    if principal.role == "admin":
+        return _redacted(record)
+    if principal.role == "requester":
+        return _for_requester(record)
+    return record  # the holder's reviewers read the whole DPO record
+
+
+def summary_in_scope(service: Service, principal: Principal, request_id: str) -> RequestSummary:
+    """The request's summary if the caller may see it, or the same 404 as a missing one.
+
+    One row read: for checks before an action, where the whole record (tens of megabytes
+    for a request about 100,000 people) is not needed.
+    """
+    summary = service.summary(request_id)
+    if not in_scope(principal, summary.holder, summary.requester):
+        raise NotFoundError("no such request", field="id", fix="check the request id")
+    return summary
+
+
 def record_in_scope(service: Service, principal: Principal, request_id: str) -> RequestRecord:
     """The record as the caller may see it, or the same 404 as a missing one.
 
-    An admin sees only its own organisation's holdings, and then a redacted record.
+    An admin sees only its own organisation's holdings, and then a redacted record; a
+    requester sees its own requests without a subject's appeal grounds.
     """
     record = service.get(request_id)
     if not in_scope(principal, record.holder, record.requester):
         raise NotFoundError("no such request", field="id", fix="check the request id")
-    return _redacted(record) if principal.role == "admin" else record
+    return as_seen_by(principal, record)
 
 
 # The document is parsed by the same parser as the CLI's, so the field names in errors
@@ -87,6 +124,37 @@ _DOC_SCHEMA: dict[str, Any] = {
         },
     }
 }
+_KEY_HEADER = "Idempotency-Key"
+_REPLAYED = "Idempotent-Replayed"
+IDEMPOTENCY_KEY = Annotated[
+    str | None,
+    Header(
+        alias=_KEY_HEADER,
+        max_length=200,
+        description="Any unique string (1-128 of A-Z a-z 0-9 . _ ~ : + / = -, e.g. a UUID). "
+        "A retry with the same key and document within 24 hours returns the first result "
+        f"(200, header {_REPLAYED}: true) and records nothing; the same key with another "
+        "document is refused (409). Keys are per requesting organisation.",
+    ),
+]
+_SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A retry with the same Idempotency-Key: the first submission's result",
+        "model": Submitted,
+        "headers": {_REPLAYED: {"schema": {"type": "string", "enum": ["true"]}}},
+    },
+    409: {
+        "description": "The Idempotency-Key was used for a different document",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    },
+}
+
+
+def _key_error(e: CarewallError) -> CarewallError:
+    """The service's error about its idempotency_key, named as the caller sent it."""
+    if e.field != "idempotency_key":
+        return e
+    return type(e)(e.message, field=_KEY_HEADER, fix=e.fix)
 
 
 @router.post(
@@ -94,9 +162,16 @@ _DOC_SCHEMA: dict[str, Any] = {
     status_code=201,
     response_model=Submitted,
     openapi_extra=_DOC_SCHEMA,
+    responses=_SUBMIT_RESPONSES,
     summary="Submit a disclosure request (contract §3)",
 )
-async def submit(request: Request, principal: Annotated[Principal, Requester]) -> Submitted:
+async def submit(
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Requester],
+    idempotency_key: IDEMPOTENCY_KEY = None,
+) -> Submitted:
+    key = None if idempotency_key is None else check_key(idempotency_key, _KEY_HEADER)
     body = await request.body()
     try:
         doc = decode_request(body)
@@ -114,19 +189,58 @@ async def submit(request: Request, principal: Annotated[Principal, Requester]) -
             fix="set requester to your organisation's id",
         )
     service = service_of(request)
-    result: Submitted = await run_in_threadpool(service.submit, doc)
+    try:
+        result: Submitted = await run_in_threadpool(
+            partial(service.submit, doc, idempotency_key=key)
+        )
+    except CarewallError as e:
+        named = _key_error(e)
+        if named is e:
+            raise
+        raise named from e
+    if isinstance(result, Replayed):
+        response.status_code = 200
+        response.headers[_REPLAYED] = "true"
     return result
 
 
-@router.get("", response_model=list[RequestSummary], summary="Requests the caller may see")
-def list_requests(
-    request: Request, principal: Annotated[Principal, Anyone], state: STATE = None
+def page_of_requests(
+    request: Request,
+    response: Response,
+    limit: int,
+    cursor: str | None,
+    **filters: Any,
 ) -> list[RequestSummary]:
-    service = service_of(request)
+    """One page of ``service.list_requests(**filters)``, linking the next (keyset paging)."""
+    after = decode_cursor(cursor, (str, str))
+    rows = service_of(request).list_requests(
+        **filters, limit=limit + 1, start_after=None if after is None else (after[0], after[1])
+    )
+    page = rows[:limit]
+    more = len(rows) > limit
+    link_next(request, response, (page[-1].received_at, page[-1].id) if more else None, limit)
+    return page
+
+
+@router.get(
+    "",
+    response_model=list[RequestSummary],
+    responses=PAGED,
+    summary="Requests the caller may see, oldest first, a page at a time",
+)
+def list_requests(
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Anyone],
+    state: STATE = None,
+    limit: LIMIT = DEFAULT_LIMIT,
+    cursor: CURSOR = None,
+) -> list[RequestSummary]:
     # an admin, like a reviewer, sees only what its own organisation holds (contract §2)
-    if principal.role == "requester":
-        return service.list_requests(requester=principal.organisation, state=state)
-    return service.list_requests(holder=principal.organisation, state=state)
+    scope = "requester" if principal.role == "requester" else "holder"
+    return page_of_requests(
+        request, response, limit, cursor, **{scope: principal.organisation}, state=state
+    )
 
 
 @router.get("/{request_id}", response_model=RequestStatus, summary="A request's status")
@@ -145,7 +259,8 @@ def appeal(
 ) -> RequestStatus:
     service = service_of(request)
     record_in_scope(service, principal, request_id)
-    return RequestStatus.of(service.appeal(request_id, "requester", body.grounds))
+    record = service.appeal(request_id, "requester", body.grounds)
+    return RequestStatus.of(as_seen_by(principal, record))
 
 
 @router.post("/{request_id}/withdraw", response_model=RequestStatus, summary="Withdraw a request")
@@ -154,7 +269,9 @@ def withdraw(
 ) -> RequestStatus:
     service = service_of(request)
     record_in_scope(service, principal, request_id)
-    return RequestStatus.of(service.withdraw(request_id, principal.organisation))
+    return RequestStatus.of(
+        as_seen_by(principal, service.withdraw(request_id, principal.organisation))
+    )
 
 
 def document_schema() -> dict[str, Any]:

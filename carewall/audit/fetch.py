@@ -11,7 +11,11 @@
    root: that proves every entry read is the one the log committed to.
 
 Nothing here trusts the server; a failure raises :class:`VerificationError` (the log
-misbehaves) or :class:`FetchError` (it could not be read).
+misbehaves) or :class:`FetchError` (it could not be read). Something the log signed for but
+then says it does not have (a 404 for an entry bundle or a consistency proof its signed
+checkpoint covers, or a bundle short of entries) is the log's failure, not the network's:
+a VerificationError (exit 1, contract §7). A connection error or another HTTP status (a
+500 or 503: the server is in trouble) is a FetchError (exit 2: try again).
 """
 
 from __future__ import annotations
@@ -129,8 +133,13 @@ def check_growth(client: httpx.Client, origin: str, size: int, root: bytes, cp: 
         return
     if size == 0:
         return
-    r = get(client, f"proof/consistency?from={size}&size={cp.size}")
-    assert r is not None
+    r = get(client, f"proof/consistency?from={size}&size={cp.size}", allow_404=True)
+    if r is None:
+        raise VerificationError(
+            f"the log signed size {cp.size} but does not serve the consistency proof from "
+            f"the {size} entries seen before (HTTP 404)",
+            fix=_FORK_FIX,
+        )
     try:
         proof = _b64_list(r.json()["proof"], "consistency proof")
     except (ValueError, KeyError, TypeError) as e:
@@ -150,7 +159,11 @@ def _fetch_bundle(client: httpx.Client, n: int, width: int) -> list[bytes]:
     if r is None and not full:
         r = get(client, entries_path(n, None).removeprefix("/"), allow_404=True)
     if r is None:
-        raise FetchError(f"entry bundle {n} is missing from the log", fix="try again later")
+        raise VerificationError(
+            f"the log's signed checkpoint covers entry bundle {n}, but the log does not "
+            "serve it (HTTP 404)",
+            fix="keep the checkpoint as evidence: the log signed for entries it cannot show",
+        )
     try:
         bundle = decode_entry_bundle(r.content)
     except (CarewallError, ValueError) as e:

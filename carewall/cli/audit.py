@@ -6,6 +6,11 @@ a decision that differs when made again, a release the log does not justify, and
 statistics that are missing or differ from the log's); 2 on a usage or network error.
 Findings are listed one per line, each naming the entry's index; the output always ends
 with a statement a person can quote (contract §7).
+
+``--key`` must come from outside the server being audited: the operator's own publication
+(the ``.vkey`` file ``carewall init`` wrote, published on the body's site) or, with witnesses,
+the key their cosignatures vouch for. The key a server shows at ``/`` or ``/log/key`` is
+whatever it holds; a server that rewrote and re-signed its log would show the new key.
 """
 
 from __future__ import annotations
@@ -66,7 +71,14 @@ def _stopped(url: str, e: CarewallError) -> str:
 
 @main.command()
 @click.argument("url")
-@click.option("--key", "vkey", required=True, help="The log's verifier key, name+hex8+base64.")
+@click.option(
+    "--key",
+    "vkey",
+    required=True,
+    metavar="VKEY",
+    help="The log's verifier key, name+hex8+base64, as the operator published it (or as "
+    "witnesses' cosignatures vouch for it); never copy it from the server being audited.",
+)
 @click.option(
     "--state",
     "state_path",
@@ -83,7 +95,12 @@ def _stopped(url: str, e: CarewallError) -> str:
 def audit(url: str, vkey: str, state_path: Path | None, no_statistics: bool) -> None:
     """Follow the carewall log at URL: check signatures, consistency and every entry, and
     replay it (register, policy, every decision made again, every release justified); then
-    check that the statistics it publishes are the ones its log gives."""
+    check that the statistics it publishes are the ones its log gives.
+
+    Take --key from outside the server: the operator's own publication of the log's
+    verifier key or, with witnesses, their cosignatures. The key the server itself shows
+    proves nothing, since whoever rewrote the log could re-sign it and show their own key.
+    """
     try:
         state = load_state(state_path) if state_path else None
         with Progress(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from carewall.errors import InputError
 from carewall.ids import is_id
 from carewall.policy.register import Register
+from carewall.text import TextKind, text_problem
 from carewall.vocab import Kind, vocabulary
 
 __all__ = [
@@ -69,6 +70,14 @@ def _unique(values: list[str], kind: Kind) -> list[str]:
 _Text = Field(min_length=1, max_length=500)
 
 
+def _storable(v: str | None, kind: TextKind = "line") -> str | None:
+    """Text every database can store (no NUL, no lone surrogate; see carewall.text)."""
+    problem = None if v is None else text_problem(v, kind)
+    if problem is not None:
+        raise _VocabError(*problem)
+    return v
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
@@ -78,10 +87,20 @@ class Officer(_Model):
     role: str | None = Field(default=None, max_length=500)
     contact: str | None = Field(default=None, max_length=500)
 
+    @field_validator("name", "role", "contact")
+    @classmethod
+    def _line(cls, v: str | None) -> str | None:
+        return _storable(v)
+
 
 class Authoriser(_Model):
     name: str = _Text
     role: str | None = Field(default=None, max_length=500)
+
+    @field_validator("name", "role")
+    @classmethod
+    def _line(cls, v: str | None) -> str | None:
+        return _storable(v)
 
 
 def _not_blank(v: str) -> str:
@@ -98,7 +117,8 @@ class CourtOrder(_Model):
     @field_validator("reference", "court")
     @classmethod
     def _text(cls, v: str) -> str:
-        return _not_blank(v)
+        # kept as the order was written (made inert wherever shown or exported)
+        return _not_blank(_storable(v, "verbatim") or "")
 
     @field_validator("date", mode="before")
     @classmethod
@@ -126,7 +146,7 @@ class Subject(_Model):
     @field_validator("ref")
     @classmethod
     def _ref(cls, v: str) -> str:
-        return _not_blank(v)
+        return _not_blank(_storable(v) or "")
 
 
 class DisclosureRequest(_Model):
@@ -148,6 +168,16 @@ class DisclosureRequest(_Model):
     necessity: str | None = Field(default=None, max_length=20000)
     prejudice: bool = False
     received_at: dt.datetime | None = None
+
+    @field_validator("reference")
+    @classmethod
+    def _reference(cls, v: str) -> str:
+        return _storable(v) or ""
+
+    @field_validator("necessity")
+    @classmethod
+    def _necessity(cls, v: str | None) -> str | None:
+        return _storable(v, "verbatim")  # kept as written; shown inert (`carewall show`)
 
     @field_validator("purpose")
     @classmethod
@@ -237,6 +267,12 @@ def _from_validation(e: ValidationError) -> InputError:
         return InputError(cause.message, field=field_name, fix=cause.fix)
     if kind == "missing":
         return InputError("is required", field=field_name, fix="add this field")
+    if kind == "string_unicode":  # a lone surrogate: no database can store it
+        return InputError(
+            "contains a lone surrogate (half of a UTF-16 pair), which is not a character",
+            field=field_name,
+            fix="send the text as valid UTF-8 (a surrogate pair must be complete)",
+        )
     if kind == "extra_forbidden":
         return InputError("is not a known field", field=field_name, fix="remove it or fix its name")
     if kind in _TYPE_NAMES:

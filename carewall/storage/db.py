@@ -5,6 +5,9 @@ and every writer transaction starts with ``BEGIN IMMEDIATE`` so there is one wri
 and no lock upgrade can deadlock. Readers use a separate engine whose transactions are
 deferred, so proof reads never take the writer's lock.
 
+A SQLite database holds personal data, so its file is created readable and writable by its
+owner only (0600); SQLite gives its ``-wal`` and ``-shm`` files the database file's mode.
+
 PostgreSQL (``postgresql://…``): psycopg 3. Writers that append to the ledger serialise on a
 transaction-scoped advisory lock (taken by the ledger sequencer), so several processes may
 append at once and no index is ever assigned twice.
@@ -16,16 +19,24 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from carewall.errors import InputError, StorageError, UnavailableError
 
-__all__ = ["DEFAULT_URL", "Store", "normalise_url", "open_store"]
+__all__ = [
+    "DEFAULT_URL",
+    "Store",
+    "create_private_file",
+    "normalise_url",
+    "open_store",
+    "sqlite_file",
+]
 
 DEFAULT_URL = "sqlite:///carewall.db"
 
@@ -45,6 +56,33 @@ def normalise_url(url: str | None) -> str:
             fix="use a file path, sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
         )
     return "sqlite:///" + url
+
+
+def sqlite_file(url: str | None) -> Path | None:
+    """The file a SQLite URL names, or None (PostgreSQL, in memory, or a ``file:`` URI)."""
+    full = normalise_url(url)
+    if not full.startswith("sqlite"):
+        return None
+    parsed = make_url(full)
+    name = parsed.database
+    if not name or name == ":memory:" or "uri" in parsed.query or name.startswith("file:"):
+        return None
+    return Path(name)
+
+
+def create_private_file(path: Path) -> bool:
+    """Create ``path`` empty with mode 0600 unless it exists; True when this call made it.
+
+    ``O_EXCL`` makes the answer race-free: of two processes, only one creates the file. An
+    empty file is a valid empty SQLite database. A path that cannot be created (a missing
+    directory, say) is left to SQLite, which reports it as it always has.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
 
 
 @dataclass(frozen=True)
@@ -78,9 +116,19 @@ class Store:
 
 @contextmanager
 def translate_errors() -> Iterator[None]:
-    """Turn driver errors into carewall errors; an unreachable database becomes a 503."""
+    """Turn driver errors into carewall errors; an unreachable database becomes a 503.
+
+    A value no database can store (a NUL for PostgreSQL, a lone surrogate for either) is
+    refused at every boundary by :mod:`carewall.text`, naming the field; should one reach
+    the driver all the same (a filter, say), it is still bad input (422, exit 2), not a
+    fault of the database (500).
+    """
     try:
         yield
+    except UnicodeEncodeError as e:
+        if "surrogates not allowed" not in str(e):
+            raise
+        raise _unstorable() from e
     except OperationalError as e:
         if "does not exist" in str(e.orig) and "database" in str(e.orig):
             # Retrying cannot help: the server is up but the named database is not there.
@@ -99,7 +147,16 @@ def translate_errors() -> Iterator[None]:
                 "the database connection was lost; nothing was recorded",
                 fix="try again shortly",
             ) from e
+        if "cannot contain NUL" in str(e.orig):
+            raise _unstorable() from e
         raise StorageError("the database refused the operation") from e
+
+
+def _unstorable() -> InputError:
+    return InputError(
+        "a value holds a NUL character or a lone surrogate, which cannot be stored",
+        fix="remove it; nothing was recorded",
+    )
 
 
 def _sqlite_engine(url: str, *, writer: bool) -> Engine:
@@ -143,6 +200,9 @@ def open_store(url: str | None = None) -> Store:
     """Open (without creating tables) the database at ``url``; see :func:`migrate.upgrade`."""
     full = normalise_url(url)
     if full.startswith("sqlite"):
+        path = sqlite_file(full)
+        if path is not None:
+            create_private_file(path)  # before SQLite would create it with the umask's mode
         return Store(full, _sqlite_engine(full, writer=True), _sqlite_engine(full, writer=False))
     # No pre-ping: it costs a round trip per transaction. A connection that died with the
     # server fails its statement, which becomes a clean 503 (nothing was recorded), and
