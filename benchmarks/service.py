@@ -15,16 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +29,9 @@ import sqlalchemy as sa
 from fastapi import Request
 from rich.console import Console
 from rich.table import Table
+from support import database, free_port, server
 
 REPO = Path(__file__).resolve().parents[1]
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TARGET = 0.5  # carewall's share of the ceiling's throughput (issue 4)
 DOC: dict[str, Any] = json.loads((REPO / "examples" / "07-police-theft-suspect.json").read_text())
 
@@ -70,34 +66,6 @@ def ceiling_app(db_url: str) -> Any:
     return app
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextmanager
-def _server(cmd: list[str], port: int, log: Path) -> Iterator[str]:
-    with log.open("ab") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(base + "/openapi.json", timeout=2)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("server failed: " + log.read_text()[-2000:]) from None
-                time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(20)
-
-
 def _load(url: str, headers: dict[str, str], n: int, concurrency: int) -> dict[str, float]:
     def worker(count: int) -> list[float]:
         times = []
@@ -124,48 +92,31 @@ def _load(url: str, headers: dict[str, str], n: int, concurrency: int) -> dict[s
     }
 
 
-@contextmanager
-def _database(backend: str, tmp: Path, name: str) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp / (name + '.db')}"
-        return
-    db = f"cw_bench_{name}_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{db}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{db}"
-    finally:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        engine.dispose()
-
-
 def run(backend: str, n: int, concurrency: int, tmp: Path) -> tuple[dict[str, float], ...]:
     from carewall.api.auth import create_token
     from carewall.service import Service
 
     py = sys.executable
-    with _database(backend, tmp, "full") as url:
+    with database(backend, tmp, "full") as url:
         svc = Service.init(url, None, "bench.example/log", tmp / f"{backend}.key")
         token = create_token(svc.store, "met-police", "requester").secret
         svc.close()
-        port = _free_port()
+        port = free_port()
         cmd = [py, "-c", "from carewall.cli import main; main()", "serve", "--db", url]
         cmd += ["--key", str(tmp / f"{backend}.key"), "--port", str(port)]
-        with _server(cmd, port, tmp / f"{backend}-full.log") as base:
+        with server(cmd, port, tmp / f"{backend}-full.log") as base:
             full = _load(
                 base + "/api/requests", {"Authorization": f"Bearer {token}"}, n, concurrency
             )
-    with _database(backend, tmp, "ceiling") as url:
-        port = _free_port()
+    with database(backend, tmp, "ceiling") as url:
+        port = free_port()
         code = (
             "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); import service; "
             "uvicorn.run(service.ceiling_app(sys.argv[2]), host='127.0.0.1', "
             "port=int(sys.argv[3]), log_level='warning')"
         )
         cmd = [py, "-c", code, str(Path(__file__).parent), url, str(port)]
-        with _server(cmd, port, tmp / f"{backend}-ceiling.log") as base:
+        with server(cmd, port, tmp / f"{backend}-ceiling.log") as base:
             ceiling = _load(base + "/submit", {}, n, concurrency)
     return full, ceiling
 

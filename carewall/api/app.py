@@ -23,6 +23,7 @@ from carewall.api.log import make_log_router
 from carewall.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from carewall.errors import CarewallError
 from carewall.service import Service
+from carewall.service.jobs import sweep_once
 
 __all__ = ["create_app"]
 
@@ -54,6 +55,21 @@ async def _publisher(service: Service) -> None:
             _log.warning("checkpoint publisher: %s", e.code)
 
 
+async def _job_worker(service: Service) -> None:
+    """The background worker: each tick, run queued jobs (a release's notices), free notice
+    claims a dead worker left, and send any notice left undelivered (see service.jobs)."""
+    policy = service.job_policy
+    while not policy.stop.is_set():
+        await asyncio.sleep(min(max(policy.tick, 0.01), 5.0))
+        try:
+            await asyncio.to_thread(sweep_once, service)
+        except CarewallError as e:
+            # The database may be down; the next tick tries again. No personal data here.
+            _log.warning("job worker: %s", e.code)
+        except Exception as e:  # never let one bad job stop the worker; name only its kind
+            _log.error("job worker: unexpected %s", type(e).__name__)
+
+
 def create_app(
     service: Service, *, max_body: int = 1 << 20, public_url: str | None = None
 ) -> FastAPI:
@@ -66,13 +82,19 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if service.ledger.writable:
-            task = asyncio.create_task(_publisher(service))
+            tasks.append(asyncio.create_task(_publisher(service)))
+            # Large releases' notices are left to this worker (small ones are sent at once).
+            service.job_policy.stop.clear()
+            service.job_policy.background = True
+            tasks.append(asyncio.create_task(_job_worker(service)))
         try:
             yield
         finally:
-            if task is not None:
+            service.job_policy.background = False
+            service.job_policy.stop.set()  # a job in hand stops after its current batch
+            for task in tasks:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -8,15 +8,23 @@ counts only where stated) and the decision on deferring the notices (contract §
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request, Response
 
 from carewall.api.auth import ForbiddenError, Principal, require
 from carewall.api.models import AppealDecisionIn, ReviewIn
-from carewall.api.requests import REQUEST_ID, record_in_scope, service_of
+from carewall.api.paging import CURSOR, DEFAULT_LIMIT, LIMIT, PAGED
+from carewall.api.requests import (
+    REQUEST_ID,
+    page_of_requests,
+    record_in_scope,
+    service_of,
+    summary_in_scope,
+)
 from carewall.errors import InputError
-from carewall.service import RequestRecord, RequestSummary
+from carewall.service import RequestRecord, RequestSummary, Service
+from carewall.service.jobstore import JobRecord, latest_for
 
 __all__ = ["router"]
 
@@ -28,18 +36,97 @@ ReleaseReviewer = Depends(require("release_reviewer"))
 AppealReviewer = Depends(require("appeal_reviewer"))
 
 
+class ReleaseReply(RequestRecord):
+    """The DPO record after a decision, and the job delivering its notices.
+
+    ``job`` is null when nothing is to be sent (a refusal, deferred notices); otherwise its
+    ``state`` is ``done`` once every notice was delivered (a small release is delivered
+    before the reply) or ``queued``/``running`` with ``done`` of ``total`` so far (a large
+    release is delivered by the background worker after the reply).
+    """
+
+    job: JobRecord | None = None
+
+
+class ReleaseSummaryReply(RequestSummary):
+    """The reply to a decision sent with ``Prefer: return=minimal`` (RFC 7240): the
+    request's summary and the job delivering its notices, without the per-subject record."""
+
+    job: JobRecord | None = None
+
+
+_MINIMAL = "return=minimal"
+_DECISION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": (
+            "The DPO record after the decision, with its notices' job; with `Prefer: "
+            "return=minimal` (RFC 7240) the request's summary and the job only "
+            "(`Preference-Applied: return=minimal`), which stays small and fast for a "
+            "release of any size."
+        )
+    }
+}
+PREFER = Annotated[
+    str | None,
+    Header(
+        description="`return=minimal` for the summary and the job only (RFC 7240)",
+        max_length=200,
+    ),
+]
+
+
+def wants_minimal(prefer: str | None) -> bool:
+    """True when the ``Prefer`` header asks for ``return=minimal`` (RFC 7240 §4.2)."""
+    if not prefer:
+        return False
+    prefs = (p.split(";", 1)[0].strip().lower().replace(" ", "") for p in prefer.split(","))
+    return _MINIMAL in prefs
+
+
+def _with_job(service: Service, record: RequestRecord) -> Response:
+    """The reply, serialised once: the record was built and checked by the service, so it
+    is not dumped and validated again (that doubles the cost for a release of thousands)."""
+    job = latest_for(service.store, record.id) if record.release is not None else None
+    reply = ReleaseReply.model_construct(**dict(record), job=job)
+    return Response(reply.model_dump_json(by_alias=True), media_type="application/json")
+
+
+def _minimal(service: Service, summary: RequestSummary) -> Response:
+    released = summary.outcome == "released"
+    job = latest_for(service.store, summary.id) if released else None
+    reply = ReleaseSummaryReply(**summary.model_dump(), job=job)
+    return Response(
+        reply.model_dump_json(),
+        media_type="application/json",
+        headers={"Preference-Applied": _MINIMAL, "Vary": "Prefer"},
+    )
+
+
 def _reviewer(principal: Principal) -> str:
     if not principal.reviewer:
         raise ForbiddenError("this token is not bound to a reviewer", fix="issue a reviewer token")
     return principal.reviewer
 
 
-@router.get("/queue", response_model=list[RequestSummary], summary="Requests awaiting review")
-def queue(request: Request, principal: Annotated[Principal, Reviewer]) -> list[RequestSummary]:
-    service = service_of(request)
-    if principal.role == "appeal_reviewer":
-        return service.list_requests(holder=principal.organisation, state="appealed")
-    return service.queue(principal.organisation)
+@router.get(
+    "/queue",
+    response_model=list[RequestSummary],
+    responses=PAGED,
+    summary="Requests awaiting review, oldest first, a page at a time",
+)
+def queue(
+    request: Request,
+    response: Response,
+    principal: Annotated[Principal, Reviewer],
+    limit: LIMIT = DEFAULT_LIMIT,
+    cursor: CURSOR = None,
+) -> list[RequestSummary]:
+    # an appeal reviewer's queue is the lodged appeals; a release reviewer's, the requests
+    # the policy sent for review (outcome "review" is only ever at stage "decided")
+    state = "appealed" if principal.role == "appeal_reviewer" else "review"
+    return page_of_requests(
+        request, response, limit, cursor, holder=principal.organisation, state=state
+    )
 
 
 @router.get(
@@ -55,7 +142,8 @@ def record(
 
 @router.post(
     "/requests/{request_id}/review",
-    response_model=RequestRecord,
+    response_model=ReleaseReply | ReleaseSummaryReply,
+    responses=_DECISION_RESPONSES,
     summary="Release what the policy permits, or refuse",
 )
 def review(
@@ -63,9 +151,10 @@ def review(
     request_id: REQUEST_ID,
     body: ReviewIn,
     principal: Annotated[Principal, ReleaseReviewer],
-) -> RequestRecord:
+    prefer: PREFER = None,
+) -> Response:
     service = service_of(request)
-    record_in_scope(service, principal, request_id)
+    summary_in_scope(service, principal, request_id)
     given = body.decides()
     if given and not body.release:
         raise InputError(
@@ -73,7 +162,7 @@ def review(
             field=given,
             fix="leave facts, defer_until and no_defer out when refusing",
         )
-    return service.review(
+    summary = service.record_review(
         request_id,
         _reviewer(principal),
         body.release,
@@ -82,11 +171,15 @@ def review(
         defer_until=body.defer_until,
         no_defer=body.no_defer,
     )
+    if wants_minimal(prefer):
+        return _minimal(service, summary)
+    return _with_job(service, service.get(request_id))
 
 
 @router.post(
     "/requests/{request_id}/appeal/decision",
-    response_model=RequestRecord,
+    response_model=ReleaseReply | ReleaseSummaryReply,
+    responses=_DECISION_RESPONSES,
     summary="Uphold or overturn an appeal",
 )
 def decide_appeal(
@@ -94,7 +187,8 @@ def decide_appeal(
     request_id: REQUEST_ID,
     body: AppealDecisionIn,
     principal: Annotated[Principal, AppealReviewer],
-) -> RequestRecord:
+    prefer: PREFER = None,
+) -> Response:
     service = service_of(request)
     record = record_in_scope(service, principal, request_id)
     given = body.decides()
@@ -107,7 +201,7 @@ def decide_appeal(
             field=given,
             fix="leave facts, defer_until and no_defer out",
         )
-    return service.decide_appeal(
+    summary = service.record_appeal_decision(
         request_id,
         _reviewer(principal),
         body.uphold,
@@ -115,3 +209,6 @@ def decide_appeal(
         defer_until=body.defer_until,
         no_defer=body.no_defer,
     )
+    if wants_minimal(prefer):
+        return _minimal(service, summary)
+    return _with_job(service, service.get(request_id))

@@ -55,6 +55,7 @@ def _register() -> None:
         "audit",
         "tokens",
         "register",
+        "jobs",
     ):
         try:
             importlib.import_module(f"carewall.cli.{name}")

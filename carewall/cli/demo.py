@@ -16,8 +16,11 @@ from rich.table import Table
 from carewall.cli import err_console, main
 from carewall.cli.demo_start import where_to_start
 from carewall.cli.demo_year import fill_year
+from carewall.cli.options import log_key_options
 from carewall.cli.port import check_port
 from carewall.cli.service import _serve
+from carewall.errors import InputError
+from carewall.ledger import pin
 from carewall.service import Service
 
 __all__ = ["demo"]
@@ -55,20 +58,53 @@ def _outcome_chart(svc: Service, width: int = 40) -> Table:
 @click.option("--serve/--no-serve", "do_serve", default=True, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-def demo(db: str, seed: int, scale: float, do_serve: bool, host: str, port: int) -> None:
-    """Build a synthetic, reproducible year of requests on SQLite, then serve it."""
+@log_key_options
+def demo(
+    db: str,
+    seed: int,
+    scale: float,
+    do_serve: bool,
+    host: str,
+    port: int,
+    log_key: str | None,
+    log_key_file: str | None,
+) -> None:
+    """Build a synthetic, reproducible year of requests on SQLite, then serve it.
+
+    A new demo writes its verifier key beside the database (<db>.vkey) and pins it; a
+    later run pins that file again, unless --log-key or --log-key-file says otherwise.
+    """
     if "://" in db and not db.startswith("sqlite"):
         raise click.BadParameter("the demo runs on a SQLite file", param_hint="--db")
     if not 0 < scale <= 2:
         raise click.BadParameter("between 0 and 2", param_hint="--scale")
     if do_serve:  # before the year is built, not after
         check_port(host, port, make_hint=True)
+    pinned = pin.resolve_pin(log_key, log_key_file)
     path = Path(db.split(":///", 1)[-1])
+    vkey_path = pin.vkey_out_path(db, None, None)
     if path.exists():
         err_console.print(f"using the existing demo instance in {path}")
+        if pinned is None and vkey_path.exists():
+            pinned = pin.Pin(pin.read_vkey_file(vkey_path, str(vkey_path)), str(vkey_path))
+        if pinned is not None:
+            pin.check_database(db, pinned)
         svc = Service.open(db)
+        if pinned is not None:
+            pin.check_ledger(svc.ledger, pinned, pin.signing_key_path(db, None))
+        else:
+            click.echo(pin.unpinned_warning("the demo"), err=True)
     else:
+        if pinned is not None:
+            raise InputError(
+                "a new demo instance gets a new log key, so it cannot match a pinned one",
+                field=pinned.field,
+                fix="leave the pin out (the demo pins the key it creates), or pass --db "
+                "with the existing demo database",
+            )
+        pin.check_vkey_out(vkey_path, field="--db")
         svc = Service.init(db, None, "demo.carewall.example/log", None)
+        pin.publish_vkey(vkey_path, svc.ledger.verifier_key, field="--db")
         with Progress(
             TextColumn("[bold]synthetic year"),
             BarColumn(),

@@ -22,6 +22,7 @@ from typing import Any
 
 from carewall.errors import ConflictError
 from carewall.service.facade import Service
+from carewall.service.jobs import drain
 from carewall.service.records import RequestRecord
 
 __all__ = ["SCENARIOS", "DemoStats", "Scenario", "fill_year", "plan_year"]
@@ -539,7 +540,8 @@ def fill_year(
                 later(ev, (20, 60), "lift", id=rec.id)
     svc.ledger.publish()
     svc.auto_publish = True
-    stats.notices = svc.deliver_pending()
+    # Every release queued a job for its notices; run them as the server's worker would.
+    stats.notices = drain(svc).sent + svc.deliver_pending()
     stats.deferred = len(svc.notices(status="deferred"))
     return stats
 

@@ -33,7 +33,8 @@ def _state(n: NoticeRecord) -> str:
         return "deferred"
     if n.delivered_at is not None:
         return "delivered"
-    # claimed and not delivered: being sent now, or its worker died (freed after an hour)
+    # claimed and not delivered: being sent now, or its worker died (freed when its lease
+    # runs out: CAREWALL_WORKER_LEASE, a minute by default)
     return "sending" if n.claimed_at else "waiting"
 
 

@@ -21,13 +21,18 @@ from typing import Any, TypeVar
 
 import click
 
+from carewall.api.server import ServeSettings, serve_app
 from carewall.cli import err_console, main
 from carewall.cli.options import db_option as _db
 from carewall.cli.options import key_option as _key
+from carewall.cli.options import log_key_options
 from carewall.cli.policy import read_limited
 from carewall.cli.port import check_port
+from carewall.cli.serve_options import client_options, settings_from
 from carewall.errors import CarewallError, InputError
+from carewall.ledger import pin
 from carewall.service import RequestRecord, Service
+from carewall.service.jobs import startup_sweep
 
 __all__ = ["appeal", "init", "review", "serve", "submit", "withdraw"]
 
@@ -60,23 +65,61 @@ def _print_json(obj: Any) -> None:
     help="The organisation running the instance (its admin may set the policy over HTTP).",
 )
 @_key
+@click.option(
+    "--vkey-out",
+    "vkey_out",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Where to write the verifier key to publish and pin (default: beside the key file, "
+    "<db>.vkey).",
+)
 def init(
-    db: str | None, orgs: str | None, origin: str, operator: str | None, key: str | None
+    db: str | None,
+    orgs: str | None,
+    origin: str,
+    operator: str | None,
+    key: str | None,
+    vkey_out: str | None,
 ) -> None:
-    """Create an instance: schema, the pledge policy as ledger entry 0, an Ed25519 log key."""
+    """Create an instance: schema, the pledge policy as ledger entry 0, an Ed25519 log key.
+
+    The verifier key is printed and written to a file: publish it, and pin it when you
+    serve or verify (--log-key-file), so nothing trusts the copy kept in the database.
+    """
+    vkey_path = pin.vkey_out_path(db, key, vkey_out)
+    pin.check_vkey_out(vkey_path)  # before anything is created
     svc = Service.init(db, orgs, origin, key, operator=operator)
+    pin.publish_vkey(vkey_path, svc.ledger.verifier_key)
     click.echo(f"created carewall instance; log origin {svc.ledger.origin}")
     click.echo(f"verifier key: {svc.ledger.verifier_key}")
+    click.echo(
+        f"verifier key written to {vkey_path}: publish it, and pin it with "
+        f"--log-key-file {vkey_path} (or ${pin.ENV_KEY}) for `carewall serve` and "
+        "`carewall ledger verify`"
+    )
 
 
 @main.command()
 @_db
 @_key
+@click.option(
+    "--idempotency-key",
+    "idempotency_key",
+    default=None,
+    metavar="KEY",
+    help="Any unique string (e.g. a UUID): run again with the same KEY and document "
+    "within 24 hours, it prints the first result and records nothing twice.",
+)
 @click.argument("request", default="-", required=False)
-def submit(db: str | None, key: str | None, request: str) -> None:
+def submit(db: str | None, key: str | None, idempotency_key: str | None, request: str) -> None:
     """Record REQUEST.json (or - for stdin) and the policy's decision; print id and outcome."""
     data = read_limited(request, what="request")
-    got = _open(db, key).submit(data)
+    try:
+        got = _open(db, key).submit(data, idempotency_key=idempotency_key)
+    except CarewallError as e:
+        if e.field != "idempotency_key":
+            raise
+        raise type(e)(e.message, field="--idempotency-key", fix=e.fix) from e
     _print_json(got.model_dump())
 
 
@@ -372,10 +415,6 @@ def withdraw(id: str, by_org: str, db: str | None, key: str | None) -> None:
     _print_json({"id": rec.id, "stage": rec.stage, "outcome": rec.outcome})
 
 
-# Claims on notices older than this are taken as left by a dead worker and retried at start.
-STALE_CLAIM_SECONDS = 3600
-
-
 def _default_public_url(host: str, port: int) -> str:
     """``http://HOST:PORT/`` from serve's own options (an IPv6 host in brackets)."""
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -383,20 +422,30 @@ def _default_public_url(host: str, port: int) -> str:
 
 
 def _retry_notices(svc: Service) -> None:
-    """Free notice claims a dead worker left (older than an hour) and send what is due."""
+    """Free notice claims a dead worker left (older than the lease) and send what is due.
+
+    A large backlog is left to the server's background worker, so the server answers at
+    once; `carewall jobs` shows its progress.
+    """
     if not svc.ledger.writable:
         return
     try:
-        freed = svc.release_stale_claims(STALE_CLAIM_SECONDS)
-        sent = svc.deliver_pending()
+        done, left = startup_sweep(svc)
     except CarewallError as e:
         err_console.print(f"notices not retried at start: {e.human()}")
         return
-    if freed or sent:
-        click.echo(f"notices: {freed} stale claim(s) freed, {sent} sent")
+    if done.freed or done.sent or left:
+        later = f", {left} left to the background worker (see `carewall jobs`)" if left else ""
+        click.echo(f"notices: {done.freed} stale claim(s) freed, {done.sent} sent{later}")
 
 
-def _serve(svc: Service, host: str, port: int, public_url: str | None = None) -> None:
+def _serve(
+    svc: Service,
+    host: str,
+    port: int,
+    public_url: str | None = None,
+    settings: ServeSettings | None = None,
+) -> None:
     check_port(host, port)  # one line, not uvicorn's traceback, when the port is taken
     try:
         module = importlib.import_module("carewall.api.app")
@@ -408,14 +457,12 @@ def _serve(svc: Service, host: str, port: int, public_url: str | None = None) ->
             "the HTTP API is not installed in this build (carewall.api.app is missing)",
             fix="use the CLI commands, or install a build with the API",
         ) from e
-    import uvicorn
-
     # Checked before anything else happens, so a bad --public-url changes nothing.
     url = index.check_public_url(public_url or _default_public_url(host, port), "--public-url")
     _retry_notices(svc)
     app = module.create_app(svc, public_url=url)
     click.echo(f"serving on http://{host}:{port}/  (public URL {url}; Ctrl-C to stop)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    serve_app(app, host, port, settings or ServeSettings())
 
 
 @main.command()
@@ -431,10 +478,36 @@ def _serve(svc: Service, host: str, port: int, public_url: str | None = None) ->
     help="The http(s) address auditors reach this instance at, named in the audit "
     "command on / (default http://HOST:PORT/; never taken from a request's Host header).",
 )
-def serve(db: str | None, key: str | None, host: str, port: int, public_url: str | None) -> None:
+@log_key_options
+@client_options
+def serve(
+    db: str | None,
+    key: str | None,
+    host: str,
+    port: int,
+    public_url: str | None,
+    log_key: str | None,
+    log_key_file: str | None,
+    **client: Any,
+) -> None:
     """Serve the HTTP API, the pages and /log/.
 
-    At start it frees notice claims older than an hour (a worker died mid-delivery) and
-    sends every notice that is due.
+    Pin the log's published verifier key (--log-key-file, --log-key or $CAREWALL_LOG_VKEY):
+    the server then refuses to start unless the database, the signing key file and the
+    latest checkpoint are all that key's. Without a pin it warns, and trusts the database.
+
+    At start it frees notice claims older than the worker lease (a worker died
+    mid-delivery) and sends the notices that are due; a background worker then delivers
+    large releases' notices as jobs (see `carewall jobs`).
     """
-    _serve(_open(db, key), host, port, public_url)
+    settings = settings_from(client)  # checked before anything is opened
+    pinned = pin.resolve_pin(log_key, log_key_file)
+    if pinned is not None:
+        pin.check_database(db, pinned)  # a re-keyed database is named, not the key file
+    svc = _open(db, key)
+    if pinned is not None:
+        pin.check_ledger(svc.ledger, pinned, pin.signing_key_path(db, key))
+    check_port(host, port)  # a taken port is the one line to show, before any warning
+    if pinned is None:
+        click.echo(pin.unpinned_warning("this server"), err=True)
+    _serve(svc, host, port, public_url, settings)

@@ -7,6 +7,8 @@ Writers are :mod:`sequencer` (sequence + integrate, one transaction) and :mod:`p
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -151,6 +153,17 @@ class Ledger:
     @property
     def writable(self) -> bool:
         return self._signer is not None
+
+    def derive_secret(self, label: bytes) -> bytes | None:
+        """A 32-byte secret for another purpose, ``HMAC-SHA256(signing key, label)``.
+
+        ``label`` names the purpose (domain separation: one label, one use), so the secret
+        reveals nothing of the signing key and no two uses share a secret. None when the
+        ledger was opened without its key (read-only).
+        """
+        if self._signer is None:
+            return None
+        return hmac.new(self._signer.skey().encode("ascii"), label, hashlib.sha256).digest()
 
     def size(self) -> int:
         with self.store.read() as conn:

@@ -1,42 +1,53 @@
-"""Delivering notices after a release commits: each claimed once, sent, and marked.
+"""Delivering notices after a release commits: each claimed once, sent, and marked once.
 
 Delivery runs after the release transaction has committed and the checkpoint is published,
 so the inclusion proof in a notice is against a signed tree that already holds the release.
 Each notice carries the subject's path in the request's subjects tree, so the person can
 check that their commitment is in the logged request.
+
+Three rules make delivery safe to repeat after any crash:
+
+- A notice is **claimed once**: an atomic conditional ``UPDATE … SET claimed_at`` decides
+  which worker sends it. A claim whose worker died is freed by
+  :meth:`Delivery.release_stale_claims` once older than the lease.
+- A notice is **marked once**: marking is conditional on ``delivered_at IS NULL``, and with
+  the database outbox the letter is written in the same transaction as the mark, only for
+  the notices that transaction marked. So the outbox holds exactly one letter per notice,
+  whatever workers raced or died.
+- A notice has **one access code for its life** (:mod:`carewall.service.codes`), and what
+  its letter said is pinned before it is handed to a channel that keeps no copy (SMTP), so
+  a notice sent again after its worker died is the same letter with the same code: the
+  letter the person already holds never stops working.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import secrets
 import smtplib
-from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from carewall.errors import CarewallError, InputError
-from carewall.ledger.subjects import SubjectTree, subjects_root
+from carewall.service import jobstore
 from carewall.service import tables as t
+from carewall.service.codes import hash_code
 from carewall.service.logentries import rfc3339
-from carewall.service.notices import Notice, OutboxChannel, render_notice
+from carewall.service.notices import OutboxChannel
+from carewall.service.preparing import LetterRun, Prepared, commitments_of, subjects_facts
 
 if TYPE_CHECKING:
     from carewall.service.reading import ReadMixin
 
-__all__ = ["Delivery", "commitments_of", "hash_code", "subjects_facts"]
+__all__ = ["Delivery", "OnDelivered", "commitments_of", "hash_code", "subjects_facts"]
 
-
-def hash_code(code: str) -> str:
-    """The stored form of a subject's access code (the code itself is only in the letter)."""
-    return hashlib.sha256(code.encode("utf-8")).hexdigest()
+# Called inside the transaction that marks ``n`` notices delivered (a job counts its
+# progress there, so progress and letters commit together); False: stop after this batch.
+OnDelivered = Callable[[Connection, int], bool]
 
 
 class Delivery:
@@ -45,45 +56,66 @@ class Delivery:
     def __init__(self, svc: ReadMixin) -> None:
         self.svc = svc
 
-    def pending(self) -> int:
+    def pending(
+        self,
+        request_id: str | None = None,
+        *,
+        skip_open_jobs: bool = False,
+        on_delivered: OnDelivered | None = None,
+        stop: threading.Event | None = None,
+    ) -> int:
         """Deliver every notice that is due and unclaimed; returns how many THIS call sent.
+
+        ``request_id`` limits delivery to one request's notices (a job's work);
+        ``skip_open_jobs`` leaves alone the notices of requests whose job is queued or
+        running (the periodic sweep: those are their job's to deliver). A sweep over
+        every request also closes the jobs whose notices it finished.
 
         Safe in several threads or processes at once: each notice is first claimed by an
         atomic ``UPDATE … SET claimed_at … WHERE id IN (…) AND claimed_at IS NULL RETURNING
         id`` in its own short transaction, and only the worker whose update changed the row
-        generates the access code and sends. So no one gets two letters, or a second code
-        that voids the code in their first letter. A claim whose worker died before
-        delivering stays claimed until :meth:`release_stale_claims` frees it.
-
-        Notices go in batches: for the database outbox, a whole batch of letters, their
-        codes' hashes and their delivery marks commit in one transaction.
+        sends it. A claim whose worker died before delivering stays claimed until
+        :meth:`release_stale_claims` frees it. Notices go in batches: for the database
+        outbox, a whole batch of letters, their codes' hashes and their delivery marks
+        commit in one transaction.
         """
-        run = _DeliveryRun(self.svc)
+        run = LetterRun(self.svc)
         batch = _OUTBOX_BATCH if isinstance(self.svc.channel, OutboxChannel) else _CHANNEL_BATCH
+        query = _pending_query(request_id is not None, skip_open_jobs)
         sent = 0
         after = 0  # a cursor, so a notice someone else holds is never asked for twice
-        while True:
+        while stop is None or not stop.is_set():
             with self.svc.store.read() as conn:
-                ids = [
-                    int(i) for i in conn.execute(_PENDING, {"after": after, "n": batch}).scalars()
-                ]
+                params = {"after": after, "n": batch, "rid": request_id}
+                ids = [int(i) for i in conn.execute(query, params).scalars()]
             if not ids:
-                return sent
+                break
             after = ids[-1]
             mine = self.claim(ids)
             if mine:
-                sent += self._deliver_batch(run, mine)
+                done, keep_going = self._deliver_batch(run, mine, on_delivered)
+                sent += done
+                if not keep_going:
+                    break
+        if request_id is None and not skip_open_jobs:
+            self.close_finished_jobs()
+        return sent
+
+    def close_finished_jobs(self) -> int:
+        """Mark done the open notices jobs whose notices are all delivered."""
+        with self.svc._writer_turn, self.svc.store.write() as conn:
+            return jobstore.close_finished(conn, rfc3339(self.svc.clock()))
 
     def release_stale_claims(self, older_than_seconds: float) -> int:
         """Free claims older than ``older_than_seconds`` on notices never marked delivered.
 
-        For the operator, or a start-up (``carewall serve`` does it with an hour), after a
-        worker died mid-delivery; the next :meth:`deliver_pending` then sends them with a
-        fresh code. Returns how many were freed. With the database outbox a letter and its
-        delivery mark commit together, so a freed notice was never sent. With SMTP a worker
-        that died after the mail server took the letter but before marking it leaves a
-        claim that, once freed, sends a second letter whose code replaces the first: use an
-        age well past any delivery in progress.
+        The server does it at start and then periodically with its lease (a minute by
+        default), after a worker died mid-delivery; the next delivery then sends them.
+        Returns how many were freed. With the database outbox a letter and its delivery
+        mark commit together, so a freed notice was never sent. With SMTP a worker that
+        died after the mail server took the letter but before marking it leaves a claim
+        that, once freed, sends the same letter (same code) a second time: a duplicate,
+        never a letter whose code stops working.
         """
         if (
             not isinstance(older_than_seconds, int | float)
@@ -97,12 +129,12 @@ class Delivery:
                 fix="e.g. 3600 to free claims older than an hour (at most ten years)",
             )
         cutoff = rfc3339(self.svc.clock() - timedelta(seconds=older_than_seconds))
-        with self.svc.store.write() as conn:
+        with self.svc._writer_turn, self.svc.store.write() as conn:
             done = conn.execute(
                 t.notices.update()
                 .where(
-                    (t.notices.c.status == "sent")
-                    & t.notices.c.delivered_at.is_(None)
+                    t.notices.c.delivered_at.is_(None)
+                    & (t.notices.c.status == "sent")
                     & t.notices.c.claimed_at.is_not(None)
                     & (t.notices.c.claimed_at <= cutoff)
                 )
@@ -122,7 +154,7 @@ class Delivery:
         if not ids:
             return
         try:
-            with self.svc.store.write() as conn:
+            with self.svc._writer_turn, self.svc.store.write() as conn:
                 conn.execute(
                     t.notices.update()
                     .where(t.notices.c.id.in_(list(ids)) & t.notices.c.delivered_at.is_(None))
@@ -131,7 +163,9 @@ class Delivery:
         except CarewallError:
             pass  # they stay claimed; release_stale_claims frees them later
 
-    def _deliver_batch(self, run: _DeliveryRun, ids: Sequence[int]) -> int:
+    def _deliver_batch(
+        self, run: LetterRun, ids: Sequence[int], on_delivered: OnDelivered | None
+    ) -> tuple[int, bool]:
         """Send the claimed notices ``ids``; on failure, give back those not yet begun."""
         try:
             prepared = run.prepare(ids)
@@ -140,30 +174,49 @@ class Delivery:
             raise
         if isinstance(self.svc.channel, OutboxChannel):
             try:
-                self._deliver_to_outbox(self.svc.channel, prepared)
+                return self._deliver_to_outbox(self.svc.channel, prepared, on_delivered)
             except BaseException:
                 self._unclaim(ids)  # the transaction rolled back: nothing was sent
                 raise
-            return len(prepared)
+        sent, keep_going = 0, True
         for k, item in enumerate(prepared):
             try:
-                self._deliver_one(item)
+                marked, more = self._deliver_one(item, on_delivered)
             except BaseException:
                 # the notice in hand may have left: it stays claimed; the rest never began
                 self._unclaim([p.notice.id for p in prepared[k + 1 :]])
                 raise
-        return len(prepared)
+            sent += marked
+            keep_going = keep_going and more
+        return sent, keep_going
 
-    def _deliver_to_outbox(self, channel: OutboxChannel, prepared: Sequence[_Prepared]) -> None:
+    def _deliver_to_outbox(
+        self,
+        channel: OutboxChannel,
+        prepared: Sequence[Prepared],
+        on_delivered: OnDelivered | None,
+    ) -> tuple[int, bool]:
         now = rfc3339(self.svc.clock())
         with self.svc._writer_turn, self.svc.store.write() as conn:
-            conn.execute(_SET_CODE, [p.code_row() for p in prepared])
-            conn.execute(_MARK_SENT, [p.mark_row(now, channel.name) for p in prepared])
-            channel.send_in(conn, [p.notice for p in prepared])
+            ids = [p.notice.id for p in prepared]
+            # Only notices no one marked meanwhile get a letter (row-locked on PostgreSQL;
+            # SQLite's writer lock already excludes every other writer).
+            still = set(conn.execute(_STILL_UNDELIVERED, {"ids": ids}).scalars())
+            todo = [p for p in prepared if p.notice.id in still]
+            if todo:
+                conn.execute(_SET_CODE, [p.code_row() for p in todo])
+                conn.execute(_MARK_SENT, [p.mark_row(now, channel.name) for p in todo])
+                channel.send_in(conn, [p.notice for p in todo])
+            keep_going = on_delivered(conn, len(todo)) if on_delivered else True
+        return len(todo), keep_going
 
-    def _deliver_one(self, item: _Prepared) -> None:
-        # The code's hash is stored before the notice leaves, so the code works on arrival.
+    def _deliver_one(self, item: Prepared, on_delivered: OnDelivered | None) -> tuple[int, bool]:
+        # The code's hash is stored, and what the letter says pinned, before the notice
+        # leaves: the code works on arrival, and a second sending is the same letter.
         with self.svc._writer_turn, self.svc.store.write() as conn:
+            pinned = conn.execute(_PIN, item.pin_row(rfc3339(self.svc.clock())))
+            if pinned.rowcount != 1:
+                return 0, True  # someone else delivered it meanwhile
             conn.execute(_SET_CODE, [item.code_row()])
         used = self.svc.channel.name
         try:
@@ -173,21 +226,36 @@ class Delivery:
             OutboxChannel(self.svc.store).send(item.notice)
             used = "outbox"
         with self.svc._writer_turn, self.svc.store.write() as conn:
-            conn.execute(_MARK_SENT, [item.mark_row(rfc3339(self.svc.clock()), used)])
+            marked = conn.execute(_MARK_SENT, item.mark_row(rfc3339(self.svc.clock()), used))
+            n = 1 if marked.rowcount == 1 else 0
+            keep_going = on_delivered(conn, n) if on_delivered else True
+        return n, keep_going
 
 
-# Built once so their compiled forms are reused for every notice.
-_PENDING = (
-    sa.select(t.notices.c.id)
-    .where(
-        (t.notices.c.status == "sent")
-        & t.notices.c.delivered_at.is_(None)
-        & t.notices.c.claimed_at.is_(None)
-        & (t.notices.c.id > sa.bindparam("after"))
-    )
-    .order_by(t.notices.c.id)
-    .limit(sa.bindparam("n"))
-)
+def _pending_query(for_request: bool, skip_open_jobs: bool) -> sa.Select[Any]:
+    """Due, unclaimed notices after the cursor, in id order (built once per variant)."""
+    key = (for_request, skip_open_jobs)
+    if key not in _PENDING:
+        cond = (
+            t.notices.c.delivered_at.is_(None)
+            & (t.notices.c.status == "sent")
+            & t.notices.c.claimed_at.is_(None)
+            & (t.notices.c.id > sa.bindparam("after"))
+        )
+        if for_request:
+            cond = cond & (t.notices.c.request_id == sa.bindparam("rid"))
+        if skip_open_jobs:
+            j = jobstore.jobs
+            cond = cond & ~sa.exists().where(
+                (j.c.request_id == t.notices.c.request_id) & j.c.state.in_(("queued", "running"))
+            )
+        _PENDING[key] = (
+            sa.select(t.notices.c.id).where(cond).order_by(t.notices.c.id).limit(sa.bindparam("n"))
+        )
+    return _PENDING[key]
+
+
+_PENDING: dict[tuple[bool, bool], sa.Select[Any]] = {}
 # The claim: one conditional UPDATE over a batch of ids. A row is this worker's exactly when
 # this statement changed it (RETURNING names those rows): another worker's committed claim
 # fails the ``claimed_at IS NULL`` test, and on PostgreSQL a claim in flight holds the row
@@ -203,6 +271,13 @@ _CLAIM = (
     .values(claimed_at=sa.bindparam("now"))
     .returning(t.notices.c.id)
 )
+_STILL_UNDELIVERED = (
+    sa.select(t.notices.c.id)
+    .where(
+        t.notices.c.id.in_(sa.bindparam("ids", expanding=True)) & t.notices.c.delivered_at.is_(None)
+    )
+    .with_for_update()
+)
 _SET_CODE = (
     t.subjects.update()
     .where(
@@ -211,9 +286,20 @@ _SET_CODE = (
     )
     .values(code_hash=sa.bindparam("digest"))
 )
+# Before a notice goes to a channel that keeps no copy: pin what its letter says, and renew
+# the claim (the notice is in hand now, however long the rest of its batch took).
+_PIN = (
+    t.notices.update()
+    .where((t.notices.c.id == sa.bindparam("nid")) & t.notices.c.delivered_at.is_(None))
+    .values(
+        body=sa.bindparam("data"),
+        path=sa.bindparam("subject_path"),
+        claimed_at=sa.bindparam("at"),
+    )
+)
 _MARK_SENT = (
     t.notices.update()
-    .where(t.notices.c.id == sa.bindparam("nid"))
+    .where((t.notices.c.id == sa.bindparam("nid")) & t.notices.c.delivered_at.is_(None))
     .values(
         body=sa.bindparam("data"),
         path=sa.bindparam("subject_path"),
@@ -225,186 +311,4 @@ _MARK_SENT = (
 # mailed (a claimed batch is held by one worker until it is through).
 _OUTBOX_BATCH = 500
 _CHANNEL_BATCH = 20
-# Subject trees kept per delivery run: notices are claimed in id order, and a release
-# inserts its notices together, so a run works through one request at a time.
-_TREES_KEPT = 4
 _MAX_CLAIM_AGE = 10 * 366 * 86400
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """One claimed notice, rendered with its fresh code (holds the code: never log it)."""
-
-    notice: Notice
-    position: int
-    digest: str
-    path: list[str]
-
-    def code_row(self) -> dict[str, Any]:
-        return {"rid": self.notice.request_id, "pos": self.position, "digest": self.digest}
-
-    def mark_row(self, at: str, used: str) -> dict[str, Any]:
-        # svc_notices.body keeps what the notice said without its code (and without the
-        # path, which has its own column, svc_notices.path)
-        data = {k: v for k, v in self.notice.data.items() if k != "subject_path"}
-        return {
-            "nid": self.notice.id,
-            "data": json.dumps(data),
-            "subject_path": json.dumps(self.path),
-            "at": at,
-            "used": used,
-        }
-
-
-@dataclass
-class _RequestFacts:
-    """What every notice about one request shares, and its subjects tree (built once)."""
-
-    common: dict[str, Any]
-    groups: dict[int, list[str]]  # release log index -> categories released
-    tree: SubjectTree
-    root: str
-    count: int
-    request_index: int | None
-
-
-class _DeliveryRun:
-    """Caches for one :meth:`ReadMixin.deliver_pending` run: the signed tree, the release
-    proofs and, per request, the subjects tree (one ``SubjectTree`` per request, never one
-    per notice, so a request about 100,000 people is delivered in seconds, not hours)."""
-
-    def __init__(self, svc: ReadMixin) -> None:
-        self.svc = svc
-        self.requests: OrderedDict[str, _RequestFacts] = OrderedDict()
-        self.signed: tuple[int, str, str] | None = None  # size, note, root hex
-        self.proofs: dict[int, list[str]] = {}
-
-    def _tree(self, index: int) -> tuple[int, str, str]:
-        if self.signed is None or self.signed[0] <= index:
-            size, note = self.svc._signed_tree(index)
-            self.signed = (size, note, self.svc.ledger.root(size).hex())
-            self.proofs.clear()
-        return self.signed
-
-    def _proof(self, index: int, size: int) -> list[str]:
-        if index not in self.proofs:
-            self.proofs[index] = [h.hex() for h in self.svc.ledger.inclusion_proof(index, size)]
-        return self.proofs[index]
-
-    def _request(self, conn: Connection, request_id: str) -> _RequestFacts:
-        facts = self.requests.get(request_id)
-        if facts is not None:
-            self.requests.move_to_end(request_id)
-            return facts
-        req = conn.execute(sa.select(t.requests).where(t.requests.c.id == request_id)).one()
-        rel = json.loads(req.release)
-        commitments = commitments_of(conn, request_id)
-        count, root, request_index = subjects_facts(conn, req, commitments)
-        facts = _RequestFacts(
-            common={
-                "request_id": req.id,
-                "holder": req.holder,
-                "holder_name": self.svc._org_name(req.holder),
-                "recipient": rel["recipient"],
-                "recipient_name": self.svc._org_name(rel["recipient"]),
-                "purpose": req.purpose,
-                "legal_basis": req.legal_basis,
-                "court_order": bool(json.loads(req.document).get("court_order")),
-                "released_at": rel["sent_at"],
-            },
-            groups={int(g["log_index"]): list(g["categories"]) for g in rel["groups"]},
-            tree=SubjectTree(commitments),
-            root=root,
-            count=count,
-            request_index=request_index,
-        )
-        self.requests[request_id] = facts
-        while len(self.requests) > _TREES_KEPT:
-            self.requests.popitem(last=False)
-        return facts
-
-    def prepare(self, ids: Sequence[int]) -> list[_Prepared]:
-        """Render each claimed notice with a fresh access code (generated only now)."""
-        with self.svc.store.read() as conn:
-            rows = conn.execute(
-                sa.select(
-                    t.notices.c.id,
-                    t.notices.c.request_id,
-                    t.notices.c.position,
-                    t.notices.c.release_index,
-                    t.subjects.c.commitment,
-                    t.subjects.c.contact,
-                )
-                .join(
-                    t.subjects,
-                    (t.subjects.c.request_id == t.notices.c.request_id)
-                    & (t.subjects.c.position == t.notices.c.position),
-                )
-                .where(t.notices.c.id.in_(list(ids)))
-                .order_by(t.notices.c.id)
-            ).all()
-            facts = [self._request(conn, r.request_id) for r in rows]
-        out = []
-        for r, f in zip(rows, facts, strict=True):
-            index = int(r.release_index)
-            size, note, root = self._tree(index)
-            path = f.tree.proof(int(r.position))
-            data: dict[str, Any] = {
-                **f.common,
-                "categories": f.groups[index],
-                "release_index": index,
-                "tree_size": size,
-                "root": root,
-                "inclusion_proof": self._proof(index, size),
-                "commitment": r.commitment,
-                "checkpoint": note,
-                "request_index": f.request_index,
-                "subjects_root": f.root,
-                "subject_position": int(r.position),
-                "subject_count": f.count,
-                "subject_path": path,
-                # the letter names the page to see this at (set by `carewall serve`)
-                "public_url": self.svc.public_url,
-            }
-            code = secrets.token_urlsafe(16)
-            subject_line, body = render_notice({**data, "code": code})
-            notice = Notice(int(r.id), r.request_id, r.contact, subject_line, body, data)
-            out.append(_Prepared(notice, int(r.position), hash_code(code), path))
-        return out
-
-
-def commitments_of(conn: Connection, request_id: str) -> list[str]:
-    """The request's subjects' commitments, in request order (the subjects tree's leaves)."""
-    return [
-        str(c)
-        for c in conn.execute(
-            sa.select(t.subjects.c.commitment)
-            .where(t.subjects.c.request_id == request_id)
-            .order_by(t.subjects.c.position)
-        ).scalars()
-    ]
-
-
-def subjects_facts(
-    conn: Connection, req: Row[Any], commitments: Sequence[str] | None = None
-) -> tuple[int, str, int | None]:
-    """(subject count, subjects root, the request entry's log index) of request ``req``."""
-    if commitments is None and req.subjects_root:
-        count = int(
-            conn.execute(
-                sa.select(sa.func.count()).where(t.subjects.c.request_id == req.id)
-            ).scalar_one()
-        )
-        root = str(req.subjects_root)
-    else:
-        commitments = commitments_of(conn, req.id) if commitments is None else commitments
-        count = len(commitments)
-        # a request stored before the root was kept has it recomputed from its rows
-        root = str(req.subjects_root or subjects_root(commitments))
-    index = conn.execute(
-        sa.select(t.events.c.log_index)
-        .where((t.events.c.request_id == req.id) & (t.events.c.kind == "received"))
-        .order_by(t.events.c.id)
-        .limit(1)
-    ).scalar()
-    return count, root, None if index is None else int(index)

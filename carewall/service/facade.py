@@ -28,7 +28,7 @@ from carewall.errors import (
     InputError,
     NotFoundError,
 )
-from carewall.ledger import Ledger
+from carewall.ledger import Ledger, check_origin
 from carewall.ledger.keys import default_key_path
 from carewall.ledger.subjects import subjects_root
 from carewall.policy import (
@@ -39,15 +39,18 @@ from carewall.policy import (
     parse_request,
 )
 from carewall.policy.facts import facts_of
+from carewall.service import idempotency as idem
 from carewall.service import logentries as le
 from carewall.service import tables as t
 from carewall.service.deferrals import Deferral, change_deferral, list_deferrals
+from carewall.service.jobs import JobPolicy, after_commit, queue_notices
+from carewall.service.jobstore import QueuedJob
 from carewall.service.lifecycle import Action, Outcome, Stage, next_stage
 from carewall.service.notices import Channel, channel_from_env
 from carewall.service.reading import ReadMixin
-from carewall.service.records import RequestRecord, Submitted
+from carewall.service.records import RequestRecord, RequestSummary, Submitted
 from carewall.service.register_policy import RegisterPolicyMixin
-from carewall.service.registry import holder_key, register_entries, write_register
+from carewall.service.registry import holder_key, record_admin, register_entries, write_register
 from carewall.service.releasing import DEFAULT_DEFERRAL_DAYS, release_in
 from carewall.service.statements import (
     _LOCK_REQUEST,
@@ -61,6 +64,8 @@ from carewall.service.statements import (
 )
 from carewall.storage.db import Store, open_store
 from carewall.storage.migrate import current_revision, head_revision, upgrade
+from carewall.storage.undo import InitUndo
+from carewall.text import check_text
 
 __all__ = ["DEFAULT_DEFERRAL_DAYS", "Service"]
 
@@ -113,6 +118,8 @@ class Service(RegisterPolicyMixin, ReadMixin):
         self._writer_turn: AbstractContextManager[Any] = (
             threading.RLock() if store.is_sqlite else nullcontext()
         )
+        # How this instance runs jobs (a release's notices): see carewall.service.jobs.
+        self.job_policy = JobPolicy()
 
     # ----- opening -------------------------------------------------------------------
 
@@ -142,34 +149,44 @@ class Service(RegisterPolicyMixin, ReadMixin):
                     fix="name the public body that holds the data",
                 )
         engine = Engine.load(None)
-        store = open_store(db_url)
+        origin = check_origin(origin or "carewall.example/log")  # a bad one creates nothing
         key = Path(key_path) if key_path else default_key_path(db_url)
-        upgrade(store)
-        with store.read() as conn:
-            if conn.execute(sa.select(t.settings.c.key).limit(1)).first() is not None:
-                raise ConflictError(
-                    "this database already holds a carewall instance",
-                    field="--db",
-                    fix="use `carewall serve` on it, or choose a new database",
+        # A failed init leaves nothing behind: no database file or tables, no key file.
+        undo = InitUndo(db_url)
+        try:
+            store = open_store(db_url)
+            undo.watch(store)
+            upgrade(store)
+            with store.read() as conn:
+                if conn.execute(sa.select(t.settings.c.key).limit(1)).first() is not None:
+                    raise ConflictError(
+                        "this database already holds a carewall instance",
+                        field="--db",
+                        fix="use `carewall serve` on it, or choose a new database",
+                    )
+            ledger = Ledger.create(store, origin, key)
+            undo.key_created(key)
+            svc = cls(store, ledger, channel)
+            with store.write() as conn:
+                write_register(conn, register)
+                conn.execute(
+                    t.settings.insert(),
+                    [
+                        {"key": "local_policy", "value": ""},
+                        {"key": "register_version", "value": "1"},
+                        {"key": "deferral_days", "value": str(DEFAULT_DEFERRAL_DAYS)},
+                        {"key": "operator", "value": operator or ""},
+                    ],
                 )
-        ledger = Ledger.create(store, origin or "carewall.example/log", key)
-        svc = cls(store, ledger, channel)
-        with store.write() as conn:
-            write_register(conn, register)
-            conn.execute(
-                t.settings.insert(),
-                [
-                    {"key": "local_policy", "value": ""},
-                    {"key": "register_version", "value": "1"},
-                    {"key": "deferral_days", "value": str(DEFAULT_DEFERRAL_DAYS)},
-                    {"key": "operator", "value": operator or ""},
-                ],
-            )
-            now = le.rfc3339(svc.clock())
-            ledger.append_in(
-                conn, [svc._policy_entry(engine, "init"), *register_entries(register, now)]
-            )
-        ledger.publish()
+                now = le.rfc3339(svc.clock())
+                ledger.append_in(
+                    conn, [svc._policy_entry(engine, "init"), *register_entries(register, now)]
+                )
+            ledger.publish()
+        except BaseException:
+            undo.undo()
+            raise
+        undo.done()
         return svc
 
     @classmethod
@@ -284,9 +301,19 @@ class Service(RegisterPolicyMixin, ReadMixin):
 
     # ----- the lifecycle ---------------------------------------------------------------
 
-    def submit(self, doc: bytes | str | Mapping[str, Any]) -> Submitted:
-        """Record a request and the policy's decision (request + decision entries)."""
+    def submit(
+        self, doc: bytes | str | Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> Submitted:
+        """Record a request and the policy's decision (request + decision entries).
+
+        With ``idempotency_key``, a retry of the same document by the same requester within
+        a day returns the first result (a :class:`~carewall.service.records.Replayed`)
+        and records nothing; the same key with another document is a ConflictError.
+        """
+        key_used = None if idempotency_key is None else idem.check_key(idempotency_key)
         data, contacts = _split_contacts(doc)
+        for i, contact in contacts.items():
+            check_text(contact, field=f"subjects[{i}].contact", kind="prose", max_length=2000)
         register, engine = self._current()
         request = parse_request(data, register, today=self.clock().date())
         facts, claimed = facts_of(request)
@@ -306,6 +333,17 @@ class Service(RegisterPolicyMixin, ReadMixin):
         refs = [s["ref"] for s in stored["subjects"]]
         with self._write() as conn:
             next_stage(Stage.RECEIVED, Outcome.REVIEW, Action.DECIDE)
+            if key_used is not None:
+                first = idem.claim(
+                    conn,
+                    stored["requester"],
+                    key_used,
+                    idem.digest_of(stored, contacts),
+                    Submitted(id=request_id, outcome=outcome, log_index=0),
+                    self.clock(),
+                )
+                if first is not None:
+                    return first
             holder = stored["holder"]
             key = self._holder_keys.get(holder)
             if key is None:
@@ -345,6 +383,8 @@ class Service(RegisterPolicyMixin, ReadMixin):
                 le.decision_entry(request_id, decision, now),
             ]
             idx = self.ledger.append_in(conn, entries)
+            if key_used is not None:
+                idem.settle(conn, stored["requester"], key_used, idx[1])
             received_row = _event_row(request_id, "received", now, stored["requester"], idx[0])
             decided_row = _event_row(request_id, "decided", now, None, idx[1], {"outcome": outcome})
             conn.execute(
@@ -373,15 +413,43 @@ class Service(RegisterPolicyMixin, ReadMixin):
         (``{"subject": i, "is_child"|"is_victim_or_witness"|"consent": bool}``); the release
         is decided again on that record. ``defer_until`` (at most 90 days ahead) or
         ``no_defer`` is the reviewer's decision on a request to defer the notices.
+        Returns the full record; :meth:`record_review` records the same without reading
+        it back (a release of 100,000 people has a record of tens of megabytes).
         """
+        self.record_review(
+            id,
+            reviewer_id,
+            release,
+            note,
+            facts=facts,
+            defer_until=defer_until,
+            no_defer=no_defer,
+        )
+        return self.get(id)
+
+    def record_review(
+        self,
+        id: str,
+        reviewer_id: str,
+        release: bool,
+        note: str | None = None,
+        *,
+        facts: Sequence[Any] | None = None,
+        defer_until: str | None = None,
+        no_defer: bool = False,
+    ) -> RequestSummary:
+        """:meth:`review`, returning only the request's summary (ids, stage, counts)."""
+        if note is not None:
+            check_text(note, field="note", kind="prose", max_length=5000)
         register = self.register()
+        job: QueuedJob | None = None
         with self._write() as conn:
             row = self._lock_row(conn, id)
             self._check_reviewer(register, reviewer_id, row.holder, "release_reviewer")
             next_stage(row.stage, row.outcome, Action.REVIEW)
             now = le.rfc3339(self.clock())
             if release:
-                release_in(
+                job = release_in(
                     self, conn, row, register, reviewer_id, now, [], facts, defer_until, no_defer
                 )
             else:
@@ -399,15 +467,26 @@ class Service(RegisterPolicyMixin, ReadMixin):
             if not release:
                 values["outcome"] = Outcome.REFUSED.value
             conn.execute(_UPDATE_REQUEST, {"rid": id, **values})
-        self._after_commit()
-        return self.get(id)
+        self._after_commit(job)
+        return self.summary(id)
 
-    def appeal(self, id: str, by: Literal["requester", "subject"], grounds: str) -> RequestRecord:
-        """Lodge an appeal: the requester against a refusal, the subject against a release."""
+    def appeal(
+        self,
+        id: str,
+        by: Literal["requester", "subject"],
+        grounds: str,
+        *,
+        subject: int | None = None,
+    ) -> RequestRecord:
+        """Lodge an appeal: the requester against a refusal, the subject against a release.
+
+        ``subject`` is the appealing subject's position, so only they read their grounds.
+        """
         if by not in ("requester", "subject"):
             raise InputError("must be 'requester' or 'subject'", field="by")
-        if not grounds or not grounds.strip():
+        if not isinstance(grounds, str) or not grounds.strip():
             raise InputError("give the grounds of the appeal", field="grounds")
+        check_text(grounds, field="grounds", kind="prose", max_length=10000)
         action = Action.APPEAL_REQUESTER if by == "requester" else Action.APPEAL_SUBJECT
         with self._write() as conn:
             row = self._lock_row(conn, id)
@@ -422,6 +501,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
                     "grounds": grounds,
                     "prior_outcome": row.outcome,
                     "lodged_at": now,
+                    "subject": subject if by == "subject" else None,
                 },
             )
             conn.execute(_UPDATE_REQUEST, {"rid": id, "stage": stage.value})
@@ -430,8 +510,8 @@ class Service(RegisterPolicyMixin, ReadMixin):
 
     def subject_appeal(self, request_id: str, code: str, grounds: str) -> RequestRecord:
         """The subject appeals a release, proving who they are with their access code."""
-        self._subject_position(request_id, code)
-        return self.appeal(request_id, "subject", grounds)
+        position = self._subject_position(request_id, code)
+        return self.appeal(request_id, "subject", grounds, subject=position)
 
     def decide_appeal(
         self,
@@ -446,9 +526,26 @@ class Service(RegisterPolicyMixin, ReadMixin):
         """A different person, holding ``appeal_reviewer`` at the holder, decides the appeal.
 
         Overturning a refusal releases what the policy permits (never more); overturning a
-        release records that it should not have happened.
+        release records that it should not have happened. Returns the full record.
         """
+        self.record_appeal_decision(
+            id, reviewer_id, uphold, facts=facts, defer_until=defer_until, no_defer=no_defer
+        )
+        return self.get(id)
+
+    def record_appeal_decision(
+        self,
+        id: str,
+        reviewer_id: str,
+        uphold: bool,
+        *,
+        facts: Sequence[Any] | None = None,
+        defer_until: str | None = None,
+        no_defer: bool = False,
+    ) -> RequestSummary:
+        """:meth:`decide_appeal`, returning only the request's summary."""
         register = self.register()
+        job: QueuedJob | None = None
         with self._write() as conn:
             row = self._lock_row(conn, id)
             self._check_reviewer(register, reviewer_id, row.holder, "appeal_reviewer")
@@ -464,7 +561,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
             result: Literal["upheld", "overturned"] = "upheld" if uphold else "overturned"
             entry = dict(le.appeal_entry(id, appeal.by, result, now, reviewer_id))
             if not uphold and appeal.prior_outcome == Outcome.REFUSED.value:
-                release_in(
+                job = release_in(
                     self,
                     conn,
                     row,
@@ -487,8 +584,8 @@ class Service(RegisterPolicyMixin, ReadMixin):
                 {"rid": id, "reviewer": reviewer_id, "decided_at": now, "result": result},
             )
             conn.execute(_UPDATE_REQUEST, {"rid": id, "stage": stage.value})
-        self._after_commit()
-        return self.get(id)
+        self._after_commit(job)
+        return self.summary(id)
 
     def withdraw(self, id: str, by_org: str) -> RequestRecord:
         """The requester withdraws a request not yet reviewed; a ``withdrawal`` entry says so."""
@@ -530,14 +627,32 @@ class Service(RegisterPolicyMixin, ReadMixin):
 
     def _deferral(self, request_id: str, reviewer_id: str, until: str | None) -> RequestRecord:
         register = self.register()
+        job: QueuedJob | None = None
         with self._write() as conn:
             row = self._lock_row(conn, request_id)
             self._check_reviewer(register, reviewer_id, row.holder, "release_reviewer")
             now = le.rfc3339(self.clock())
             change_deferral(self, conn, row, reviewer_id, now, until)
-        self._after_commit()
+            if until is None:  # lifted: the notices are due now, and a job delivers them
+                job = queue_notices(self, conn, request_id, now)
+        self._after_commit(job)
         return self.get(request_id)
 
-    def _after_commit(self) -> None:
-        if self.auto_publish:
-            self.deliver_pending()
+    def record_admin(
+        self, organisation: str, actor: str, action: str, details: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Write rows to the private admin log (ids only), one per detail, in one transaction.
+
+        For what a person looked at or exported (a DPO reading a letter): written before it
+        is shown, so nothing is shown that was not recorded.
+        """
+        if not details:
+            return
+        now = le.rfc3339(self.clock())
+        with self._writer_turn, self.store.write() as conn:
+            for detail in details:
+                record_admin(conn, now, organisation, actor, action, detail)
+
+    def _after_commit(self, job: QueuedJob | None = None) -> None:
+        """Run at once the job the caller queued claimed (small, or no background worker)."""
+        after_commit(self, job)

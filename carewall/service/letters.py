@@ -5,8 +5,8 @@ the database outbox (``svc_outbox``) keeps every letter it took. A letter mailed
 is not kept, and of its code only the SHA-256 is (``svc_subjects.code_hash``), so such a
 letter cannot be read back or sent again. Sending again MUST re-send the kept letter
 byte for byte and MUST NOT issue a new code: a new code would void the one in the letter
-the person already holds. A new code is only ever issued by delivery
-(:mod:`carewall.service.delivery`), for a notice never delivered.
+the person already holds. A notice has one code for its life
+(:mod:`carewall.service.codes`): even delivery, repeated after a crash, gives the same one.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from carewall.errors import ConflictError, InputError, NotFoundError, UnavailableError
 from carewall.service import tables as t
-from carewall.service.delivery import hash_code
+from carewall.service.codes import hash_code
 from carewall.service.logentries import rfc3339
 from carewall.service.notices import Notice, OutboxChannel
 from carewall.service.statements import _event_row
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Letter", "kept_letter", "notice_contacts", "resend_letter"]
 
-# secrets.token_urlsafe(16): 22 characters of the URL-safe base64 alphabet
+# an access code: 22 characters of the URL-safe base64 alphabet (see service.codes)
 _CODE_LIKE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _LIST_HINT = "list them with `carewall notices list`"
 

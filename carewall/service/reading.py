@@ -82,6 +82,33 @@ def _appeal(r: Row[Any] | None) -> AppealRecord | None:
     )
 
 
+def _appeal_for_subject(r: Row[Any] | None, position: int) -> AppealRecord | None:
+    """The appeal as the subject at ``position`` may see it: their own in full; the
+    requester's without its grounds; another subject's not at all (its grounds are theirs)."""
+    appeal = _appeal(r)
+    if r is None or appeal is None:
+        return None
+    if appeal.by == "requester":
+        return appeal.model_copy(update={"grounds": None})
+    return appeal if r.subject == position else None
+
+
+def _summary(r: Row[Any]) -> RequestSummary:
+    doc = json.loads(r.document)
+    return RequestSummary(
+        id=r.id,
+        holder=r.holder,
+        requester=r.requester,
+        purpose=r.purpose,
+        legal_basis=r.legal_basis,
+        stage=r.stage,
+        outcome=r.outcome,
+        received_at=r.received_at,
+        subjects=len(doc["subjects"]),
+        categories=doc["categories"],
+    )
+
+
 def _day(value: str, field: str) -> date:
     if not isinstance(value, str) or not _DAY.fullmatch(value):
         raise InputError("is not a date", field=field, fix="write it as YYYY-MM-DD")
@@ -215,6 +242,14 @@ class ReadMixin:
             ],
         )
 
+    def summary(self, id: str) -> RequestSummary:
+        """One request's summary (as in a list): one row read, whatever its size."""
+        with self.store.read() as conn:
+            r = conn.execute(sa.select(t.requests).where(t.requests.c.id == id)).first()
+        if r is None:
+            raise NotFoundError("no such request", field="id", fix="check the request id")
+        return _summary(r)
+
     def outcome_counts(self) -> dict[tuple[str, str], int]:
         """How many requests each requester has, by outcome: public, aggregate, one query."""
         q = sa.select(t.requests.c.requester, t.requests.c.outcome, sa.func.count()).group_by(
@@ -242,8 +277,12 @@ class ReadMixin:
         until: str | None = None,
         limit: int | None = None,
         offset: int = 0,
+        start_after: tuple[str, str] | None = None,
     ) -> list[RequestSummary]:
         """Requests, oldest first; ``state`` matches a stage or an outcome.
+
+        ``start_after`` (``received_at``, ``id``): only requests after that one (keyset
+        paging, so a page never repeats or skips one as requests come and go).
 
         ``reference`` matches the requester's reference exactly (no wildcards); it is read
         from the private document, so it filters but is never returned. ``since`` and
@@ -264,30 +303,19 @@ class ReadMixin:
             q = q.where(t.requests.c.received_at >= first)
         if after is not None:
             q = q.where(t.requests.c.received_at < after)
+        if start_after is not None:
+            at, rid = start_after
+            q = q.where(
+                (t.requests.c.received_at > at)
+                | ((t.requests.c.received_at == at) & (t.requests.c.id > rid))
+            )
         if limit is not None:
             q = q.limit(limit)
         if offset:
             q = q.offset(offset)
         with self.store.read() as conn:
             rows = conn.execute(q).all()
-        out = []
-        for r in rows:
-            doc = json.loads(r.document)
-            out.append(
-                RequestSummary(
-                    id=r.id,
-                    holder=r.holder,
-                    requester=r.requester,
-                    purpose=r.purpose,
-                    legal_basis=r.legal_basis,
-                    stage=r.stage,
-                    outcome=r.outcome,
-                    received_at=r.received_at,
-                    subjects=len(doc["subjects"]),
-                    categories=doc["categories"],
-                )
-            )
-        return out
+        return [_summary(r) for r in rows]
 
     def queue(self, holder: str) -> list[RequestSummary]:
         """Requests at ``holder`` that the policy sent for review and no one has reviewed."""
@@ -400,7 +428,7 @@ class ReadMixin:
             checkpoint=note,
             commitment=subj.commitment,
             can_appeal=req.stage == "reviewed" and req.outcome == "released",
-            appeal=_appeal(appeal),
+            appeal=_appeal_for_subject(appeal, position),
             request_index=request_index,
             subjects_root=root,
             subject_count=count,

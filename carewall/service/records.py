@@ -18,6 +18,7 @@ __all__ = [
     "NoticeRecord",
     "ReleaseGroup",
     "ReleaseRecord",
+    "Replayed",
     "RequestRecord",
     "RequestSummary",
     "SubjectRecord",
@@ -36,6 +37,12 @@ class Submitted(_Frozen):
     id: str
     outcome: Literal["refused", "review"]
     log_index: int
+
+
+class Replayed(Submitted):
+    """The first result of a submission, returned to a retry with the same idempotency key.
+
+    It serialises exactly as :class:`Submitted`; only its type says it is a replay."""
 
 
 class EventRecord(_Frozen):
@@ -86,7 +93,9 @@ class ReleaseRecord(_Frozen):
 
 class AppealRecord(_Frozen):
     by: Literal["requester", "subject"]
-    grounds: str
+    # Whoever lodged the appeal and the holder's reviewers read the grounds; anyone else
+    # gets null (a subject's grounds are never the requester's, nor another subject's).
+    grounds: str | None
     prior_outcome: str
     lodged_at: str
     reviewer: str | None

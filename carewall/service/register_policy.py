@@ -34,6 +34,7 @@ from carewall.service.registry import (
     revoke_tokens_in,
     write_changes,
 )
+from carewall.text import check_text
 
 if TYPE_CHECKING:
     from carewall.ledger import Ledger
@@ -156,6 +157,7 @@ class RegisterPolicyMixin:
 
         Logs a ``policy`` entry; returns the new policy hash.
         """
+        check_text(text, field="text", kind="verbatim")  # no NUL or lone surrogate: see text.py
         engine = Engine.load(text or None)
         with self._write() as conn:
             self._set(conn, "local_policy", text)

@@ -25,6 +25,8 @@ from carewall.policy import Register, parse_request
 from carewall.policy.facts import SubjectFacts, facts_of
 from carewall.service import logentries as le
 from carewall.service import tables as t
+from carewall.service.jobs import queue_notices
+from carewall.service.jobstore import QueuedJob
 from carewall.service.lifecycle import Outcome
 from carewall.service.release import plan_release, union
 from carewall.service.statements import _UPDATE_REQUEST
@@ -150,7 +152,7 @@ def check_review_date(value: str, today: date, field: str = "defer_until") -> st
     return value
 
 
-def _claimed(rows: Sequence[Row[Any]]) -> list[SubjectFacts]:
+def _claimed(rows: Sequence[Any]) -> list[SubjectFacts]:
     return [
         SubjectFacts(bool(r.is_child), bool(r.is_victim_or_witness), bool(r.consent)) for r in rows
     ]
@@ -167,13 +169,16 @@ def release_in(
     facts_said: Sequence[Any] | None,
     defer_until: str | None,
     no_defer: bool,
-) -> None:
+) -> QueuedJob | None:
     """Release what both decisions permit on the holder's record; log it all at once.
 
     ``facts_said`` is the reviewer's statements about the subjects (see
     :func:`parse_corrections`); ``defer_until``/``no_defer`` their deferral decision.
     ``leading`` entries (an overturned appeal's) are appended first, in the same
     transaction, before the ``review`` entry that carries the holder's record.
+
+    Returns the job, queued in the same transaction, that delivers the notices (None when
+    they are deferred): the per-subject work is the job's, off the caller's transaction.
     """
     doc = json.loads(row.document)
     today = date.fromisoformat(now[:10])
@@ -181,9 +186,15 @@ def release_in(
     days = int(svc._setting(conn, "deferral_days") or DEFAULT_DEFERRAL_DAYS)
     review_date = deferral_until(bool(doc.get("prejudice")), defer_until, no_defer, today, days)
     engine = svc.engine(conn)
-    facts, _ = facts_of(parse_request(doc, register, today=today))
+    # The request-wide facts, decided again on today's register; the subjects were checked
+    # when the request was received and are read from their rows below (one is enough for
+    # the parser, and re-parsing 100,000 of them would dominate a large release).
+    facts, _ = facts_of(
+        parse_request(dict(doc, subjects=doc["subjects"][:1]), register, today=today)
+    )
+    s = t.subjects.c
     subjects = conn.execute(
-        sa.select(t.subjects)
+        sa.select(s.position, s.is_child, s.is_victim_or_witness, s.consent, s.commitment)
         .where(t.subjects.c.request_id == row.id)
         .order_by(t.subjects.c.position)
     ).all()
@@ -349,3 +360,4 @@ def release_in(
             "deferral_by": reviewer_id,
         }
     conn.execute(_UPDATE_REQUEST, values)
+    return None if review_date is not None else queue_notices(svc, conn, row.id, now)

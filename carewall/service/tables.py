@@ -128,6 +128,7 @@ appeals = sa.Table(
     sa.Column("reviewer", sa.String(100)),
     sa.Column("decided_at", sa.String(20)),
     sa.Column("result", sa.String(32)),
+    sa.Column("subject", sa.Integer),  # the appealing subject's position (0006_idempotency)
 )
 
 notices = sa.Table(

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -82,3 +83,36 @@ def test_parse_entry_error_does_not_echo_values() -> None:
     with pytest.raises(InputError) as err:
         parse_entry('{"subject": "9434765919", "subject": "9434765919"}')
     assert "9434765919" not in str(err.value)
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.text(alphabet=st.characters(codec="utf-8"))
+    | st.sampled_from(["\u2028\u2029", "\x7f", "<&>", "\x00\x1f\b\f\n\r\t", '"\\/', "é😀"]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(max_size=6, alphabet=st.characters(codec="utf-8")), inner, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@given(_json_values)
+def test_the_fast_path_writes_exactly_what_rfc8785_writes(value: object) -> None:
+    """The standard-library fast path (every entry carewall writes) is RFC 8785 byte for byte,
+    non-ASCII keys and all (those go to the reference encoder)."""
+    assert canonical(value) == rfc8785.dumps(value)
+
+
+def test_a_lone_surrogate_is_refused_on_the_fast_path_too() -> None:
+    with pytest.raises(InputError, match="UTF-8"):
+        canonical({"kind": "notice", "subject": "\ud800"})
+
+
+def test_an_unsafe_integer_is_refused_not_written_by_the_fast_path() -> None:
+    with pytest.raises(InputError, match="exact JSON range"):
+        canonical({"n": 2**53})
