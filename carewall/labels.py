@@ -17,7 +17,7 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["Label", "catalogue", "describe_entry", "label", "sentence"]
+__all__ = ["Label", "catalogue", "describe_entry", "label", "offence_text", "sentence"]
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def _some(k: int, total: int, one: str, many: str) -> list[str]:
 _OFFENCE = re.compile(r"([a-z_]+_[0-9]{4})_s([0-9]+)([a-z]*)((?:_[a-z0-9]+)*)", re.ASCII)
 
 
-def _offence(offence: str) -> str:
+def offence_text(offence: str) -> str:
     """``immigration_act_1971_s24a_1`` as "Immigration Act 1971, section 24A(1)"."""
     m = _OFFENCE.fullmatch(offence)
     if not m:  # "unlisted": the Act is not on the packaged list
@@ -105,7 +105,7 @@ def _law(e: Mapping[str, Any]) -> list[str]:
     others = f" (also {_labels('legal_basis', e['other_bases'])})" if e["other_bases"] else ""
     out = [f"Legal basis: {basis}{others}."]
     if e["offence"]:
-        out.append(f"Offence: {_offence(e['offence'])}.")
+        out.append(f"Offence: {offence_text(e['offence'])}.")
     if e["court_order"]:
         out.append("A court order was given.")
     if e["onward_recipients"]:

@@ -30,8 +30,6 @@ from carewall import labels
 from carewall.api.requests import record_in_scope
 from carewall.errors import NotFoundError
 from carewall.service import Outcome, RequestRecord, Service, Stage
-from carewall.service.logentries import rfc3339
-from carewall.service.registry import record_admin
 from carewall.web.security import WebUser, require_user
 from carewall.web.templating import render
 
@@ -154,12 +152,7 @@ def recorded(
 
     Written before the page is shown, so nothing is shown that was not recorded.
     """
-    if not details:
-        return
-    now = rfc3339(service.clock())
-    with service._writer_turn, service.store.write() as conn:
-        for detail in details:
-            record_admin(conn, now, user.organisation, user.principal.token_id, action, detail)
+    service.record_admin(user.organisation, user.principal.token_id, action, details)
 
 
 # ----- the search -----------------------------------------------------------------------

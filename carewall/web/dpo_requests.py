@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from carewall.errors import InputError
-from carewall.labels import _offence as offence_text
+from carewall.labels import offence_text
 from carewall.service import RequestRecord, RequestSummary, Service
 from carewall.web.dpo_common import (
     PAGE_SIZE,

@@ -216,8 +216,11 @@ def my_data_page(request: Request) -> HTMLResponse:
     return _form(request)
 
 
-@router.post("/my-data", response_class=HTMLResponse)
-async def my_data_post(request: Request) -> HTMLResponse:
+async def _posted_credentials(
+    request: Request,
+) -> HTMLResponse | tuple[dict[str, str], str, str]:
+    """The posted form, Request ID and access code; or the page to answer with instead (an
+    expired form, or the sign-in form with what is wrong with the two fields)."""
     form = await form_of(request)
     try:
         check_csrf(request, form.get(CSRF_FIELD))
@@ -226,6 +229,15 @@ async def my_data_post(request: Request) -> HTMLResponse:
     rid, code, errors = _credentials(form)
     if errors:
         return _form(request, errors, status=400, request_id=rid)
+    return form, rid, code
+
+
+@router.post("/my-data", response_class=HTMLResponse)
+async def my_data_post(request: Request) -> HTMLResponse:
+    posted = await _posted_credentials(request)
+    if isinstance(posted, HTMLResponse):
+        return posted
+    _form_data, rid, code = posted
     service = service_of(request)
     try:
         view = _guarded(request, rid, lambda: service.subject_view(rid, code))
@@ -251,14 +263,10 @@ def _appeal_problems(view: SubjectView, grounds: str) -> tuple[list[dict[str, st
 
 @router.post("/my-data/appeal", response_class=HTMLResponse)
 async def my_data_appeal(request: Request) -> HTMLResponse:
-    form = await form_of(request)
-    try:
-        check_csrf(request, form.get(CSRF_FIELD))
-    except CarewallError:
-        return _expired(request)
-    rid, code, errors = _credentials(form)
-    if errors:
-        return _form(request, errors, status=400, request_id=rid)
+    posted = await _posted_credentials(request)
+    if isinstance(posted, HTMLResponse):
+        return posted
+    form, rid, code = posted
     # Browsers send a textarea's line breaks as CRLF; count them as the character count does.
     grounds = form.get("grounds", "").replace("\r\n", "\n")
     service = service_of(request)
