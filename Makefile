@@ -8,7 +8,7 @@ PORT ?= 8000
 # Debian's Chromium, for the browser tests (never a browser a test tool downloads).
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install run test lint typecheck pytest bench clean
+.PHONY: install run test lint typecheck pytest bench screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench: install
 	$(BIN)/python benchmarks/decide.py
 	$(BIN)/python benchmarks/ledger.py
 	$(BIN)/python benchmarks/service.py
+	$(BIN)/python benchmarks/release.py
+
+# The README's screenshots, taken by the browser tests from the pages as they are now.
+screenshots: install $(CHROMIUM)
+	CAREWALL_SCREENS=$(CURDIR)/docs/screens $(BIN)/pytest -q -n 2 tests/integration/test_web_*.py
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache carewall.db* carewall-demo.db*

@@ -6,7 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from pgdb import pg_database
+
+# No test may fail because the machine is busy: no hypothesis deadline anywhere, and no
+# health check that times data generation (a module may still tighten its own settings).
+settings.register_profile("carewall", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("carewall")
 
 
 @pytest.fixture
