@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python benchmarks/ledger.py
 	$(BIN)/python benchmarks/service.py
 	$(BIN)/python benchmarks/release.py
+	$(BIN)/python benchmarks/scan.py
 
 # The README's screenshots, taken by the browser tests from the pages as they are now.
 screenshots: install $(CHROMIUM)

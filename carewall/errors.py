@@ -19,6 +19,7 @@ __all__ = [
     "NotFoundError",
     "PolicyError",
     "RateLimitError",
+    "ScanError",
     "StorageError",
     "UnavailableError",
     "VerificationError",
@@ -107,6 +108,14 @@ class UnavailableError(StorageError):
     status = 503
     exit_code = 3
     code = "unavailable"
+
+
+class ScanError(CarewallError):
+    """A data source could not be scanned or purged as asked; nothing was changed."""
+
+    status = 422
+    exit_code = 3
+    code = "scan_error"
 
 
 class NotFoundError(CarewallError):

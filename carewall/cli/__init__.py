@@ -53,6 +53,7 @@ def _register() -> None:
         "demo",
         "deferral",
         "audit",
+        "clean",
         "tokens",
         "register",
         "jobs",

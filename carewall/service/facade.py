@@ -656,3 +656,16 @@ class Service(RegisterPolicyMixin, ReadMixin):
     def _after_commit(self, job: QueuedJob | None = None) -> None:
         """Run at once the job the caller queued claimed (small, or no background worker)."""
         after_commit(self, job)
+
+    def record_deletion(
+        self,
+        certificate: str,
+        body: Mapping[str, Any],
+        *,
+        before_commit: Callable[[], None] | None = None,
+    ) -> int:
+        """Append the ``deletion`` entry for a signed certificate (see service/deletions.py);
+        ``before_commit`` (the purged source's commit) runs last inside the transaction."""
+        from carewall.service.deletions import record_deletion
+
+        return record_deletion(self, self._write, certificate, body, before_commit)
