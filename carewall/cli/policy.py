@@ -11,9 +11,8 @@ import sys
 from pathlib import Path
 
 import click
-from rich.table import Table
 
-from carewall.cli import main, out_console
+from carewall.cli import main
 from carewall.cli.options import db_and_key, db_option
 from carewall.errors import CarewallError, InputError
 from carewall.policy import (
@@ -119,6 +118,10 @@ def show(db: str | None) -> None:
 def check(file: str) -> None:
     """Validate a local policy against the schema and the pledge, and list its rules."""
     engine = _engine(file)
+    from rich.table import Table  # only the commands that print a table load Rich
+
+    from carewall.cli import out_console
+
     table = Table(title=f"{file}: valid ({engine.policy_hash})")
     for col in ("rule", "effect", "legal basis", "rationale"):
         table.add_column(col, overflow="fold")
@@ -137,6 +140,10 @@ def _run_examples(directory: str, orgs: str | None, policy: str | None) -> None:
     )
     register = _register(orgs_path)
     engine = _engine(policy)
+    from rich.table import Table
+
+    from carewall.cli import out_console
+
     table = Table(title=f"carewall examples ({engine.policy_hash[:19]}…)")
     for col in ("file", "requester", "purpose", "categories", "outcome", "deciding rules"):
         table.add_column(col, overflow="fold")

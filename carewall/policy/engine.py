@@ -9,6 +9,9 @@ released (after human review). Everything fails closed: a Cedar evaluation error
 ``NoDecision``, or an ``Allow`` without a named permit is a refusal, reported as such.
 Subjects whose attributes are equal get the same decision, so each distinct combination
 is evaluated once, in one ``is_authorized_batch`` call for the whole request.
+Answers already given under the same policy and register come from a
+:class:`~carewall.policy.cache.DecisionCache` keyed on every fact Cedar is shown;
+:meth:`Engine.decide_uncached` asks Cedar every time (the differential tests compare the two).
 
 Cedar: https://docs.cedarpolicy.com/ ; enumerated entity types need Cedar >= 4.
 """
@@ -26,6 +29,7 @@ import cedarpy
 
 from carewall.errors import PolicyError
 from carewall.ids import is_id
+from carewall.policy.cache import DecisionCache
 from carewall.policy.decision import (
     BUILTIN_REASONS,
     DEFAULT_DENY,
@@ -195,6 +199,18 @@ def _check_local(text: str) -> list[Rule]:
     return rules
 
 
+def _group(subjects: Sequence[SubjectFacts]) -> dict[SubjectFacts, list[int]]:
+    """Each distinct subject combination, with the positions of the subjects that have it."""
+    combos: dict[SubjectFacts, list[int]] = {}
+    for i, s in enumerate(subjects):
+        bucket = combos.get(s)
+        if bucket is None:
+            combos[s] = [i]
+        else:
+            bucket.append(i)
+    return combos
+
+
 class Engine:
     """A loaded, validated policy set. Build with :meth:`Engine.load`; decide many times."""
 
@@ -235,6 +251,8 @@ class Engine:
         self._schema = cedarpy.Schema.from_str(schema_text())
         self._resources = {c: {"type": "Category", "id": c} for c in vocabulary()["category"]}
         self._entities: tuple[Register, Any] | None = None
+        # Decisions already made under this policy; None turns caching off.
+        self.cache: DecisionCache | None = DecisionCache()
 
     @classmethod
     def load(cls, local_policy: str | None = None, *, pledge: str | None = None) -> Engine:
@@ -307,13 +325,7 @@ class Engine:
         # input error, never a guess.
         register.organisation(facts.requester, field_name="requester")
         register.organisation(facts.holder, field_name="holder")
-        combos: dict[SubjectFacts, list[int]] = {}
-        for i, s in enumerate(subjects):
-            bucket = combos.get(s)
-            if bucket is None:
-                combos[s] = [i]
-            else:
-                bucket.append(i)
+        combos = _group(subjects)
         keys = list(combos)
         principal = {"type": "Organisation", "id": facts.requester}
         total = len(subjects) if count is None else count
@@ -347,22 +359,70 @@ class Engine:
 
         ``subjects`` lists each subject's facts (or, for an auditor, one per logged group);
         ``count`` is the number of people when it differs from ``len(subjects)``.
+        Answers come from :attr:`cache` where it holds them (see :mod:`.cache`); the
+        result is the same as :meth:`decide_uncached`'s.
         """
+        cache = self.cache
+        if cache is None:
+            return self.decide_uncached(facts, subjects, register, count)
+        register.organisation(facts.requester, field_name="requester")
+        register.organisation(facts.holder, field_name="holder")
+        combos = _group(subjects)
+        keys = list(combos)
+        total = len(subjects) if count is None else count
+        base = cache.request_key(cache.generation(self.policy_hash, register), facts, total)
+        categories = list(facts.categories)
+        found: list[list[CategoryDecision | None]] = []
+        missing: list[tuple[int, int]] = []
+        for g, key in enumerate(keys):
+            row: list[CategoryDecision | None] = []
+            for j, cat in enumerate(categories):
+                hit = cache.get((base, key, cat))
+                if hit is None:
+                    missing.append((g, j))
+                row.append(hit)
+            found.append(row)
+        errors: list[str] = []
+        if missing:
+            principal = {"type": "Organisation", "id": facts.requester}
+            contexts: dict[int, str] = {}
+            batch = []
+            for g, j in missing:
+                ctx = contexts.get(g)
+                if ctx is None:
+                    ctx = contexts[g] = json.dumps(self.context(facts, keys[g], total))
+                batch.append(
+                    {
+                        "principal": principal,
+                        "action": _ACTION,
+                        "resource": self._resources[categories[j]],
+                        "context": ctx,
+                    }
+                )
+            results = self._evaluate(batch, register, errors)
+            for (g, j), result in zip(missing, results, strict=True):
+                before = len(errors)
+                decided = self._judge(result, errors)
+                found[g][j] = decided
+                if result is not None and len(errors) == before:
+                    cache.put((base, keys[g], categories[j]), decided)
+        per_group = [
+            {cat: d for cat, d in zip(categories, row, strict=True) if d is not None}
+            for row in found
+        ]
+        return self._assemble(categories, keys, combos, per_group, errors)
+
+    def decide_uncached(
+        self,
+        facts: RequestFacts,
+        subjects: Sequence[SubjectFacts],
+        register: Register,
+        count: int | None = None,
+    ) -> Decision:
+        """:meth:`decide_facts` with every category evaluated by Cedar, no cache."""
         keys, combos, batch = self.cedar_requests(facts, subjects, register, count)
         errors: list[str] = []
-        results: list[Any]
-        try:
-            # No schema here: the policies were validated against it at load, the entities
-            # when they were built, and every context value comes from a parsed, vocabulary-
-            # checked request. Re-validating each request would cost ~45% of a decision.
-            results = cedarpy.is_authorized_batch(
-                batch, self._policies, self._entities_for(register)
-            )
-            if len(results) != len(batch):
-                raise ValueError("Cedar returned a different number of answers")
-        except Exception as e:  # fail closed on anything the evaluator throws
-            errors.append(f"policy evaluation failed: {type(e).__name__}: {e}")
-            results = [None] * len(batch)
+        results = self._evaluate(batch, register, errors)
         categories = list(facts.categories)
         n = len(categories)
         per_group: list[dict[str, CategoryDecision]] = []
@@ -372,6 +432,24 @@ class Engine:
                 decided[cat] = self._judge(results[g * n + j], errors)
             per_group.append(decided)
         return self._assemble(categories, keys, combos, per_group, errors)
+
+    def _evaluate(
+        self, batch: list[dict[str, Any]], register: Register, errors: list[str]
+    ) -> list[Any]:
+        """Cedar's answers to ``batch``, or None for each when the evaluator fails."""
+        try:
+            # No schema here: the policies were validated against it at load, the entities
+            # when they were built, and every context value comes from a parsed, vocabulary-
+            # checked request. Re-validating each request would cost ~45% of a decision.
+            results: list[Any] = cedarpy.is_authorized_batch(
+                batch, self._policies, self._entities_for(register)
+            )
+            if len(results) != len(batch):
+                raise ValueError("Cedar returned a different number of answers")
+        except Exception as e:  # fail closed on anything the evaluator throws
+            errors.append(f"policy evaluation failed: {type(e).__name__}: {e}")
+            return [None] * len(batch)
+        return results
 
     def _judge(self, result: Any, errors: list[str]) -> CategoryDecision:
         if result is None:

@@ -1,0 +1,106 @@
+"""The CLI imports only what a command uses (a structural test: no timing).
+
+``carewall decide`` and ``carewall --help`` must not import the web stack, the database
+layer or DuckDB; and the index that lets ``--help`` list commands without importing them
+must name every command the modules really register, with the same help line.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+import carewall.cli as cli
+
+HEAVY = (
+    "fastapi",
+    "starlette",
+    "sqlalchemy",
+    "alembic",
+    "uvicorn",
+    "duckdb",
+    "psycopg",
+    "jinja2",
+    "rich",
+)
+REQUEST = {
+    "reference": "MPS-2026-000123",
+    "requester": "met-police",
+    "holder": "whittington-health",
+    "purpose": "prevention_detection_of_crime",
+    "legal_basis": "dpa2018_sch2_p1_para2_crime",
+    "offence": "theft_act_1968_s1",
+    "subjects": [{"ref": "9434765919", "is_child": False, "is_victim_or_witness": False}],
+    "categories": ["name", "address"],
+}
+
+
+def _heavy_modules_after(args: list[str]) -> tuple[list[str], str]:
+    code = (
+        "import sys\n"
+        "from carewall.cli import main\n"
+        "try:\n"
+        f"    main({args!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"heavy = {set(HEAVY)!r}\n"
+        "loaded = sorted({m.split('.')[0] for m in sys.modules} & heavy)\n"
+        "sys.stderr.write(repr(loaded))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded: list[str] = ast.literal_eval(proc.stderr.strip().splitlines()[-1])
+    return loaded, proc.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["policy", "--help"]])
+def test_light_commands_import_no_heavy_module(args: list[str]) -> None:
+    loaded, _ = _heavy_modules_after(args)
+    assert loaded == []
+
+
+def test_decide_imports_no_heavy_module(tmp_path: Path) -> None:
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(REQUEST))
+    loaded, out = _heavy_modules_after(["decide", str(path)])
+    assert json.loads(out)["outcome"] == "review"
+    assert loaded == []
+
+
+def test_a_service_command_still_loads_its_module() -> None:
+    loaded, _ = _heavy_modules_after(["serve", "--help"])
+    assert "sqlalchemy" in loaded  # the check above can see a heavy import
+
+
+def test_the_index_names_every_command_with_its_help() -> None:
+    cli.load_all()
+    real = {
+        name: (cmd.callback.__module__.rsplit(".", 1)[1] if cmd.callback else "", cmd)
+        for name, cmd in cli.main.commands.items()
+    }
+    assert set(real) == set(cli._INDEX)
+    for name, (module, cmd) in real.items():
+        index_module, help_line = cli._INDEX[name]
+        assert index_module == module, name
+        if cmd.hidden:
+            assert help_line is None, name
+            continue
+        stand_in = click.Command(name, help=help_line)
+        for limit in (30, 45, 60, 80, 200):
+            assert stand_in.get_short_help_str(limit) == cmd.get_short_help_str(limit), name
+
+
+def test_help_lists_the_same_commands_as_the_loaded_group() -> None:
+    from click.testing import CliRunner
+
+    cli.load_all()
+    listed = CliRunner().invoke(cli.main, ["--help"]).output
+    for name, cmd in cli.main.commands.items():
+        assert (name in listed) != cmd.hidden
