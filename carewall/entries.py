@@ -19,6 +19,7 @@ from typing import Literal, TypedDict
 
 __all__ = [
     "KINDS",
+    "AgreementEntry",
     "AppealEntry",
     "DecisionEntry",
     "DeferralEntry",
@@ -48,6 +49,7 @@ KINDS = (
     "deferral",
     "withdrawal",
     "deletion",
+    "agreement",
 )
 
 
@@ -189,3 +191,38 @@ class DeletionEntry(_Base):
     categories: list[str]
     records: int
     certificate: str  # "sha256:<hex>" of the deletion certificate
+
+
+class AgreementEntry(_Base):
+    """A standing data-sharing agreement registered, refused, withdrawn or destroyed.
+
+    Its terms are repeated on every action, so each entry can be judged alone; the title,
+    the parties' names and the text are never logged (``text`` is the text's SHA-256).
+    """
+
+    kind: Literal["agreement"]
+    agreement: str  # the agreement's id (organisation-id shaped)
+    action: Literal["registered", "refused", "withdrawn", "destroyed"]
+    holder: str
+    holder_function: str
+    recipient: str
+    recipient_function: str
+    purpose: str
+    legal_basis: str
+    other_bases: list[str]
+    offence: str | None  # a listed statute id, "unlisted", or null
+    onward_recipients: list[str]  # function ids
+    categories: list[str]
+    children: bool  # the agreement covers children
+    victims_or_witnesses: bool  # … victims or witnesses of crime
+    consent_required: bool  # … only people who consented
+    start: str  # YYYY-MM-DD
+    end: str | None
+    rules: list[str]  # the pledge rules that refuse it (empty unless refused)
+    policy: str  # "sha256:<hex>" of the policy set it was decided under
+    text: str | None  # "sha256:<hex>" of the agreement's full text, if the holder keeps one
+    releases: int | None  # withdrawn/destroyed: release entries under it
+    subjects: int | None  # … people in them
+    released: list[str]  # … categories in them
+    due: str | None  # withdrawn/destroyed with releases: destruction due by (YYYY-MM-DD)
+    certificate: str | None  # destroyed: "sha256:<hex>" of the recipient's certificate

@@ -176,6 +176,39 @@ def _kinds() -> dict[str, dict[str, Any]]:
             "records": _count(0),
             "certificate": _pattern("sha256"),
         },
+        "agreement": _agreement(),
+    }
+
+
+def _agreement() -> dict[str, Any]:
+    """A standing agreement's terms and what happened to it (docs/clean.md, Agreements)."""
+    nullable_count = {"anyOf": [{"type": "null"}, _count(0)]}
+    return {
+        "agreement": _pattern("organisation"),
+        "action": {"enum": ["registered", "refused", "withdrawn", "destroyed"]},
+        "holder": _pattern("organisation"),
+        "holder_function": _enum("function"),
+        "recipient": _pattern("organisation"),
+        "recipient_function": _enum("function"),
+        "purpose": _enum("purpose"),
+        "legal_basis": _enum("legal_basis"),
+        "other_bases": _set_of(_enum("legal_basis")),
+        "offence": {"anyOf": [{"type": "null"}, {"const": "unlisted"}, _pattern("offence")]},
+        "onward_recipients": _set_of(_enum("function")),
+        "categories": {**_set_of(_enum("category")), "minItems": 1},
+        "children": {"type": "boolean"},
+        "victims_or_witnesses": {"type": "boolean"},
+        "consent_required": {"type": "boolean"},
+        "start": _DATE,
+        "end": {"anyOf": [{"type": "null"}, _DATE]},
+        "rules": _RULE_IDS,
+        "policy": _pattern("sha256"),
+        "text": {"anyOf": [{"type": "null"}, _pattern("sha256")]},
+        "releases": nullable_count,
+        "subjects": nullable_count,
+        "released": _set_of(_enum("category")),
+        "due": {"anyOf": [{"type": "null"}, _DATE]},
+        "certificate": {"anyOf": [{"type": "null"}, _pattern("sha256")]},
     }
 
 

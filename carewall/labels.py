@@ -218,6 +218,29 @@ def _deferral(e: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _agreement(e: Mapping[str, Any]) -> list[str]:
+    a = f"Agreement {e['agreement']}"
+    parties = (
+        f"from the holder {e['holder']} to {_org(e['recipient'], e['recipient_function'])}"
+        f" for {_lc(label('purpose', e['purpose']))}"
+    )
+    if e["action"] == "refused":
+        rules = "; ".join(label("rule", r) for r in e["rules"])
+        return [f"{a} {parties} was refused: the pledge forbids it.", f"Rules: {rules}."]
+    if e["action"] == "registered":
+        until = f" to {e['end']}" if e["end"] else ""
+        return [
+            f"{a} {parties} was registered, from {e['start']}{until}.",
+            f"It covers {_labels('category', e['categories'])}.",
+        ]
+    n = int(e["releases"] or 0)
+    went = f"{_n(n, 'release', 'releases')} about {_n(int(e['subjects'] or 0))}"
+    if e["action"] == "withdrawn":
+        due = f" Destruction was asked for by {e['due']}." if e["due"] else ""
+        return [f"{a} {parties} was withdrawn after {went}.{due}"]
+    return [f"The recipient {e['recipient']} destroyed what it got under {a[:1].lower()}{a[1:]}."]
+
+
 _DESCRIBE: Mapping[str, Callable[[Mapping[str, Any]], list[str]]] = {
     "policy": _policy,
     "organisation": _organisation,
@@ -237,6 +260,7 @@ _DESCRIBE: Mapping[str, Callable[[Mapping[str, Any]], list[str]]] = {
         f" ({_labels('category', e['categories'])}).",
         "It logged a certificate of the deletion.",
     ],
+    "agreement": _agreement,
 }
 
 

@@ -29,6 +29,14 @@ order. Every figure comes from the entries' public fields (:mod:`carewall.entry_
   Rows: ``outcome`` lists every outcome above in that order, zeros included; ``month`` runs
   from the first month to the last, zeros included; the others list each key with at least
   one request, most requests first, ties by key. Each table adds up to ``received``.
+- **Agreements** (standing data-sharing agreements, ``agreement`` entries):
+  ``registered``, ``refused``, ``withdrawn`` and ``destroyed`` count entries with that
+  ``action``; ``destruction_requested`` counts ``withdrawn`` entries with a ``due`` date
+  (something was released under the agreement); ``destruction_overdue`` counts agreements
+  whose latest entry is such a ``withdrawn`` entry and whose ``due`` date is before the
+  **log's own date**: the UTC day of the latest ``time`` among the covered entries. The
+  statistics stay a function of the log alone, so "overdue" moves on only as entries are
+  written; a log with no entry after the due date shows none overdue yet.
 
 Downloads: :meth:`Statistics.to_json` (``"v": 1``) and :meth:`Statistics.to_csv` (RFC 4180).
 """
@@ -47,6 +55,7 @@ from carewall.entries import KINDS
 from carewall.ids import is_id
 
 __all__ = [
+    "AGREEMENT_FIGURES",
     "DIMENSIONS",
     "FIGURES",
     "OUTCOMES",
@@ -74,6 +83,14 @@ FIGURES: Final = (
     "released",
     "releases",
     "releases_to_immigration_enforcement",
+)
+AGREEMENT_FIGURES: Final = (
+    "registered",
+    "refused",
+    "withdrawn",
+    "destruction_requested",
+    "destroyed",
+    "destruction_overdue",
 )
 IMMIGRATION: Final = "immigration_enforcement"
 _FIXED: Final = ("requester_function", "holder", "purpose", "legal_basis", "month")
@@ -120,13 +137,20 @@ class Tally:
         self.counts: dict[str, Counter[str]] = {d: Counter() for d in _FIXED}
         self.releases = 0
         self.to_immigration = 0
+        # agreement id -> [its latest action, its destruction due date or ""]
+        self.agreements: dict[str, list[str]] = {}
+        self.agreement_counts: Counter[str] = Counter()
+        self.latest_time = ""
 
     def feed(self, e: Mapping[str, Any]) -> None:
         """Count the parsed entry ``e`` (StatisticsError, and nothing counted, if malformed)."""
         kind = e.get("kind")
         if kind not in KINDS:
             raise StatisticsError("field 'kind' is not a kind this reader knows")
-        if kind == "organisation":
+        self.latest_time = max(self.latest_time, _str(e, "time"))
+        if kind == "agreement":
+            self._agreement(e)
+        elif kind == "organisation":
             self.functions[_str(e, "id")] = _str(e, "function")
         elif kind == "request":
             rid = _str(e, "request")
@@ -140,6 +164,23 @@ class Tally:
             self.requests.append([rid, "", False, False, False])
         elif kind in ("decision", "review", "release", "withdrawal"):
             self._step(kind, e)
+
+    def _agreement(self, e: Mapping[str, Any]) -> None:
+        action, due = _str(e, "action"), e.get("due")
+        if action not in ("registered", "refused", "withdrawn", "destroyed"):
+            raise StatisticsError("field 'action' is not an agreement action")
+        if due is not None and not isinstance(due, str):
+            raise StatisticsError("field 'due' is not a date or null")
+        self.agreement_counts[action] += 1
+        if action == "withdrawn" and due:
+            self.agreement_counts["destruction_requested"] += 1
+        self.agreements[_str(e, "agreement")] = [action, due or ""]
+
+    def _overdue(self) -> int:
+        today = self.latest_time[:10]
+        return sum(
+            1 for a, due in self.agreements.values() if a == "withdrawn" and due and due < today
+        )
 
     def _step(self, kind: str, e: Mapping[str, Any]) -> None:
         rid = _str(e, "request")
@@ -199,6 +240,10 @@ class Tally:
             releases=self.releases,
             releases_to_immigration_enforcement=self.to_immigration,
             tables=tuple(tables.items()),
+            agreements=tuple(
+                (f, self._overdue() if f == "destruction_overdue" else self.agreement_counts[f])
+                for f in AGREEMENT_FIGURES
+            ),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -208,6 +253,9 @@ class Tally:
             "counts": {d: dict(c) for d, c in self.counts.items()},
             "releases": self.releases,
             "to_immigration": self.to_immigration,
+            "agreements": {k: list(v) for k, v in self.agreements.items()},
+            "agreement_counts": dict(self.agreement_counts),
+            "latest_time": self.latest_time,
         }
 
     @classmethod
@@ -225,6 +273,14 @@ class Tally:
             d: Counter({str(k): int(n) for k, n in dict(counts[d]).items()}) for d in _FIXED
         }
         out.releases, out.to_immigration = int(obj["releases"]), int(obj["to_immigration"])
+        # absent in a state saved before agreements were counted
+        out.agreements = {
+            str(k): [str(a), str(d)] for k, (a, d) in dict(obj.get("agreements", {})).items()
+        }
+        out.agreement_counts = Counter(
+            {str(k): int(n) for k, n in dict(obj.get("agreement_counts", {})).items()}
+        )
+        out.latest_time = str(obj.get("latest_time", ""))
         return out
 
 
@@ -273,6 +329,7 @@ class Statistics:
     releases: int
     releases_to_immigration_enforcement: int
     tables: tuple[tuple[str, tuple[Row, ...]], ...]  # (dimension, rows) in DIMENSIONS order
+    agreements: tuple[Row, ...] = tuple((f, 0) for f in AGREEMENT_FIGURES)
 
     def table(self, dimension: str) -> tuple[Row, ...]:
         """The rows of one table (KeyError for a dimension not in DIMENSIONS)."""
@@ -289,6 +346,7 @@ class Statistics:
             "size": self.size,
             "firewall": dict(self.figures()),
             "tables": {d: [{"key": k, "count": n} for k, n in rows] for d, rows in self.tables},
+            "agreements": dict(self.agreements),
         }
 
     def to_csv(self) -> str:
@@ -302,13 +360,16 @@ class Statistics:
             writer.writerow([origin, self.size, "firewall", name, n])
         for d, rows in self.tables:
             writer.writerows([origin, self.size, d, k, n] for k, n in rows)
+        writer.writerows([origin, self.size, "agreements", k, n] for k, n in self.agreements)
         return out.getvalue()
 
     @classmethod
     def from_json(cls, obj: Any) -> Statistics:
         """Read a document written by :meth:`to_json`, strictly (StatisticsError naming the
         field): exact keys, counts ≥ 0, and every key an id of its table's kind."""
-        doc = _object(obj, "the document", ("v", "origin", "size", "firewall", "tables"))
+        doc = _object(
+            obj, "the document", ("v", "origin", "size", "firewall", "tables", "agreements")
+        )
         if _count(doc["v"], "field 'v'") != VERSION:
             raise StatisticsError(f"field 'v' is not {VERSION}")
         if not isinstance(doc["origin"], str):
@@ -316,11 +377,15 @@ class Statistics:
         firewall = _object(doc["firewall"], "field 'firewall'", FIGURES)
         figures = {f: _count(firewall[f], f"field 'firewall.{f}'") for f in FIGURES}
         tables = _object(doc["tables"], "field 'tables'", DIMENSIONS)
+        agreed = _object(doc["agreements"], "field 'agreements'", AGREEMENT_FIGURES)
         return cls(
             origin=doc["origin"],
             size=_count(doc["size"], "field 'size'"),
             **figures,
             tables=tuple((d, _rows(tables[d], d)) for d in DIMENSIONS),
+            agreements=tuple(
+                (f, _count(agreed[f], f"field 'agreements.{f}'")) for f in AGREEMENT_FIGURES
+            ),
         )
 
 

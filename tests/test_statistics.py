@@ -282,6 +282,7 @@ def test_csv_holds_every_figure_and_row_with_its_checkpoint() -> None:
     assert {(r[0], r[1]) for r in rows[1:]} == {(ORIGIN, str(s.size))}
     expected = [("firewall", k, n) for k, n in s.figures()]
     expected += [(d, k, n) for d, table in s.tables for k, n in table]
+    expected += [("agreements", k, n) for k, n in s.agreements]
     assert [(r[2], r[3], int(r[4])) for r in rows[1:]] == expected
 
 

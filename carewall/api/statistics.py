@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from carewall.errors import InputError
 from carewall.service import Service
 from carewall.service.statistics import statistics_at
-from carewall.statistics import DIMENSIONS, FIGURES, OUTCOMES, Statistics
+from carewall.statistics import AGREEMENT_FIGURES, DIMENSIONS, FIGURES, OUTCOMES, Statistics
 
 __all__ = ["router", "statistics_schema"]
 
@@ -63,7 +63,7 @@ def statistics_schema() -> dict[str, Any]:
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": ["v", "origin", "size", "firewall", "tables"],
+        "required": ["v", "origin", "size", "firewall", "tables", "agreements"],
         "properties": {
             "v": {"const": 1},
             "origin": {"type": "string"},
@@ -79,6 +79,12 @@ def statistics_schema() -> dict[str, Any]:
                 "additionalProperties": False,
                 "required": list(DIMENSIONS),
                 "properties": tables,
+            },
+            "agreements": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": list(AGREEMENT_FIGURES),
+                "properties": {f: _count() for f in AGREEMENT_FIGURES},
             },
         },
     }

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from carewall.audit import aftercare, decisions, releases
+from carewall.audit.agreements import AgreementReplay, on_agreement
 from carewall.audit.policies import PolicyReplay
 from carewall.audit.register import RegisterReplay
 from carewall.audit.report import Finding, Totals
@@ -44,6 +45,7 @@ class Replay:
         # The public statistics, counted as the entries are read (None: a state file
         # written before the auditor counted them).
         self.tally: Tally | None = Tally()
+        self.agreements = AgreementReplay()
 
     # ----- recording -----------------------------------------------------------------
 
@@ -89,6 +91,7 @@ class Replay:
             )
             self.chain = None
         _HANDLERS[kind](self, index, entry, fits)
+        self.agreements.observe(index, entry)
         if self.tally is not None:
             try:
                 self.tally.feed(entry)
@@ -129,6 +132,7 @@ class Replay:
             "policy": self.policy.to_json(),
             "requests": {k: s.to_json() for k, s in self.requests.items()},
             "totals": self.totals.to_json(),
+            "agreements": self.agreements.to_json(),
         }
         if self.tally is not None:
             out["statistics"] = self.tally.to_json()
@@ -142,6 +146,7 @@ class Replay:
         out.requests = {str(k): RequestState.from_json(v) for k, v in obj["requests"].items()}
         out.totals = Totals.from_json(obj["totals"])
         out.tally = Tally.from_json(obj["statistics"]) if "statistics" in obj else None
+        out.agreements = AgreementReplay.from_json(obj.get("agreements"))
         return out
 
 
@@ -173,4 +178,5 @@ _HANDLERS: dict[str, Handler] = {
     "deferral": aftercare.on_deferral,
     "withdrawal": aftercare.on_withdrawal,
     "deletion": aftercare.on_deletion,
+    "agreement": on_agreement,
 }

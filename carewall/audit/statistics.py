@@ -48,6 +48,9 @@ def differences(computed: Statistics, published: Statistics) -> list[str]:
     for (name, mine), (_, theirs) in zip(computed.figures(), published.figures(), strict=True):
         if mine != theirs:
             out.append(f"firewall figure {name} is {theirs} published but {mine} in the log")
+    for (name, mine), (_, theirs) in zip(computed.agreements, published.agreements, strict=True):
+        if mine != theirs:
+            out.append(f"agreements figure {name} is {theirs} published but {mine} in the log")
     for (d, mine_rows), (_, their_rows) in zip(computed.tables, published.tables, strict=True):
         mine_map, theirs_map = dict(mine_rows), dict(their_rows)
         for key in dict.fromkeys([*mine_map, *theirs_map]):

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 __all__ = [
     "admin_log",
+    "agreements",
     "appeals",
     "events",
     "holder_keys",
@@ -170,4 +171,31 @@ admin_log = sa.Table(
     sa.Column("actor", sa.String(100), nullable=False),
     sa.Column("action", sa.String(64), nullable=False),
     sa.Column("detail", sa.Text),
+)
+
+# Standing data-sharing agreements (0007_agreements): terms as logged, progress, private title.
+agreements = sa.Table(
+    "svc_agreements",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),
+    sa.Column("holder", sa.String(100), nullable=False, index=True),
+    sa.Column("recipient", sa.String(100), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, index=True),  # registered|refused|…
+    sa.Column("terms", sa.Text, nullable=False),  # JSON: the public terms
+    sa.Column("rules", sa.Text, nullable=False),  # JSON: the pledge rules that refused it
+    sa.Column("title", sa.Text),
+    sa.Column("text_sha256", sa.String(80)),
+    sa.Column("recipient_key", sa.Text),
+    sa.Column("registered_at", sa.String(20), nullable=False),
+    sa.Column("registered_index", sa.BigInteger, nullable=False),
+    sa.Column("withdrawn_at", sa.String(20)),
+    sa.Column("withdrawn_index", sa.BigInteger),
+    sa.Column("releases", sa.Integer),
+    sa.Column("subjects", sa.Integer),
+    sa.Column("released", sa.Text),  # JSON list of categories
+    sa.Column("due", sa.String(10)),
+    sa.Column("destroyed_at", sa.String(20)),
+    sa.Column("destroyed_index", sa.BigInteger),
+    sa.Column("certificate", sa.String(80)),
+    sa.Column("deletion_index", sa.BigInteger),
 )

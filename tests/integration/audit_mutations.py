@@ -184,6 +184,19 @@ def _released(b: LogBuilder, rid: str) -> bool:
     return any(x["kind"] == "release" and x.get("request") == rid for x in b.entries)
 
 
+_AGREEMENT_VALUES: dict[str, dict[Any, Any]] = {
+    "agreement": {"*": "another-agreement"},
+    "action": {"registered": "refused", "withdrawn": "destroyed", "*": "registered"},
+    "start": {"*": "2025-01-01"},
+    "end": {None: "2030-01-01", "*": None},
+    "due": {None: "2099-01-01", "*": None},
+    "text": {None: OTHER_SHA, "*": None},
+    "released": {"*": ["name"]},
+    "releases": {None: 1},
+    "subjects": {None: 1},
+}
+
+
 def _other(b: LogBuilder, i: int, e: dict[str, Any], field: str) -> Any:
     kind, value = e["kind"], e[field]
     if field == "request":
@@ -192,6 +205,10 @@ def _other(b: LogBuilder, i: int, e: dict[str, Any], field: str) -> Any:
         return next((v for v in _FACT_VALUES[field] if v != value), _SAME)
     if field in ("policy", "pledge", "certificate"):
         return OTHER_SHA
+    if kind == "agreement" and field in _AGREEMENT_VALUES:
+        options = _AGREEMENT_VALUES[field]
+        key = value if value is None or isinstance(value, str | int) else "*"
+        return options.get(key, options.get("*", _SAME))
     if isinstance(value, bool):
         return not value
     if isinstance(value, int):
@@ -336,6 +353,12 @@ class Forgery:
             if moved and entry["kind"] in REGISTER_KINDS:
                 needle = json.dumps(entry["id"])
                 out |= {n for n, e in enumerate(forged) if needle in json.dumps(e)}
+            if entry["kind"] == "agreement":  # a later step of the agreement shows it
+                out |= {
+                    n
+                    for n, e in enumerate(forged)
+                    if n > k and e.get("agreement") == entry["agreement"]
+                }
         return out
 
 

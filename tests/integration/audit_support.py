@@ -319,6 +319,25 @@ class LogBuilder:
             }
         )
 
+    def agreement(self, action: str, **terms: Any) -> dict[str, Any]:
+        """An ``agreement`` entry (the hospital–police agreement unless ``terms`` say)."""
+        entry = {
+            "v": 1, "kind": "agreement", "time": self.now(),
+            "agreement": "whittington-met-police-isa", "action": action,
+            "holder": "whittington-health", "holder_function": "health",
+            "recipient": "met-police", "recipient_function": "police",
+            "purpose": "prevention_detection_of_crime",
+            "legal_basis": "dpa2018_sch2_p1_para2_crime", "other_bases": [], "offence": None,
+            "onward_recipients": [], "categories": ["address", "name"], "children": True,
+            "victims_or_witnesses": False, "consent_required": False,
+            "start": "2026-01-01", "end": None, "rules": [], "policy": self.engine.policy_hash,
+            "text": None, "releases": None, "subjects": None, "released": [], "due": None,
+            "certificate": None,
+        }  # fmt: skip
+        entry.update(terms)
+        self.add(entry)
+        return entry
+
 
 def full_log() -> LogBuilder:
     """A coherent log holding every entry kind, every change and every lifecycle path."""
@@ -369,6 +388,8 @@ def full_log() -> LogBuilder:
     b.reviewer("temp-st-marys", "st-marys-primary", ["appeal_reviewer"], "retire")
     b.organisation("old-council", "Old District Council", "local_authority", "retire")
     b.deletion("st-marys-primary")
+    b.agreement("registered")
+    b.agreement("withdrawn", releases=0, subjects=0)
     b.set_policy(b.engine.local_text + EXTRA_RULE)
     transfer = b.request(
         "st-marys-primary", "st-marys-primary", "pupil_transfer",

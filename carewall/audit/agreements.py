@@ -1,0 +1,187 @@
+"""``agreement`` entries: standing agreements decided again, followed to their destruction.
+
+- ``registered`` / ``refused``: the terms name active organisations with their registered
+  functions; the replay applies the pledge to them with the policy in force
+  (:func:`carewall.policy.agreements.pledge_breaches`, the same function the holder
+  calls). A registered agreement that any pledge rule forbids is a finding naming the
+  rules; a refusal must name exactly the rules that refuse it. An id is put forward once.
+- ``withdrawn``: follows its registration with the same terms; its counts MUST equal
+  what the log released under it before this entry (:class:`ReleaseIndex`), and a
+  destruction is due (a ``due`` date after the entry's day) exactly when something went.
+- ``destroyed``: follows a withdrawal that asked for destruction, repeats its counts, and
+  names a certificate whose ``deletion`` entry is earlier in the log, by the recipient,
+  covering every category released. A claim of destruction without one is a finding.
+
+Overdue destruction is not a finding (the log is honest about it): it is a statistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from carewall.errors import CarewallError
+from carewall.policy.agreements import TERM_FIELDS, ReleaseIndex, pledge_breaches
+from carewall.policy.offences import public_offence
+
+if TYPE_CHECKING:
+    from carewall.audit.replay import Replay
+
+__all__ = ["AgreementReplay", "on_agreement"]
+
+_SAME = (*TERM_FIELDS, "holder_function", "recipient_function", "text")
+
+
+class AgreementReplay:
+    """Agreements as the log states them, the releases to count, and the deletions."""
+
+    def __init__(self) -> None:
+        self.agreements: dict[str, dict[str, Any]] = {}  # id -> its latest entry
+        self.releases = ReleaseIndex()
+        self.deletions: dict[str, list[Any]] = {}  # certificate -> [index, holder, categories]
+
+    def observe(self, index: int, e: Mapping[str, Any]) -> None:
+        """Remember what later agreement entries are checked against."""
+        if e["kind"] == "release":
+            self.releases.feed(e)
+        elif e["kind"] == "deletion":
+            self.deletions.setdefault(e["certificate"], [index, e["holder"], e["categories"]])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "agreements": self.agreements,
+            "releases": self.releases.to_json(),
+            "deletions": self.deletions,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> AgreementReplay:
+        out = cls()
+        if obj is None:  # a state written before agreements were replayed
+            return out
+        out.agreements = {str(k): dict(v) for k, v in dict(obj["agreements"]).items()}
+        out.releases = ReleaseIndex.from_json(obj["releases"])
+        out.deletions = {str(k): list(v) for k, v in dict(obj["deletions"]).items()}
+        return out
+
+
+def _dates(e: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for name in ("start", "end", "due"):
+        if e[name] is not None:
+            try:
+                date.fromisoformat(e[name])
+            except ValueError:
+                problems.append(f"field {name!r} is not a real date")
+    if problems:
+        return problems
+    if e["end"] is not None and e["end"] < e["start"]:
+        problems.append("the agreement ends before it starts")
+    if e["due"] is not None and e["due"] <= e["time"][:10]:
+        problems.append("the destruction is due on or before the day it was asked for")
+    return problems
+
+
+def _decided(rp: Replay, e: Mapping[str, Any]) -> list[str]:
+    """A registration or refusal: parties, and the pledge applied again."""
+    problems = []
+    for who in ("holder", "recipient"):
+        problem = rp.register.check_org(e[who], e[f"{who}_function"], who)
+        if problem:
+            problems.append(problem)
+    if e["offence"] is not None and public_offence(e["offence"]) != e["offence"]:
+        problems.append("field 'offence' names an Act that is not on the packaged list")
+    if (
+        any(e[f] is not None for f in ("releases", "subjects", "due", "certificate"))
+        or e["released"]
+    ):
+        problems.append(f"a {e['action']} agreement has no releases, due date or certificate")
+    engine = rp.policy.engine
+    if engine is None:
+        return [*problems, "no policy is in force to decide the agreement"]
+    if e["policy"] != engine.policy_hash:
+        problems.append("field 'policy' is not the policy in force")
+    if problems:
+        return problems
+    try:
+        rules = pledge_breaches(engine, rp.register.register(), e)
+    except CarewallError as err:
+        return [f"the agreement cannot be decided again: {err.message}"]
+    if e["action"] == "registered" and rules:
+        return [f"registers an agreement that the pledge forbids ({', '.join(rules)})"]
+    if e["action"] == "refused" and not rules:
+        return ["refuses an agreement that the pledge allows: a refusal names its rules"]
+    if e["rules"] != rules:
+        shown = ", ".join(rules) or "none"
+        return [f"names the rules {e['rules']}, but the pledge refuses it by: {shown}"]
+    return []
+
+
+def _followed(rp: Replay, e: Mapping[str, Any], before: Mapping[str, Any] | None) -> list[str]:
+    """A withdrawal or destruction: it follows the right step, with the same terms."""
+    action = e["action"]
+    wanted = "registered" if action == "withdrawn" else "withdrawn"
+    if before is None or before["action"] != wanted:
+        was = "not in the log before it" if before is None else before["action"]
+        return [f"is {action}, but the agreement is {was}; it must be {wanted} first"]
+    changed = [f for f in _SAME if e[f] != before[f]]
+    if changed:
+        return [f"changes the agreement's terms ({', '.join(changed)})"]
+    engine = rp.policy.engine
+    if engine is not None and e["policy"] != engine.policy_hash:
+        return ["field 'policy' is not the policy in force"]
+    if e["rules"]:
+        return ["names pledge rules, but only a refusal does"]
+    if action == "withdrawn":
+        went = rp.agreements.releases.under(e)
+        counted = (went.releases, went.subjects, list(went.categories))
+        if (e["releases"], e["subjects"], e["released"]) != counted:
+            return [
+                f"counts {e['releases']} release(s) about {e['subjects']} people, of "
+                f"{e['released']}; the log released {counted[0]} about {counted[1]}, of "
+                f"{counted[2]} under it"
+            ]
+        if (e["due"] is None) != (went.releases == 0) or e["certificate"] is not None:
+            return ["asks for destruction exactly when something was released, with no certificate"]
+        return []
+    if e["due"] is None:
+        return ["claims a destruction that was never asked for"]
+    if [e[f] for f in ("releases", "subjects", "released", "due")] != [
+        before[f] for f in ("releases", "subjects", "released", "due")
+    ]:
+        return ["changes the counts or due date of its withdrawal"]
+    return _certificate(rp, e)
+
+
+def _certificate(rp: Replay, e: Mapping[str, Any]) -> list[str]:
+    if e["certificate"] is None:
+        return ["claims the data destroyed without a deletion certificate"]
+    logged = rp.agreements.deletions.get(e["certificate"])
+    if logged is None:
+        return ["claims the data destroyed, but no deletion entry before it holds its certificate"]
+    index, holder, categories = logged
+    if holder != e["recipient"]:
+        return [f"names the deletion at entry {index}, made by {holder!r}, not the recipient"]
+    missing = sorted(set(e["released"]) - set(categories))
+    if missing:
+        return [f"names the deletion at entry {index}, which does not cover {', '.join(missing)}"]
+    return []
+
+
+def on_agreement(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
+    problems = _dates(e)
+    before = rp.agreements.agreements.get(e["agreement"])
+    if e["action"] in ("registered", "refused"):
+        if before is not None:
+            problems.append("puts forward an agreement id already in the log; ids are never reused")
+        problems += _decided(rp, e)
+        if e["text"] is not None and not isinstance(e["text"], str):
+            problems.append("field 'text' is not a hash")
+    else:
+        problems += _followed(rp, e, before)
+    for p in problems:
+        rules = tuple(r for r in e["rules"] if r.startswith("pledge/"))
+        rp.find(index, "agreement", p, rules)
+    if before is None or not problems:
+        rp.agreements.agreements[e["agreement"]] = dict(e)
