@@ -48,6 +48,7 @@ pytest: install $(CHROMIUM)
 test: lint typecheck pytest
 
 bench: install
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/decide.py
 	$(BIN)/python benchmarks/ledger.py
 	$(BIN)/python benchmarks/service.py

@@ -10,20 +10,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from carewall import __version__, web
-from carewall.api import admin, deferrals, index, requests, review, statistics, subject
+from carewall.api import (
+    admin,
+    agreements,
+    deferrals,
+    index,
+    requests,
+    review,
+    statistics,
+    subject,
+)
 from carewall.api.errors import install_error_handlers
 from carewall.api.log import make_log_router
 from carewall.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from carewall.errors import CarewallError
 from carewall.service import Service
 from carewall.service.jobs import sweep_once
+from carewall.witness.client import cosigned_checkpoint, witness_forever
+from carewall.witness.config import WitnessConfig, load_config
+from carewall.witness.status import make_witnesses_router
 
 __all__ = ["create_app"]
 
@@ -71,14 +85,23 @@ async def _job_worker(service: Service) -> None:
 
 
 def create_app(
-    service: Service, *, max_body: int = 1 << 20, public_url: str | None = None
+    service: Service,
+    *,
+    max_body: int = 1 << 20,
+    public_url: str | None = None,
+    witnesses: WitnessConfig | None = None,
 ) -> FastAPI:
     """The HTTP API over ``service``; request bodies over ``max_body`` bytes get 413.
 
     ``public_url`` is the address auditors reach this instance at (checked: http or https,
     no credentials); ``/`` names it in its audit command, never the request's Host header.
+    ``witnesses`` (default: the TOML file named by ``$CAREWALL_WITNESSES``, if set) lists the
+    witnesses asked to cosign each new checkpoint, off the write path (docs/witnesses.md).
     """
     checked_url = None if public_url is None else index.check_public_url(public_url)
+    if witnesses is None and os.environ.get("CAREWALL_WITNESSES"):
+        witnesses = load_config(Path(os.environ["CAREWALL_WITNESSES"]))
+    asked = () if witnesses is None else witnesses.witnesses
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -89,6 +112,8 @@ def create_app(
             service.job_policy.stop.clear()
             service.job_policy.background = True
             tasks.append(asyncio.create_task(_job_worker(service)))
+            if asked:
+                tasks.append(asyncio.create_task(witness_forever(service.ledger, asked)))
         try:
             yield
         finally:
@@ -110,6 +135,7 @@ def create_app(
     app.state.service = service
     app.state.store = service.store
     app.state.public_url = checked_url
+    app.state.witnesses = asked
     if checked_url is not None:
         service.public_url = checked_url
     install_error_handlers(app)
@@ -120,10 +146,12 @@ def create_app(
         deferrals.router,
         subject.router,
         admin.router,
+        agreements.router,
         statistics.router,
     ):
         app.include_router(router)
-    app.include_router(make_log_router(lambda: service.ledger))
+    app.include_router(make_log_router(lambda: service.ledger, cosigned_checkpoint))
+    app.include_router(make_witnesses_router(lambda: service.ledger, asked))
     web.install(app)
     # Outermost first: headers go on every response, including a 413 from the limit.
     app.add_middleware(BodyLimitMiddleware, max_body=max_body)

@@ -84,13 +84,20 @@ def _schema_body() -> bytes:
     return json.dumps(entry_schema(), indent=2, ensure_ascii=False).encode() + b"\n"
 
 
-def make_log_router(get_ledger: Callable[[], Ledger]) -> APIRouter:
-    """The ``/log`` router; ``get_ledger`` returns a read-only :class:`Ledger` per request."""
+def make_log_router(
+    get_ledger: Callable[[], Ledger], cosigned: Callable[[Ledger], str] | None = None
+) -> APIRouter:
+    """The ``/log`` router; ``get_ledger`` returns a read-only :class:`Ledger` per request.
+
+    ``cosigned`` turns the ledger into the newest checkpoint with the witnesses'
+    cosignatures collected so far (C2SP tlog-cosignature lines appended to the note).
+    """
     router = APIRouter(prefix="/log", tags=["log"])
 
     @router.get("/checkpoint", response_class=Response)
     def checkpoint() -> Response:
-        note = get_ledger().checkpoint()
+        ledger = get_ledger()
+        note = ledger.checkpoint() if cosigned is None else cosigned(ledger)
         return Response(note, media_type=_TEXT, headers={"Cache-Control": "no-cache"})
 
     @router.get("/key", response_class=Response)

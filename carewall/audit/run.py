@@ -11,7 +11,7 @@ caller.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -27,9 +27,11 @@ from carewall.audit.replay import Replay
 from carewall.audit.report import AuditReport
 from carewall.audit.state import AuditState
 from carewall.audit.statistics import check_statistics, statistics_url
+from carewall.audit.witnesses import check_quorum
 from carewall.errors import CarewallError, InputError, VerificationError
 from carewall.ledger.merkle import CompactRange, hash_leaf
 from carewall.ledger.note import Verifier
+from carewall.witness.cosignature import WitnessKey
 
 __all__ = ["Progress", "audit_log"]
 
@@ -46,6 +48,8 @@ def audit_log(
     progress: Progress | None = None,
     replay: bool = True,
     statistics: bool = False,
+    witnesses: Sequence[WitnessKey] = (),
+    quorum: int = 0,
 ) -> tuple[AuditReport, AuditState]:
     """Audit the log at ``url`` with verifier key ``vkey``, continuing from ``state``.
 
@@ -56,13 +60,15 @@ def audit_log(
     (for measurements) checks signatures, consistency and inclusion only.
     ``statistics=True`` also requires ``/statistics.json`` beside the log to match the
     statistics computed from the replayed log (a replaying run only).
+    ``quorum`` > 0 requires that many of ``witnesses`` (distinct keys) to have cosigned
+    the checkpoint verified (:mod:`carewall.audit.witnesses`), checked before anything else.
     """
     verifier = verifier_for(vkey)
     stats_url = statistics_url(url) if statistics and replay else None
     own = client is None
     http = client or httpx.Client(base_url=log_base(url) + "/", timeout=30.0)
     try:
-        return _audit(http, verifier, state, progress, replay, stats_url)
+        return _audit(http, verifier, state, progress, replay, stats_url, (witnesses, quorum))
     finally:
         if own:
             http.close()
@@ -102,8 +108,11 @@ def _audit(
     progress: Progress | None,
     replay: bool,
     stats_url: str | None,
+    quorum: tuple[Sequence[WitnessKey], int] = ((), 0),
 ) -> tuple[AuditReport, AuditState]:
     note, cp = open_log_checkpoint(client, verifier)
+    if quorum[1] or quorum[0]:
+        check_quorum(note, quorum[0], quorum[1])
     crange, rp = _start(state, replay)
     if stats_url is not None and rp is not None and rp.tally is None:
         raise InputError(

@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from carewall.audit import AuditReport, Finding, audit_log, load_state, save_state
+from carewall.audit.witnesses import check_quorum, load_witness_keys
 from carewall.cli import err_console, main, out_console
 from carewall.errors import CarewallError
 
@@ -92,7 +93,37 @@ def _stopped(url: str, e: CarewallError) -> str:
     help="Do not check URL/statistics.json (for a log of other software that serves /log/ "
     "alone); every carewall instance publishes statistics, and by default they must match.",
 )
-def audit(url: str, vkey: str, state_path: Path | None, no_statistics: bool) -> None:
+@click.option(
+    "--witness",
+    "witness_vkeys",
+    multiple=True,
+    metavar="VKEY",
+    help="A witness whose cosignatures count toward --quorum: its cosignature/v1 verifier "
+    "key (name+hex8+base64, type 0x04). Repeatable.",
+)
+@click.option(
+    "--witness-file",
+    "witness_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file of witness verifier keys, one a line. Repeatable.",
+)
+@click.option(
+    "--quorum",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Fail unless this many of the witnesses (distinct keys) cosigned the checkpoint "
+    "verified (default: all of them when witnesses are given, else 0).",
+)
+def audit(
+    url: str,
+    vkey: str,
+    state_path: Path | None,
+    no_statistics: bool,
+    witness_vkeys: tuple[str, ...],
+    witness_files: tuple[Path, ...],
+    quorum: int | None,
+) -> None:
     """Follow the carewall log at URL: check signatures, consistency and every entry, and
     replay it (register, policy, every decision made again, every release justified); then
     check that the statistics it publishes are the ones its log gives.
@@ -101,6 +132,9 @@ def audit(url: str, vkey: str, state_path: Path | None, no_statistics: bool) -> 
     verifier key or, with witnesses, their cosignatures. The key the server itself shows
     proves nothing, since whoever rewrote the log could re-sign it and show their own key.
     """
+    witnesses = load_witness_keys(witness_vkeys, witness_files)
+    if quorum is None:
+        quorum = len({w.public_key for w in witnesses})
     try:
         state = load_state(state_path) if state_path else None
         with Progress(
@@ -118,7 +152,13 @@ def audit(url: str, vkey: str, state_path: Path | None, no_statistics: bool) -> 
                 bar.update(task, completed=done, total=total)
 
             report, new_state = audit_log(
-                url, vkey, state, progress=progress, statistics=not no_statistics
+                url,
+                vkey,
+                state,
+                progress=progress,
+                statistics=not no_statistics,
+                witnesses=witnesses,
+                quorum=quorum,
             )
         if state_path:
             save_state(state_path, new_state)
@@ -127,6 +167,9 @@ def audit(url: str, vkey: str, state_path: Path | None, no_statistics: bool) -> 
         raise
 
     out_console.print(_summary(report))
+    if witnesses:
+        names = check_quorum(new_state.checkpoint, witnesses, quorum)
+        click.echo(f"cosigned by {len(names)} witness(es): {', '.join(names) or 'none'}")
     if report.findings:
         _list(report.findings, "findings")
     if report.earlier_findings:

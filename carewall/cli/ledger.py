@@ -225,6 +225,28 @@ def append_cmd(
         store.dispose()
 
 
+@ledger.command("publish")
+@_db_option
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), metavar="DIR")
+def publish_cmd(db: str | None, directory: Path) -> None:
+    """Write the log to DIR as static C2SP tlog-tiles (tiles, entry bundles with .gz copies,
+    key, and the checkpoint with its witness cosignatures, last), writing only what is new.
+    Serve DIR as /log/ from any web server or CDN (see docs/witnesses.md)."""
+    from carewall.ledger.static import publish_static
+    from carewall.witness.client import cosigned_checkpoint
+
+    store = _open_existing(db)
+    try:
+        lg = Ledger.open(store)
+        report = publish_static(lg, directory, cosigned_checkpoint(lg))
+    finally:
+        store.dispose()
+    click.echo(
+        f"published {report.size} entries to {directory}: {report.written} tile(s) written, "
+        f"{report.kept} already there"
+    )
+
+
 def _open_or_create(store: Store, key: Path, origin: str | None) -> Ledger:
     try:
         lg = Ledger.open(store, key)

@@ -17,6 +17,7 @@ import importlib
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -445,6 +446,7 @@ def _serve(
     port: int,
     public_url: str | None = None,
     settings: ServeSettings | None = None,
+    witnesses_file: str | None = None,
 ) -> None:
     check_port(host, port)  # one line, not uvicorn's traceback, when the port is taken
     try:
@@ -459,8 +461,13 @@ def _serve(
         ) from e
     # Checked before anything else happens, so a bad --public-url changes nothing.
     url = index.check_public_url(public_url or _default_public_url(host, port), "--public-url")
+    witnesses = None
+    if witnesses_file:
+        from carewall.witness.config import load_config
+
+        witnesses = load_config(Path(witnesses_file))
     _retry_notices(svc)
-    app = module.create_app(svc, public_url=url)
+    app = module.create_app(svc, public_url=url, witnesses=witnesses)
     click.echo(f"serving on http://{host}:{port}/  (public URL {url}; Ctrl-C to stop)")
     serve_app(app, host, port, settings or ServeSettings())
 
@@ -478,6 +485,16 @@ def _serve(
     help="The http(s) address auditors reach this instance at, named in the audit "
     "command on / (default http://HOST:PORT/; never taken from a request's Host header).",
 )
+@click.option(
+    "--witnesses",
+    "witnesses_file",
+    envvar="CAREWALL_WITNESSES",
+    default=None,
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="TOML file of the witnesses asked to cosign each new checkpoint (name, verifier "
+    "key, URL; see docs/witnesses.md); default $CAREWALL_WITNESSES.",
+)
 @log_key_options
 @client_options
 def serve(
@@ -486,6 +503,7 @@ def serve(
     host: str,
     port: int,
     public_url: str | None,
+    witnesses_file: str | None,
     log_key: str | None,
     log_key_file: str | None,
     **client: Any,
@@ -510,4 +528,4 @@ def serve(
     check_port(host, port)  # a taken port is the one line to show, before any warning
     if pinned is None:
         click.echo(pin.unpinned_warning("this server"), err=True)
-    _serve(svc, host, port, public_url, settings)
+    _serve(svc, host, port, public_url, settings, witnesses_file)

@@ -669,3 +669,26 @@ class Service(RegisterPolicyMixin, ReadMixin):
         from carewall.service.deletions import record_deletion
 
         return record_deletion(self, self._write, certificate, body, before_commit)
+
+    # ----- agreements (service/agreements.py) ----------------------------------------
+
+    def register_agreement(self, agreement: Any) -> Any:
+        """Decide and log a standing agreement (``registered`` or ``refused``)."""
+        from carewall.service import agreements
+
+        return agreements.register_agreement(self, self._write, agreement)
+
+    def withdraw_agreement(self, agreement_id: str, *, due_days: int | None = None) -> Any:
+        """Withdraw it, count what went under it, and ask for its destruction."""
+        from carewall.service import agreements
+
+        days = agreements.DEFAULT_DUE_DAYS if due_days is None else due_days
+        return agreements.withdraw_agreement(self, self._write, agreement_id, due_days=days)
+
+    def agreement_destroyed(
+        self, agreement_id: str, certificate: bytes, recipient_key: str | None = None
+    ) -> Any:
+        """Register the recipient's deletion certificate for a withdrawn agreement."""
+        from carewall.service import agreements
+
+        return agreements.destroyed(self, self._write, agreement_id, certificate, recipient_key)

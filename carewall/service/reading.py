@@ -35,6 +35,7 @@ from carewall.service.records import (
     SubjectRecord,
     SubjectView,
 )
+from carewall.witness.client import with_cosignatures
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -439,14 +440,15 @@ class ReadMixin:
         """The newest signed checkpoint as (size, note), signing one if it misses ``index``.
 
         A subject's proof is against a checkpoint they can check with the log's public key,
-        never against an unsigned size.
+        never against an unsigned size; it carries the witnesses' cosignatures collected
+        for it so far (none yet for a checkpoint signed just now).
         """
         note = self.ledger.checkpoint()
         size = parse_checkpoint(parse_note(note).text).size
         if size <= index and self.ledger.writable:
             note = self.ledger.publish()
             size = parse_checkpoint(parse_note(note).text).size
-        return size, note
+        return size, with_cosignatures(self.ledger, note)
 
     # ----- delivery (carewall/service/delivery.py) -------------------------------------
 

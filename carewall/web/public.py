@@ -18,6 +18,8 @@ from carewall.ledger.checkpoint import parse_checkpoint
 from carewall.service import Service
 from carewall.service.statistics import statistics_at
 from carewall.web.templating import render
+from carewall.witness.client import cosigned_checkpoint
+from carewall.witness.status import WitnessRow, witness_rows
 
 __all__ = ["home", "router"]
 
@@ -41,6 +43,11 @@ def _signed_size(service: Service) -> tuple[int, str]:
     return cp.size, note
 
 
+def _witnesses(request: Request, service: Service) -> list[WitnessRow]:
+    asked = getattr(request.app.state, "witnesses", ())
+    return witness_rows(service.ledger, asked)[1]
+
+
 def home(request: Request) -> HTMLResponse:
     """``/`` for a browser: what this is, the promise, and the firewall statement."""
     service = _service(request)
@@ -53,6 +60,7 @@ def home(request: Request) -> HTMLResponse:
             "stats": stats,
             "origin": service.ledger.origin,
             "audit": _audit_command(request, service),
+            "witnesses": _witnesses(request, service),
         },
     )
 
@@ -60,7 +68,7 @@ def home(request: Request) -> HTMLResponse:
 @router.get("/log/", response_class=HTMLResponse)
 def log_page(request: Request) -> HTMLResponse:
     service = _service(request)
-    size, note = _signed_size(service)
+    size, _note = _signed_size(service)
     start = max(0, size - RECENT)
     recent: list[dict[str, Any]] = []
     for offset, raw in enumerate(service.ledger.entries(start, size) if size else []):
@@ -82,8 +90,9 @@ def log_page(request: Request) -> HTMLResponse:
             "origin": service.ledger.origin,
             "key": service.ledger.verifier_key,
             "size": size,
-            "checkpoint": note,
+            "checkpoint": cosigned_checkpoint(service.ledger),
             "recent": recent,
             "audit": _audit_command(request, service),
+            "witnesses": _witnesses(request, service),
         },
     )

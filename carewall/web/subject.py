@@ -198,7 +198,9 @@ def _result(
         "appeal": view.appeal,
         "appeal_lodged": when(view.appeal.lodged_at) if view.appeal else "",
         "appeal_decided": when(view.appeal.decided_at) if view.appeal else "",
-        "check": check_view(service, view),
+        "check": check_view(
+            service, view, [w.key for w in getattr(request.app.state, "witnesses", ())]
+        ),
         "commands": _commands(request, service, view),
         "origin": service.ledger.origin,
         "vkey": service.ledger.verifier_key,

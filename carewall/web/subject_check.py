@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from carewall.errors import CarewallError
@@ -27,6 +27,7 @@ from carewall.ledger.merkle import hash_leaf, verify_inclusion
 from carewall.ledger.note import Verifier
 from carewall.ledger.subjects import verify_subject
 from carewall.service import Service, SubjectView
+from carewall.witness.cosignature import WitnessKey, cosigned_by
 
 __all__ = ["LogCheck", "check_view"]
 
@@ -41,6 +42,8 @@ class LogCheck:
     size: int | None  # the signed tree's size
     root: str | None  # its root, base64 as in the checkpoint
     request_proof: list[str]  # the request entry's inclusion proof (hex), for the page
+    witnesses: list[str] = field(default_factory=list)  # the witnesses this log asks
+    cosigned_by: list[str] = field(default_factory=list)  # those whose cosignature verified
 
     @property
     def ok(self) -> bool:
@@ -92,8 +95,14 @@ def _subject_ok(service: Service, view: SubjectView, cp: Checkpoint) -> tuple[bo
     return True, proof
 
 
-def check_view(service: Service, view: SubjectView) -> LogCheck:
-    """Check ``view`` against the log's signed checkpoint; a failure is False, never raised."""
+def check_view(
+    service: Service, view: SubjectView, witnesses: Sequence[WitnessKey] = ()
+) -> LogCheck:
+    """Check ``view`` against the log's signed checkpoint; a failure is False, never raised.
+
+    ``witnesses`` are the independent witnesses this log asks to cosign (C2SP
+    tlog-cosignature): the check names those whose cosignature on the checkpoint verifies.
+    """
     note = view.checkpoint or service.ledger.checkpoint()
     try:
         cp = open_checkpoint(note, [Verifier.from_vkey(service.ledger.verifier_key)])
@@ -113,4 +122,6 @@ def check_view(service: Service, view: SubjectView) -> LogCheck:
         except (CarewallError, ValueError):
             subject = False
     root = base64.b64encode(cp.root).decode("ascii")
-    return LogCheck(True, release, subject, cp.size, root, request_proof)
+    names = [w.name for w in witnesses]
+    cosigned = sorted(cosigned_by(note, witnesses).values())
+    return LogCheck(True, release, subject, cp.size, root, request_proof, names, cosigned)
