@@ -56,6 +56,8 @@ _ERROR_SCHEMA: dict[str, Any] = {
 
 _log = logging.getLogger("carewall.api")
 
+MAX_REQUEST_BODY = 16 << 20  # bytes of a request document (POST /api/requests)
+
 
 async def _publisher(service: Service) -> None:
     """Sign a checkpoint over the log's tail each interval, so no entry waits unsigned."""
@@ -88,10 +90,12 @@ def create_app(
     service: Service,
     *,
     max_body: int = 1 << 20,
+    max_request_body: int = MAX_REQUEST_BODY,
     public_url: str | None = None,
     witnesses: WitnessConfig | None = None,
 ) -> FastAPI:
-    """The HTTP API over ``service``; request bodies over ``max_body`` bytes get 413.
+    """The HTTP API over ``service``; request bodies over ``max_body`` bytes get 413, except
+    a request document (``POST /api/requests``), which may be up to ``max_request_body``.
 
     ``public_url`` is the address auditors reach this instance at (checked: http or https,
     no credentials); ``/`` names it in its audit command, never the request's Host header.
@@ -154,7 +158,9 @@ def create_app(
     app.include_router(make_witnesses_router(lambda: service.ledger, asked))
     web.install(app)
     # Outermost first: headers go on every response, including a 413 from the limit.
-    app.add_middleware(BodyLimitMiddleware, max_body=max_body)
+    # A request document lists its subjects: 16 MiB holds about 230,000 of them.
+    larger = {("POST", "/api/requests"): max(max_body, max_request_body)}
+    app.add_middleware(BodyLimitMiddleware, max_body=max_body, larger=larger)
     app.add_middleware(SecurityHeadersMiddleware)
 
     def openapi() -> dict[str, Any]:

@@ -447,6 +447,7 @@ def _serve(
     public_url: str | None = None,
     settings: ServeSettings | None = None,
     witnesses_file: str | None = None,
+    max_request_mb: int = 16,
 ) -> None:
     check_port(host, port)  # one line, not uvicorn's traceback, when the port is taken
     try:
@@ -467,7 +468,9 @@ def _serve(
 
         witnesses = load_config(Path(witnesses_file))
     _retry_notices(svc)
-    app = module.create_app(svc, public_url=url, witnesses=witnesses)
+    app = module.create_app(
+        svc, public_url=url, witnesses=witnesses, max_request_body=max_request_mb << 20
+    )
     click.echo(f"serving on http://{host}:{port}/  (public URL {url}; Ctrl-C to stop)")
     serve_app(app, host, port, settings or ServeSettings())
 
@@ -495,6 +498,14 @@ def _serve(
     help="TOML file of the witnesses asked to cosign each new checkpoint (name, verifier "
     "key, URL; see docs/witnesses.md); default $CAREWALL_WITNESSES.",
 )
+@click.option(
+    "--max-request-mb",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Largest request document accepted by POST /api/requests, in MiB (16 MiB holds "
+    "about 230,000 subjects); every other body is limited to 1 MiB.",
+)
 @log_key_options
 @client_options
 def serve(
@@ -504,6 +515,7 @@ def serve(
     port: int,
     public_url: str | None,
     witnesses_file: str | None,
+    max_request_mb: int,
     log_key: str | None,
     log_key_file: str | None,
     **client: Any,
@@ -528,4 +540,4 @@ def serve(
     check_port(host, port)  # a taken port is the one line to show, before any warning
     if pinned is None:
         click.echo(pin.unpinned_warning("this server"), err=True)
-    _serve(svc, host, port, public_url, settings, witnesses_file)
+    _serve(svc, host, port, public_url, settings, witnesses_file, max_request_mb)

@@ -124,7 +124,18 @@ def test_body_limit_413(tmp_path: Path) -> None:
     from carewall.api.app import create_app
 
     with api(f"sqlite:///{tmp_path / 'cw.db'}", tmp_path) as (_, service, tok):
-        client = TestClient(create_app(service, max_body=4096))
+        client = TestClient(create_app(service, max_body=4096, max_request_body=8192))
+        # A request document may be larger than other bodies, up to its own limit.
+        medium = reviewable(necessity="x" * 5_000)
+        r = client.post("/api/requests", json=medium, headers=tok.auth("requester"))
+        assert r.status_code == 201, r.text
+        rid = r.json()["id"]
+        r = client.post(
+            f"/api/requests/{rid}/review",
+            json={"release": False, "note": "x" * 5_000},
+            headers=tok.auth("release"),
+        )
+        assert r.status_code == 413 and r.json()["error"] == "too_large"
         big = reviewable(necessity="x" * 10_000)
         r = client.post("/api/requests", json=big, headers=tok.auth("requester"))
         assert r.status_code == 413 and r.json()["error"] == "too_large"
@@ -141,7 +152,8 @@ def test_body_limit_413(tmp_path: Path) -> None:
             headers={**tok.auth("requester"), "Content-Type": "application/json"},
         )
         assert r.status_code == 413
-        assert service.list_requests() == []
+        assert [x.id for x in service.list_requests()] == [rid]
+        assert service.get(rid).stage == "decided"  # the oversized review recorded nothing
 
 
 def test_security_headers(world: tuple[TestClient, Service, Tokens]) -> None:
