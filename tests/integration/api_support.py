@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +133,23 @@ def free_port() -> int:
         return port
 
 
+def wait_up(url: str, proc: subprocess.Popen[Any], output: Callable[[], str]) -> None:
+    """Poll ``url`` until it answers 200; fail with ``output()`` if ``proc`` exits first or
+    START_UP seconds pass (generous: a loaded machine is slow to import and start)."""
+    deadline = time.monotonic() + START_UP
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited before {url} answered: {output()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"server did not start ({url}): {output()}")
+        time.sleep(0.2)
+
+
 @contextmanager
 def uvicorn_server(
     db_url: str, key: Path, log: Path, *extra: str, env: dict[str, str] | None = None
@@ -154,16 +171,7 @@ def uvicorn_server(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_UP
-        while True:
-            try:
-                if httpx.get(base + "/log/checkpoint", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError("server did not start: " + log.read_text()[-2000:])
-            time.sleep(0.2)
+        wait_up(base + "/log/checkpoint", proc, lambda: log.read_text()[-2000:])
         yield base
     finally:
         proc.terminate()

@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from api_support import START_UP, example, free_port, tokens_for, uvicorn_server
+from api_support import example, free_port, tokens_for, uvicorn_server, wait_up
 from logaudit import assert_log_audits
 
 from carewall.ledger import verify_ledger
@@ -132,16 +132,7 @@ def held_server(db_url: str, key: Path, hold: str) -> Iterator[tuple[str, queue.
     threading.Thread(target=read, daemon=True).start()
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_UP
-        while True:
-            try:
-                if httpx.get(base + "/log/checkpoint", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "held server exited: " + " | ".join(drain(lines))
-            assert time.monotonic() < deadline, "held server did not start"
-            time.sleep(0.2)
+        wait_up(base + "/log/checkpoint", proc, lambda: " | ".join(drain(lines)))
         yield base, lines
     finally:
         if proc.poll() is None:

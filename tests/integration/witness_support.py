@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from api_support import START_UP, free_port, uvicorn_server
+from api_support import free_port, uvicorn_server, wait_up
 
 from carewall.ledger import Ledger
 from carewall.ledger.note import Signer
@@ -60,19 +60,6 @@ def write_config(path: Path, witnesses: list[tuple[str, str]] = (), logs: list[s
     return path
 
 
-def wait_up(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + START_UP
-    while True:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError("witness did not start: " + log.read_text()[-2000:])
-        time.sleep(0.2)
-
-
 @contextmanager
 def witness_server(
     inst: Instance, logs: list[str], port: int | None = None, *, script: str | None = None
@@ -98,7 +85,7 @@ def witness_server(
     url = f"http://127.0.0.1:{port}/witness"
     try:
         if script is None:
-            wait_up(url + "/", proc, log)
+            wait_up(url + "/", proc, lambda: log.read_text()[-2000:])
         yield url
     finally:
         proc.terminate()
