@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/decide.py
 	$(BIN)/python benchmarks/ledger.py
+	$(BIN)/python benchmarks/audit.py
 	$(BIN)/python benchmarks/service.py
 	$(BIN)/python benchmarks/release.py
 	$(BIN)/python benchmarks/scan.py

@@ -5,7 +5,14 @@ One run measures, on fresh databases in a temporary directory:
 - batched appends per second (building the tree, batches of ``--batch`` entries);
 - durable single appends per second (each its own commit, ``synchronous=FULL``);
 - inclusion and consistency proof latency, p50/p99, at 10^4, 10^6 and 10^7 entries;
-- full ``verify`` throughput (carewall's fsck re-derives every hash from the entries).
+- full ``verify`` throughput (carewall's fsck re-derives every hash from the entries);
+
+and, beside their ceilings (issue 12), in interleaved rounds with medians:
+
+- batched appends and ``carewall ledger append`` (canonical JSONL on stdin, timed from
+  process start to exit) beside bare multi-row INSERTs of the same rows plus their hashlib
+  hashing in one transaction (same schema, pragmas and durable commit);
+- ``verify_ledger`` beside one core's hashlib leaf + node hashing of the same entries.
 
 pymerkle runs up to ``--pymerkle-max`` entries (default 10^6): it stores only leaf hashes and
 rebuilds subtree roots from them on demand (with an in-memory LRU cache), so a cold proof at
@@ -14,20 +21,24 @@ rebuilds subtree roots from them on demand (with an in-memory LRU cache), so a c
 Targets: >= 100,000 entries/s batched; inclusion proof p50 <= 200 µs at 10^7;
 verification >= 500,000 entries/s.
 
-    .venv/bin/python benchmarks/ledger.py [--max-size 1000000]
+    .venv/bin/python benchmarks/ledger.py [--max-size 10000000] [--append-n N] [--reps R]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +50,10 @@ from rich.table import Table
 from carewall.ledger import Ledger, verify_ledger
 from carewall.ledger.canonical import canonical
 from carewall.ledger.merkle import hash_leaf, verify_consistency, verify_inclusion
-from carewall.storage import open_store
+from carewall.storage import migrate, open_store
 
 SIZES = (10_000, 1_000_000, 10_000_000)
+DEFAULT_MAX = 1_000_000  # a few minutes on 2 cores; --max-size 10000000 for the 10^7 rows
 # A wide table even when the output is piped to a file.
 console = Console() if sys.stdout.isatty() else Console(width=150)
 
@@ -100,6 +112,113 @@ def timed(fn: Callable[[], Any], n: int, warmup: int = 10) -> list[float]:
     return out
 
 
+# ----- beside the ceiling (issue 12): the same work with nothing but SQLite and hashlib --
+
+
+@dataclass
+class CeilingRow:
+    metric: str
+    size: str
+    carewall: float
+    ceiling: float
+    ceiling_is: str
+    target: float  # the least ratio carewall / ceiling that meets issue 12's target
+    absolute: str = ""  # an absolute target, if the issue set one too
+
+    def ratio(self) -> float:
+        return self.carewall / self.ceiling
+
+
+def _tree_rows(datas: list[bytes], start: int = 0) -> tuple[list[tuple[int, bytes, bytes]], list]:
+    """Entry rows and every perfect-subtree node row over ``datas`` (``start`` aligned)."""
+    sha = hashlib.sha256
+    leaves = [sha(b"\x00" + d).digest() for d in datas]
+    nodes: list[tuple[int, int, bytes]] = []
+    level, first, hashes = 0, start, leaves
+    while len(hashes) > 1:
+        it = iter(hashes)
+        hashes = [sha(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=False)]
+        level += 1
+        first >>= 1
+        nodes.extend((level, first + i, h) for i, h in enumerate(hashes))
+    return list(zip(range(start, start + len(datas)), datas, leaves, strict=True)), nodes
+
+
+def _bare_insert(conn: Any, table: str, rows: list[tuple[Any, ...]], k: int = 1000) -> None:
+    one = "(" + ", ".join("?" * len(rows[0])) + ")"
+    for i in range(0, len(rows), k):
+        part = rows[i : i + k]
+        sql = f"INSERT INTO {table} VALUES " + ", ".join([one] * len(part))
+        conn.exec_driver_sql(sql, tuple(chain.from_iterable(part)))
+
+
+def ceiling_append(url: str, datas: list[bytes]) -> float:
+    """Seconds to hash ``datas`` (leaves, nodes) and INSERT the rows in one transaction.
+
+    The same schema, pragmas and durable commit as the ledger; multi-row VALUES, the
+    fastest bare form on SQLite. The tree is built in one pass over all entries at once,
+    which is less work than any appender can do (a power-of-two subtree at a time).
+    """
+    store = open_store(url)
+    migrate.upgrade(store)
+    t0 = time.perf_counter()
+    with store.write() as conn:
+        entry_rows, node_rows = _tree_rows(datas)
+        _bare_insert(conn, "ledger_entries", entry_rows)
+        _bare_insert(conn, "ledger_nodes", node_rows)
+    seconds = time.perf_counter() - t0
+    store.dispose()
+    return seconds
+
+
+def cli_append(url: str, source: Path, key: Path) -> float:
+    """Seconds from process start to exit of ``carewall ledger append`` of ``source``."""
+    cmd = [sys.executable, "-c", "from carewall.cli import main; main()", "ledger", "append"]
+    cmd += ["--db", url, "--key", str(key), "--origin", "bench.carewall/cli", "-"]
+    with source.open("rb") as stdin:
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, stdin=stdin, capture_output=True, check=False)
+        seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit("ledger append failed: " + done.stderr.decode()[-2000:])
+    return seconds
+
+
+def hash_ceiling(store: Any, size: int) -> float:
+    """Seconds one core takes to hash what verify re-derives: every leaf and node.
+
+    Entries are read chunk by chunk (not timed), as verify reads them, so a big log need
+    not fit in memory; only ``hashlib`` and the loops around it are timed.
+    """
+    chunk = 1 << 16
+    seconds = 0.0
+    tops: list[bytes] = []
+    sha = hashlib.sha256
+    with store.read() as conn:
+        for a in range(0, size, chunk):
+            got = conn.exec_driver_sql(
+                "SELECT data FROM ledger_entries WHERE idx >= ? AND idx < ? ORDER BY idx",
+                (a, a + chunk),
+            ).all()
+            datas = [r[0] for r in got]
+            t0 = time.perf_counter()
+            hashes = [sha(b"\x00" + d).digest() for d in datas]
+            while len(hashes) > 1:
+                it = iter(hashes)
+                hashes = [sha(b"\x01" + x + y).digest() for x, y in zip(it, it, strict=False)]
+            seconds += time.perf_counter() - t0
+            tops.extend(hashes)
+    t0 = time.perf_counter()
+    while len(tops) > 1:
+        it = iter(tops)
+        tops = [sha(b"\x01" + x + y).digest() for x, y in zip(it, it, strict=False)]
+    return seconds + time.perf_counter() - t0
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
 @dataclass
 class Row:
     metric: str
@@ -129,7 +248,10 @@ class Bench:
     pymerkle_max: int
     batch: int
     samples: int
+    append_n: int = 200_000
+    reps: int = 3
     rows: list[Row] = field(default_factory=list)
+    ceiling_rows: list[CeilingRow] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
     def progress(self) -> Progress:
@@ -219,7 +341,81 @@ class Bench:
                     )
                 )
 
+    def appends_beside_ceiling(self) -> None:
+        """Batched and CLI appends of the same entries beside the bare-INSERT ceiling.
+
+        Each repetition runs all three on fresh databases one after another (interleaved,
+        so a busy moment on a shared machine hits each alike); medians are reported.
+        """
+        n = self.append_n
+        datas = entries(0, n)
+        source = self.dir / "append.jsonl"
+        source.write_bytes(b"".join(d + b"\n" for d in datas))
+        ceiling, batched, cli = [], [], []
+        for r in range(self.reps):
+            work = self.dir / f"append-{r}"
+            work.mkdir()
+            ceiling.append(n / ceiling_append(f"sqlite:///{work / 'ceiling.db'}", datas))
+            store = open_store(f"sqlite:///{work / 'batched.db'}")
+            ledger = Ledger.create(store, "bench.carewall/batched", work / "batched.key")
+            t0 = time.perf_counter()
+            for a in range(0, n, self.batch):
+                ledger.append_raw(datas[a : a + self.batch])
+            batched.append(n / (time.perf_counter() - t0))
+            store.dispose()
+            cli.append(n / cli_append(f"sqlite:///{work / 'cli.db'}", source, work / "cli.key"))
+            shutil.rmtree(work, ignore_errors=True)
+            console.log(
+                f"appends, round {r + 1}: ceiling {ceiling[-1]:,.0f}/s, batched "
+                f"{batched[-1]:,.0f}/s, CLI {cli[-1]:,.0f}/s"
+            )
+        source.unlink()
+        ceil = "bare INSERTs of the same rows + hashlib, one transaction"
+        self.ceiling_rows.append(
+            CeilingRow(
+                f"batched appends (Ledger.append_raw, {self.batch:,}/commit)",
+                f"{n:,}",
+                median(batched),
+                median(ceiling),
+                ceil,
+                0.0,
+                "≥ 150,000/s",
+            )
+        )
+        self.ceiling_rows.append(
+            CeilingRow(
+                "`carewall ledger append`, canonical JSONL on stdin, from process start",
+                f"{n:,}",
+                median(cli),
+                median(ceiling),
+                ceil,
+                0.0,
+                "≥ 50,000/s",
+            )
+        )
+
+    def verify_beside_ceiling(self, store: Any, size: int) -> None:
+        """``verify_ledger`` beside one core's hashlib leaf + node hashing, interleaved."""
+        ceiling, verify = [], []
+        for _ in range(self.reps):
+            ceiling.append(size / hash_ceiling(store, size))
+            report = verify_ledger(store)
+            if not report.ok:
+                raise SystemExit(f"verify found faults: {report.first}")
+            verify.append(report.entries_per_second)
+        self.ceiling_rows.append(
+            CeilingRow(
+                "`ledger verify` (re-derive every hash, check every node)",
+                f"{size:,}",
+                median(verify),
+                median(ceiling),
+                "one core's hashlib leaf + node hashing of the same entries",
+                0.7,
+            )
+        )
+
     def run(self) -> None:
+        self.appends_beside_ceiling()
         self.single_appends()
         store = open_store(f"sqlite:///{self.dir / 'carewall.db'}")
         ledger = Ledger.create(store, "bench.carewall/log", self.dir / "log.key")
@@ -297,6 +493,7 @@ class Bench:
                 "pymerkle has no equivalent",
             )
         )
+        self.verify_beside_ceiling(store, built)
         if tree is not None:
             tree.close()
         store.dispose()
@@ -338,9 +535,47 @@ def render(bench: Bench) -> Table:
     return table
 
 
+def render_ceilings(bench: Bench) -> Table:
+    table = Table(
+        title=f"carewall beside its ceiling (SQLite, medians of {bench.reps} interleaved rounds)",
+        title_justify="left",
+    )
+    for col, just in (
+        ("figure", "left"),
+        ("entries", "right"),
+        ("carewall", "right"),
+        ("ceiling", "right"),
+        ("ratio", "right"),
+        ("target", "left"),
+        ("ceiling is", "left"),
+    ):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for r in bench.ceiling_rows:
+        if r.absolute:
+            limit = float(r.absolute.split()[1].rstrip("/s").replace(",", ""))
+            met = r.carewall >= limit
+            target = r.absolute
+        else:
+            met = r.ratio() >= r.target
+            target = f"≥ {r.target:.1f}×"
+        verdict = "[green]met[/]" if met else "[red]missed[/]"
+        table.add_row(
+            r.metric,
+            r.size,
+            f"{r.carewall:,.0f}/s",
+            f"{r.ceiling:,.0f}/s",
+            f"{r.ratio():.2f}×",
+            f"{target} {verdict}",
+            r.ceiling_is,
+        )
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--max-size", type=int, default=SIZES[-1], help="largest tree (default 10^7)")
+    ap.add_argument("--max-size", type=int, default=DEFAULT_MAX, help="largest tree (10^6)")
+    ap.add_argument("--append-n", type=int, default=200_000, help="entries per append round")
+    ap.add_argument("--reps", type=int, default=3, help="interleaved rounds beside ceilings")
     ap.add_argument("--pymerkle-max", type=int, default=1_000_000, help="largest pymerkle tree")
     ap.add_argument("--batch", type=int, default=10_000, help="entries per batched commit")
     ap.add_argument("--samples", type=int, default=1000, help="proofs timed per size")
@@ -349,7 +584,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     work = args.dir or Path(tempfile.mkdtemp(prefix="carewall-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    bench = Bench(work, args.max_size, args.pymerkle_max, args.batch, args.samples)
+    bench = Bench(
+        work, args.max_size, args.pymerkle_max, args.batch, args.samples, args.append_n, args.reps
+    )
     try:
         console.log(f"python {sys.version.split()[0]}, work dir {work}")
         bench.run()
@@ -357,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)
     console.print(render(bench))
+    console.print(render_ceilings(bench))
     for s in bench.skipped:
         console.print(f"[yellow]note[/]: {s}")
     console.print(
@@ -366,7 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps([r.__dict__ for r in bench.rows], indent=2))
+        rows = [r.__dict__ for r in bench.rows] + [r.__dict__ for r in bench.ceiling_rows]
+        args.json.write_text(json.dumps(rows, indent=2))
     return 0
 
 

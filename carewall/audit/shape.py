@@ -10,7 +10,6 @@ what is wrong with it, never the value, which in a forged log could be anything.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date, datetime
 from functools import cache
@@ -20,9 +19,8 @@ import jsonschema_rs
 
 from carewall.entries import KINDS
 from carewall.entry_schema import entry_schema
-from carewall.errors import CarewallError
 from carewall.ids import PATTERNS
-from carewall.ledger.canonical import canonical
+from carewall.ledger.canonical import CanonicalError, parse_canonical
 
 __all__ = ["ShapeError", "check_shape"]
 
@@ -41,7 +39,6 @@ _WHAT: dict[str, str] = {
 # Organisation and reviewer ids share a pattern: the field tells which was meant.
 _PATTERN_NAMES = {f"^(?:{p})$": _WHAT[kind] for kind, p in reversed(PATTERNS.items())}
 _MAX_ERRORS = 3
-_MAX_INT = 2**53
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", re.ASCII)
 
 
@@ -120,78 +117,18 @@ def _real_time(value: str) -> bool:
     return _TIME_RE.fullmatch(value) is not None
 
 
-class _NotCanonical(ValueError):
-    """Found while parsing: something RFC 8785 would never write."""
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise _NotCanonical("a member name appears twice in one object")
-        if not k.isascii():
-            # UTF-16 key order (RFC 8785 §3.2.3) differs from code-point order only beyond
-            # ASCII: such entries take the reference encoder's slow path.
-            raise _NotASCII
-        out[k] = v
-    return out
-
-
-class _NotASCII(Exception):
-    pass
-
-
-def _no_float(text: str) -> Any:
-    raise _NotCanonical("a number is not an integer (RFC 8785 writes integers bare)")
-
-
-def _int(text: str) -> int:
-    n = int(text)
-    if abs(n) > _MAX_INT:
-        raise _NotCanonical("an integer is outside the exact JSON range (±2**53)")
-    return n
-
-
-def _constant(name: str) -> Any:
-    raise _NotCanonical(f"{name} is not JSON")
-
-
 def _parse(data: bytes) -> dict[str, Any]:
-    """The entry as an object, checked to be exactly its RFC 8785 canonical form."""
-    try:
-        text = data.decode("utf-8")
-        obj = json.loads(
-            text,
-            object_pairs_hook=_pairs,
-            parse_float=_no_float,
-            parse_int=_int,
-            parse_constant=_constant,
-        )
-        if not isinstance(obj, dict):
-            raise ShapeError("?", "is not a JSON object")
-        # With ASCII keys and integers only, Python's sorted compact JSON is RFC 8785.
-        canon = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        same = canon.encode("utf-8") == data
-    except _NotASCII:
-        return _parse_slowly(data)
-    except _NotCanonical as e:
-        raise ShapeError("?", f"is not RFC 8785 canonical JSON: {e}") from e
-    except (UnicodeError, ValueError, RecursionError) as e:
-        raise ShapeError("?", "is not a JSON object in valid UTF-8") from e
-    if not same:
-        raise ShapeError("?", "is not in RFC 8785 canonical form")
-    return obj
+    """The entry as an object, checked to be exactly its RFC 8785 canonical form.
 
-
-def _parse_slowly(data: bytes) -> dict[str, Any]:
+    Entries hold integers only, so any fraction or exponent is refused outright.
+    """
     try:
-        obj = json.loads(data.decode("utf-8"), parse_constant=_constant)
-        canon = canonical(obj)
-    except (CarewallError, UnicodeError, ValueError, RecursionError) as e:
-        raise ShapeError("?", "is not a JSON object in canonical form") from e
-    if canon != data or not isinstance(obj, dict):
-        raise ShapeError("?", "is not in RFC 8785 canonical form")
-    return obj
+        return parse_canonical(data, floats=False)
+    except CanonicalError as e:
+        reason = str(e)
+        if reason.startswith("is "):
+            raise ShapeError("?", reason) from e
+        raise ShapeError("?", f"is not RFC 8785 canonical JSON: {reason}") from e
 
 
 def _real_date(value: object) -> bool:
@@ -214,7 +151,11 @@ def check_shape(data: bytes) -> dict[str, Any]:
             else "has a kind this reader does not know; "
             "a reader refuses an unknown kind rather than skip it",
         )
-    errors = [_describe(e, kind) for e in _validators()[kind].iter_errors(obj)]
+    validator = _validators()[kind]
+    # is_valid stops at the first error and builds none: the common case pays only for it.
+    errors = (
+        [] if validator.is_valid(obj) else [_describe(e, kind) for e in validator.iter_errors(obj)]
+    )
     if errors:
         more = f" (and {len(errors) - _MAX_ERRORS} more)" if len(errors) > _MAX_ERRORS else ""
         raise ShapeError(kind, "; ".join(errors[:_MAX_ERRORS]) + more)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -14,8 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from carewall.cli import err_console, main
 from carewall.cli.options import log_key_options
 from carewall.errors import InputError, LedgerError
-from carewall.ledger import Ledger, default_key_path, encode_entry, verify_ledger
-from carewall.ledger.canonical import parse_entry
+from carewall.ledger import Ledger, check_entry, default_key_path, encode_entry, verify_ledger
+from carewall.ledger.canonical import CanonicalError, fast_canonical, parse_entry
+from carewall.ledger.log import MAX_ENTRY_BYTES
 from carewall.ledger.pin import resolve_pin, short, unpinned_warning
 from carewall.ledger.proof_docs import consistency_doc, inclusion_doc
 from carewall.storage.db import DEFAULT_URL, Store, normalise_url, open_store
@@ -23,6 +26,7 @@ from carewall.storage.db import DEFAULT_URL, Store, normalise_url, open_store
 __all__ = ["ledger"]
 
 DEFAULT_ORIGIN = "carewall.localhost/log"
+DEFAULT_BATCH = 1 << 14  # entries per append transaction: ~9 MB of typical entries
 _PROGRESS_FROM = 1 << 18  # entries; below this verify is over before a bar is worth drawing
 
 _db_option = click.option(
@@ -178,19 +182,39 @@ def proof_cmd(index: int | None, from_: int | None, size: int | None, db: str | 
     click.echo(json.dumps(out, indent=2))
 
 
-def _read_entries(source: IO[bytes]) -> list[bytes]:
-    """Parse and canonicalise every line before anything is written (all or nothing)."""
+def _entry_bytes(raw: bytes, where: str) -> bytes:
+    """One line's canonical entry bytes: the line itself when it already is canonical."""
+    try:
+        obj = fast_canonical(raw) if len(raw) <= MAX_ENTRY_BYTES else None
+    except CanonicalError:
+        obj = None  # encode_entry below says what is wrong, in the CLI's words
+    if obj is None:  # not provably canonical as written: parse strictly, canonicalise
+        return encode_entry(parse_entry(raw), where)
+    check_entry(obj, where)
+    return raw
+
+
+def _batches(source: IO[bytes], size: int) -> Iterator[tuple[int, list[bytes]]]:
+    """Lines of ``source`` as canonical entries, ``size`` at a time (0: all at once), each
+    batch with the number of the first line after it. A bad line raises before its batch
+    is yielded.
+    """
     datas: list[bytes] = []
-    for number, raw in enumerate(source.read().split(b"\n"), start=1):
+    number = 0
+    for number, raw in enumerate(source, start=1):
         if not raw.strip():
             continue
         where = f"line {number}"
         try:
-            datas.append(encode_entry(parse_entry(raw), where))
+            datas.append(_entry_bytes(raw.rstrip(b"\n"), where))
         except InputError as e:
             field = e.field if e.field and e.field.startswith(where) else where
             raise InputError(e.message, field=field, fix=e.fix) from e
-    return datas
+        if len(datas) == size:
+            yield number + 1, datas
+            datas = []
+    if datas:
+        yield number + 1, datas
 
 
 @ledger.command("append")
@@ -207,22 +231,67 @@ def _read_entries(source: IO[bytes]) -> list[bytes]:
     default=None,
     help=f"Log origin when this creates the ledger (default: {DEFAULT_ORIGIN}).",
 )
+@click.option(
+    "--batch",
+    type=click.IntRange(min=0),
+    default=DEFAULT_BATCH,
+    show_default=True,
+    help="Entries per transaction; 0 reads the whole input first and appends it in one.",
+)
 @click.argument("source", type=click.File("rb"), default="-", metavar="[ENTRIES.jsonl | -]")
 def append_cmd(
-    db: str | None, key_path: Path | None, origin: str | None, source: IO[bytes]
+    db: str | None, key_path: Path | None, origin: str | None, batch: int, source: IO[bytes]
 ) -> None:
     """Append each line (one JSON object) as one entry in canonical form, publish, and print
-    the new checkpoint. Creates the ledger if the database has none. A bad line appends nothing.
+    the new checkpoint. Creates the ledger if the database has none.
+
+    Lines are appended --batch at a time: each batch is checked whole, then committed
+    durably together with a signed checkpoint covering it, before the next is read. A bad
+    line appends nothing of its batch; batches before it stay appended, and the error says
+    from which line to append again. An input of one batch or less is all or nothing.
     """
-    datas = _read_entries(source)
+    batches = _batches(source, batch)
+    pending = next(batches, None)  # checked before any ledger or key is created
     key = key_path or default_key_path(db)
     store = open_store(db)
     try:
         lg = _open_or_create(store, key, origin)
-        lg.append_raw(datas)
-        click.echo(lg.publish(), nl=False)
+        note = lg.publish() if pending is None else _append_batches(lg, pending, batches)
+        click.echo(note, nl=False)
     finally:
         store.dispose()
+
+
+def _append_batches(
+    lg: Ledger, first: tuple[int, list[bytes]], rest: Iterator[tuple[int, list[bytes]]]
+) -> str:
+    """Append batch after batch; return the checkpoint signed with the last.
+
+    The next batch is read and checked while the one before it is written (SQLite and
+    PostgreSQL release the GIL while they work), but it is handed to the ledger only once
+    that write has committed, so batches commit one at a time and in order.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-append") as writer:
+        after, datas = first
+        writing = writer.submit(lg.append_and_publish, datas)
+        while True:
+            try:
+                pending = next(rest, None)
+            except InputError as e:
+                note = writing.result()  # what was handed over is committed before we say so
+                size = int(note.splitlines()[1])
+                raise InputError(
+                    e.message,
+                    field=e.field,
+                    fix=(e.fix + "; " if e.fix else "")
+                    + f"the lines before line {after} are appended (the log has {size:,} "
+                    f"entries, signed): fix the line and append again from line {after}",
+                ) from e
+            note = writing.result()
+            if pending is None:
+                return note
+            after, datas = pending
+            writing = writer.submit(lg.append_and_publish, datas)
 
 
 @ledger.command("publish")

@@ -13,18 +13,28 @@ non-ASCII key, a lone surrogate) goes to ``rfc8785``. A property test holds the 
 Inputs must be I-JSON (RFC 7493): no NaN or infinities, no duplicate member names, integers
 within ±2**53, valid Unicode. Error messages name the problem, never the offending value,
 since entries may be built from request data.
+
+:func:`parse_canonical` is the other direction: it proves that given bytes *are* the RFC 8785
+form of a JSON object and returns the object. Its fast path (pure ASCII bytes without
+fractions or exponents: every entry carewall writes) parses with the standard library's C
+scanner and re-encodes with its C encoder; equal text proves the bytes canonical by the
+argument above (ASCII output means every string, keys too, is ASCII, so code-point order is
+UTF-16 order). Anything else (non-ASCII bytes, a fraction or exponent, a mismatch to be
+explained) takes the reference check: a strict parse, then ``rfc8785``, then a byte
+comparison. A differential property test holds the two paths to the same verdict.
 """
 
 from __future__ import annotations
 
 import json
+from json import encoder as _json_encoder
 from typing import Any
 
 import rfc8785
 
 from carewall.errors import InputError
 
-__all__ = ["canonical", "parse_entry"]
+__all__ = ["CanonicalError", "canonical", "fast_canonical", "parse_canonical", "parse_entry"]
 
 _FIX = "entries must be JSON objects of strings, integers, booleans, null, lists and objects"
 
@@ -116,4 +126,127 @@ def parse_entry(line: str | bytes) -> dict[str, Any]:
         raise InputError(f"entry is not valid JSON{pos}", field="entry", fix=_FIX) from e
     if not isinstance(obj, dict):
         raise InputError("entry must be a JSON object", field="entry", fix="wrap it in {...}")
+    return obj
+
+
+class CanonicalError(ValueError):
+    """Bytes that are not the RFC 8785 canonical form of a JSON object; says why, not what."""
+
+
+class _Reference(Exception):
+    """The fast path cannot decide: take the reference check."""
+
+
+def _to_reference(_text: str) -> Any:
+    raise _Reference
+
+
+def _no_fraction(_text: str) -> Any:
+    raise CanonicalError("a number is not an integer (entries hold integers only)")
+
+
+def _no_constant_here(name: str) -> Any:
+    raise CanonicalError(f"{name} is not JSON")
+
+
+def _exact_int(text: str) -> int:
+    n = int(text)
+    if len(text) > 15 and not -_MAX_SAFE <= n <= _MAX_SAFE:
+        raise CanonicalError("an integer is outside the exact JSON range (±2**53)")
+    return n
+
+
+def _scanner(parse_float: Any) -> Any:
+    # The C scanner the decoder builds, called directly: decode() adds a regex per call.
+    decoder = json.JSONDecoder(
+        parse_float=parse_float, parse_int=_exact_int, parse_constant=_no_constant_here
+    )
+    return decoder.scan_once  # type: ignore[attr-defined]
+
+
+_SCAN_FLOATS = _scanner(_to_reference)  # a fraction or exponent: rfc8785 decides its form
+_SCAN_INTEGERS = _scanner(_no_fraction)
+_c_encoder = getattr(_json_encoder, "c_make_encoder", None)
+if _c_encoder is not None:  # CPython: one C encoder, built once (JSONEncoder.encode rebuilds it)
+    _encode_c = _c_encoder(
+        None, None, _json_encoder.encode_basestring, None, ":", ",", True, False, False
+    )
+
+    def _encode(obj: Any) -> str:
+        return "".join(_encode_c(obj, 0))
+else:  # pragma: no cover - other interpreters
+
+    def _encode(obj: Any) -> str:
+        return _FAST.encode(obj)
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise CanonicalError("a member name appears twice in one object")
+        out[k] = v
+    return out
+
+
+def fast_canonical(data: bytes, *, floats: bool = True) -> dict[str, Any] | None:
+    """The object when the fast path proves ``data`` its RFC 8785 form; None when it cannot.
+
+    None is no verdict: the bytes may still be canonical (non-ASCII, a fraction) or not.
+    Raises :class:`CanonicalError` only for what is wrong whatever the path (an integer
+    beyond ±2**53, NaN, and with ``floats=False`` any fraction or exponent).
+    """
+    if not data.isascii():
+        return None
+    text = data.decode("ascii")
+    try:
+        obj, _end = (_SCAN_FLOATS if floats else _SCAN_INTEGERS)(text, 0)
+    except CanonicalError:
+        raise
+    except (_Reference, StopIteration, ValueError, RecursionError):
+        return None
+    if type(obj) is dict and _encode(obj) == text:
+        return obj
+    return None
+
+
+def parse_canonical(data: bytes, *, floats: bool = True, fast: bool = True) -> dict[str, Any]:
+    """The JSON object whose RFC 8785 canonical UTF-8 form is exactly ``data``.
+
+    Raises :class:`CanonicalError` otherwise. ``floats=False`` also refuses any number with
+    a fraction or exponent (canonical or not). ``fast=False`` skips the fast path (tests
+    compare the two).
+    """
+    if fast:
+        obj = fast_canonical(data, floats=floats)
+        if obj is not None:
+            return obj
+    # Not canonical, or beyond the fast path: the reference check decides, and says why.
+    return _reference(data, floats)
+
+
+def _reference(data: bytes, floats: bool) -> dict[str, Any]:
+    try:
+        obj = json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_unique,
+            parse_float=float if floats else _no_fraction,
+            parse_constant=_no_constant_here,
+        )
+    except CanonicalError:
+        raise
+    except (UnicodeError, ValueError, RecursionError) as e:
+        raise CanonicalError("is not a JSON object in valid UTF-8") from e
+    if not isinstance(obj, dict):
+        raise CanonicalError("is not a JSON object")
+    try:
+        canon = rfc8785.dumps(obj)
+    except rfc8785.IntegerDomainError as e:
+        raise CanonicalError("an integer is outside the exact JSON range (±2**53)") from e
+    except rfc8785.FloatDomainError as e:
+        raise CanonicalError("a number is outside the range of JSON numbers") from e
+    except (rfc8785.CanonicalizationError, UnicodeError, ValueError, RecursionError) as e:
+        raise CanonicalError("cannot be written in canonical form") from e
+    if canon != data:
+        raise CanonicalError("is not in RFC 8785 canonical form")
     return obj

@@ -182,17 +182,24 @@ class Ledger:
 
     def append_raw(self, datas: Sequence[bytes]) -> list[int]:
         """Append already-canonical entry bytes (benchmarks, tests); commits before returning."""
-        for i, d in enumerate(datas):
-            if len(d) > MAX_ENTRY_BYTES:
-                raise InputError(
-                    f"entry {i} is {len(d)} bytes, over the log's limit of {MAX_ENTRY_BYTES}",
-                    field=f"entries[{i}]",
-                    fix="keep each entry under 64 KiB",
-                )
+        _check_sizes(datas)
         if not datas:
             return []
         with self.store.write() as conn:
             return sequencer.sequence(conn, datas)
+
+    def append_and_publish(self, datas: Sequence[bytes]) -> str:
+        """Append already-canonical entry bytes and sign a checkpoint over them, atomically.
+
+        One transaction, so one durable commit: when this returns, the entries are committed
+        and covered by the signed checkpoint it returns; on any error neither is.
+        """
+        _check_sizes(datas)
+        if self._signer is None:
+            return self.publish()  # raises the read-only error
+        with self.store.write() as conn:
+            sequencer.sequence(conn, datas)
+            return publisher.publish(conn, self._signer, self.origin)
 
     def publish(self) -> str:
         if self._signer is None:
@@ -251,6 +258,16 @@ class Ledger:
     def entry_bundle(self, n: int, width: int | None) -> bytes:
         with self.store.read() as conn:
             return proofs.entry_bundle(conn, n, width)
+
+
+def _check_sizes(datas: Sequence[bytes]) -> None:
+    for i, d in enumerate(datas):
+        if len(d) > MAX_ENTRY_BYTES:
+            raise InputError(
+                f"entry {i} is {len(d)} bytes, over the log's limit of {MAX_ENTRY_BYTES}",
+                field=f"entries[{i}]",
+                fix="keep each entry under 64 KiB",
+            )
 
 
 def _read_meta(store: Store) -> dict[str, str]:

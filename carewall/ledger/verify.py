@@ -100,15 +100,14 @@ class _Checker:
 
     def stored(self, level: int, first: int, count: int) -> list[bytes] | dict[int, bytes]:
         p = self.p
-        found = rows(
-            self.conn,
-            f"SELECT idx, hash FROM ledger_nodes WHERE level = {p} AND idx >= {p} AND idx < {p} "
-            "ORDER BY idx",
-            (level, first, first + count),
-        )
+        where = f"FROM ledger_nodes WHERE level = {p} AND idx >= {p} AND idx < {p} ORDER BY idx"
+        span = (level, first, first + count)
+        # Without the index column first, as for the entries: the gap-free case needs only
+        # the count (the key is unique, so `count` rows in the range are every index once).
+        found = rows(self.conn, f"SELECT hash {where}", span)
         if len(found) == count:
-            return [r[1] for r in found]
-        return {int(r[0]): bytes(r[1]) for r in found}
+            return [r[0] for r in found]
+        return {int(r[0]): bytes(r[1]) for r in rows(self.conn, f"SELECT idx, hash {where}", span)}
 
     def level(
         self,

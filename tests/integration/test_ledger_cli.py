@@ -12,9 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from carewall.cli import main
+from carewall.ledger import Ledger
 from carewall.ledger.checkpoint import open_checkpoint
 from carewall.ledger.merkle import verify_consistency, verify_inclusion
 from carewall.ledger.note import Verifier
+from carewall.storage import open_store
 
 LINES = [{"v": 1, "kind": "policy", "n": i, "z": "last", "a": "first"} for i in range(5)]
 
@@ -142,3 +144,35 @@ def test_env_selects_database_and_key(tmp_path: Path, monkeypatch: pytest.Monkey
     assert (tmp_path / "env.key").exists()
     code, out, _ = run("ledger", "verify")
     assert (code, out.split(",")[0]) == (0, "ok: 1 entries")
+
+
+def test_batches_commit_in_order_and_a_bad_line_keeps_the_batches_before_it(
+    filled: str,
+) -> None:
+    good = '{"kind":"notice","v":1}\n'
+    text = good * 5 + '{"kind":"notice","v":1,"n":1.5e999}\n' + good
+    code, _, err = run("ledger", "append", "--db", filled, "--batch", "2", "-", input=text)
+    assert code == 2
+    assert "error: line 6" in err
+    assert "append again from line 5" in err  # lines 1-4 (two batches) are in, signed
+    _, note, _ = run("ledger", "checkpoint", "--db", filled)
+    assert note.splitlines()[1] == "9"
+    code, note, _ = run("ledger", "append", "--db", filled, "--batch", "2", "-", input=good * 5)
+    assert code == 0
+    assert note.splitlines()[1] == "14"
+    code, out, _ = run("ledger", "verify", "--db", filled)
+    assert code == 0, out
+
+
+def test_canonical_and_other_lines_are_stored_canonically(filled: str) -> None:
+    lines = ['{"kind":"notice","v":1}', '{"v": 1, "kind": "notice", "é": "\\u00e9"}']
+    code, _, err = run("ledger", "append", "--db", filled, "-", input="\n".join(lines) + "\n")
+    assert code == 0, err
+    code, out, _ = run("ledger", "verify", "--db", filled)
+    assert code == 0, out
+    store = open_store(filled)
+    try:
+        stored = Ledger.open(store).entries(5, 7)
+    finally:
+        store.dispose()
+    assert stored == [b'{"kind":"notice","v":1}', '{"kind":"notice","v":1,"é":"é"}'.encode()]
