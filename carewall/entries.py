@@ -153,6 +153,7 @@ class ReleaseEntry(_Facts):
     recipient_function: str
     reviewer: str
     policy: str
+    file: str | None  # an extract's released file, "sha256:<hex>"; null for a request
 
 
 class AppealEntry(_Base):

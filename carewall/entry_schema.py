@@ -147,6 +147,8 @@ def _kinds() -> dict[str, dict[str, Any]]:
             "recipient_function": _enum("function"),
             "reviewer": _pattern("reviewer"),
             "policy": _pattern("sha256"),
+            # an extract's released file (issue 10): anyone holding it can check its hash
+            "file": {"anyOf": [{"type": "null"}, _pattern("sha256")]},
         },
         "appeal": {
             "request": _pattern("request"),

@@ -240,6 +240,12 @@ def on_release(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None
         if key in chain.seen:
             problems.append(f"repeats a release of the same group made since entry {chain.opened}")
         chain.seen.add(key)
+        if chain.releases and e["file"] != chain.file:
+            problems.append(
+                f"names a file other than the release at entry {chain.releases[0]}: one "
+                "review releases one file"
+            )
+        chain.file = e["file"]
         chain.releases.append(index)
         chain.remaining += e["subjects"]
     for p in problems:

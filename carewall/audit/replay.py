@@ -46,6 +46,7 @@ class Replay:
         # written before the auditor counted them).
         self.tally: Tally | None = Tally()
         self.agreements = AgreementReplay()
+        self.latest_time = ""  # the newest entry's time (its clock for what is overdue)
 
     # ----- recording -----------------------------------------------------------------
 
@@ -82,7 +83,9 @@ class Replay:
         if index == 0 and kind != "policy":
             self.find(0, kind, "the log's first entry must be the initial policy")
         fits = self._fits(entry)
-        if self.chain is not None and not fits:
+        if self.chain is not None and not fits and self._releases_end():
+            pass  # the releases ended; their notices are owed (see _releases_end)
+        elif self.chain is not None and not fits:
             self.find(
                 index,
                 kind,
@@ -100,6 +103,7 @@ class Replay:
         state = self.requests.get(entry.get("request", ""))
         if state is not None:
             state.last = index
+        self.latest_time = str(entry.get("time") or self.latest_time)
 
     def _fits(self, entry: Mapping[str, Any]) -> bool:
         chain = self.chain
@@ -110,18 +114,29 @@ class Replay:
             return kind == "decision"
         if chain.kind == "review":
             return kind == "review"
-        if chain.kind == "notices":
-            return kind == "notice"
         if kind == "release":
             return True
         deferred = kind == "deferral" and entry["action"] == "deferred"
-        return bool(chain.releases) and (kind == "notice" or deferred)
+        return bool(chain.releases) and deferred
+
+    def _releases_end(self) -> bool:
+        """At an entry that does not continue the chain: if the chain is a review's
+        releases (at least one), they are complete and their notices are now owed."""
+        chain = self.chain
+        if chain is None or chain.kind != "release" or not chain.releases:
+            return False
+        released = releases.close_releases(self, chain)
+        aftercare.owe(self, chain.request, released, chain.releases[-1], self.latest_time)
+        self.chain = None
+        return True
 
     def finish(self, size: int) -> None:
-        """The end of the signed log: nothing may still be owed."""
+        """The end of the signed log: no transaction may be cut short, no notice overdue."""
+        self._releases_end()
         if self.chain is not None:
             self.find(size, "end", f"the log ends where {self.chain.expecting()} was expected")
             self.chain = None
+        aftercare.check_overdue(self, size)
         self.replayed.clear()
 
     # ----- state file ----------------------------------------------------------------
@@ -133,6 +148,7 @@ class Replay:
             "requests": {k: s.to_json() for k, s in self.requests.items()},
             "totals": self.totals.to_json(),
             "agreements": self.agreements.to_json(),
+            "latest_time": self.latest_time,
         }
         if self.tally is not None:
             out["statistics"] = self.tally.to_json()
@@ -147,6 +163,7 @@ class Replay:
         out.totals = Totals.from_json(obj["totals"])
         out.tally = Tally.from_json(obj["statistics"]) if "statistics" in obj else None
         out.agreements = AgreementReplay.from_json(obj.get("agreements"))
+        out.latest_time = str(obj["latest_time"])
         return out
 
 

@@ -83,6 +83,9 @@ class AuditReport:
     replayed: bool = True
     # Whether the statistics published for this checkpoint match the log (None: not checked)
     statistics_match: bool | None = None
+    # Notices due (a release, or a lifted deferral) that the log does not hold yet: a
+    # release's notices are logged by a job after it, so some may be on their way
+    notices_owed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -129,16 +132,21 @@ class AuditReport:
             False: "the published statistics failed their check; ",
             None: "",
         }[self.statistics_match]
+        owed = (
+            f" {self.notices_owed:,} notice(s) are due and not yet in the log."
+            if self.notices_owed
+            else ""
+        )
         if self.ok:
             return (
                 f"{head}:{whole} {t.requests:,} requests decided again with the logged policy "
                 f"and all matched; {stats}{t.releases:,} releases, "
-                f"{t.releases_to_immigration:,} to immigration enforcement."
+                f"{t.releases_to_immigration:,} to immigration enforcement.{owed}"
             )
         failures = len(self.findings) + len(self.earlier_findings)
         return (
             f"{head}: FAILED with {failures:,} finding{'s' if failures != 1 else ''}.{whole} "
             f"{t.requests:,} requests, {t.decisions_matched:,} of them decided again with the "
             f"logged policy and matched; {stats}{t.releases:,} releases, "
-            f"{t.releases_to_immigration:,} to immigration enforcement."
+            f"{t.releases_to_immigration:,} to immigration enforcement.{owed}"
         )

@@ -3,9 +3,11 @@
 A request moves as the service's lifecycle allows (``received → decided → reviewed →
 appealed → upheld | overturned``, or ``withdrawn``); each step is a ledger entry. Entries
 the service writes in one transaction (a request and its decision; a review, its releases
-and their notices or deferral; a lifted deferral and its notices) are contiguous in the
-log, so the replay keeps one :class:`Chain` of entries still owed and fails any entry that
-breaks it.
+and their deferral) are contiguous in the log, so the replay keeps one :class:`Chain` of
+entries still owed and fails any entry that breaks it. A release's notices (or a lifted
+deferral's) are written after it, one per subject, by a background job: the replay counts
+the notices each request still ``owes`` and checks each one against that count and its
+lateness (:mod:`carewall.audit.aftercare`).
 """
 
 from __future__ import annotations
@@ -69,6 +71,9 @@ class RequestState:
     deferred: int = 0  # notices held back
     deferral_index: int | None = None
     notices: set[str] = field(default_factory=set)
+    owed: int = 0  # notices due (released, not deferred, or lifted) and not yet logged
+    owed_since: str = ""  # the time of the entry that made the oldest of them due
+    owed_index: int = -1  # that entry
     last: int = -1  # the latest entry about it
 
     def where(self) -> str:
@@ -97,7 +102,7 @@ class RequestState:
         return cls(**data)
 
 
-ChainKind = Literal["decision", "review", "release", "notices"]
+ChainKind = Literal["decision", "review", "release"]
 
 
 @dataclass
@@ -112,7 +117,8 @@ class Chain:
     role: str = ""  # the role they act in
     releases: list[int] = field(default_factory=list)
     seen: set[tuple[Facts3, tuple[str, ...]]] = field(default_factory=set)
-    remaining: int = 0  # notices still owed
+    remaining: int = 0  # subjects released so far by the chain's release entries
+    file: str | None = None  # an extract's file, as its first release names it
 
     def expecting(self) -> str:
         """What the chain is waiting for, in words."""
@@ -123,8 +129,5 @@ class Chain:
         if self.kind == "release":
             if not self.releases:
                 return f"a release after the entry {self.opened} that allows it"
-            return (
-                f"another release, a deferral or the notices of the release at entry "
-                f"{self.releases[-1]}"
-            )
-        return f"{self.remaining} more notice(s) owed since entry {self.opened}"
+            return f"another release or a deferral after the release at entry {self.releases[-1]}"
+        return f"the entries written with entry {self.opened}"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
+from carewall.audit.aftercare import notices_owed
 from carewall.audit.fetch import (
     check_growth,
     entry_bundles,
@@ -156,6 +157,7 @@ def _audit(
             report.statistics_match = check_statistics(rp, client, stats_url, cp.origin, cp.size)
         report.findings = list(rp.findings)
         report.totals = rp.totals
+        report.notices_owed = notices_owed(rp)
     else:
         report.totals.entries = cp.size
     new_state = AuditState(

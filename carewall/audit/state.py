@@ -23,7 +23,7 @@ from carewall.errors import InputError
 
 __all__ = ["STATE_VERSION", "AuditState", "load_state", "save_state"]
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 def _malformed(e: BaseException | None = None) -> InputError:
@@ -67,7 +67,7 @@ class AuditState:
         if isinstance(version, int) and version < STATE_VERSION:
             raise InputError(
                 f"the audit state file is version {version}, written by an older "
-                "`carewall audit` that did not replay the log",
+                "`carewall audit` that kept less of its replay",
                 field="--state",
                 fix="start again with a new --state path; the first run replays the whole log",
             )

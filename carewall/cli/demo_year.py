@@ -22,7 +22,7 @@ from typing import Any
 
 from carewall.errors import ConflictError
 from carewall.service.facade import Service
-from carewall.service.jobs import drain
+from carewall.service.jobs import drain, record_queued
 from carewall.service.records import RequestRecord
 
 __all__ = ["SCENARIOS", "DemoStats", "Scenario", "fill_year", "plan_year"]
@@ -481,6 +481,9 @@ def fill_year(
                 release = False
                 rec = svc.review(rec.id, reviewer, False)
             if release:
+                # the notices are written now, as a server's worker would write them
+                record_queued(svc)
+                rec = svc.get(rec.id)
                 stats.released += 1
                 if rng.random() < 0.03:
                     later(ev, (10, 40), "appeal", id=rec.id, by="subject")
@@ -527,6 +530,7 @@ def fill_year(
                 )
             except ConflictError:  # nothing may go on the holder's record: the refusal stands
                 svc.decide_appeal(rec.id, decider, True)
+            record_queued(svc)
         elif ev.kind in ("lift", "renew"):
             rec = svc.get(ev.data["id"])
             if not any(n_.status == "deferred" for n_ in rec.notices):
@@ -534,6 +538,7 @@ def fill_year(
             decider = _reviewers(svc, rec.holder, "release_reviewer")[0]
             if ev.kind == "lift":
                 svc.lift_deferral(rec.id, decider)
+                record_queued(svc)
             else:
                 until = (ev.time + timedelta(days=rng.randint(30, 89))).date().isoformat()
                 svc.renew_deferral(rec.id, decider, until)

@@ -9,6 +9,7 @@ notices themselves are logged only when they are sent.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -53,11 +54,6 @@ class Deferral:
 
 def list_deferrals(store: Store, holder: str | None, due_by: str | None) -> list[Deferral]:
     """Deferred requests, soonest review date first; ``due_by`` keeps those due by then."""
-    count = (
-        sa.select(sa.func.count())
-        .where((t.notices.c.request_id == t.requests.c.id) & (t.notices.c.status == "deferred"))
-        .scalar_subquery()
-    )
     q = (
         sa.select(
             t.requests.c.id,
@@ -65,7 +61,7 @@ def list_deferrals(store: Store, holder: str | None, due_by: str | None) -> list
             t.requests.c.requester,
             t.requests.c.deferral_until,
             t.requests.c.deferral_by,
-            count.label("notices"),
+            t.requests.c.release,
         )
         .where(t.requests.c.deferral == "deferred")
         .order_by(t.requests.c.deferral_until, t.requests.c.id)
@@ -76,7 +72,9 @@ def list_deferrals(store: Store, holder: str | None, due_by: str | None) -> list
         q = q.where(t.requests.c.deferral_until <= due_by)
     with store.read() as conn:
         return [
-            Deferral(r.id, r.holder, r.requester, r.deferral_until, r.deferral_by, int(r.notices))
+            Deferral(
+                r.id, r.holder, r.requester, r.deferral_until, r.deferral_by, released_count(r)
+            )
             for r in conn.execute(q)
         ]
 
@@ -96,20 +94,13 @@ def change_deferral(
             field="id",
             fix="list deferrals with `carewall deferral list`",
         )
-    deferred = conn.execute(
-        sa.select(t.notices.c.id, t.subjects.c.commitment)
-        .join(
-            t.subjects,
-            (t.subjects.c.request_id == t.notices.c.request_id)
-            & (t.subjects.c.position == t.notices.c.position),
-        )
-        .where((t.notices.c.request_id == row.id) & (t.notices.c.status == "deferred"))
-        .order_by(t.notices.c.id)
-    ).all()
+    # Every subject released was deferred, whether or not the release's job has written
+    # all their notice rows yet: the count comes from the release itself.
+    deferred = released_count(row)
     if until is not None:
         date_ = check_review_date(until, date.fromisoformat(now[:10]), field="until")
         idx = svc.ledger.append_in(
-            conn, [le.deferral_entry(row.id, "renewed", reviewer_id, len(deferred), date_, now)]
+            conn, [le.deferral_entry(row.id, "renewed", reviewer_id, deferred, date_, now)]
         )
         conn.execute(
             _UPDATE_REQUEST,
@@ -122,16 +113,20 @@ def change_deferral(
         )
         svc._event(conn, row.id, "deferral_renewed", now, reviewer_id, idx[0], {"until": date_})
         return
-    entries: list[dict[str, Any]] = [
-        dict(le.deferral_entry(row.id, "lifted", reviewer_id, len(deferred), None, now))
-    ]
-    entries += [dict(le.notice_entry(row.id, n.commitment, now)) for n in deferred]
-    idx = svc.ledger.append_in(conn, entries)
-    for k, n in enumerate(deferred):
-        conn.execute(
-            t.notices.update()
-            .where(t.notices.c.id == n.id)
-            .values(status="sent", log_index=idx[k + 1], review_date=None)
-        )
+    # Lifted: the entry now; each notice (its row turned to sent, and its log entry) is
+    # written by the job the caller queues (carewall.service.recording).
+    idx = svc.ledger.append_in(
+        conn, [le.deferral_entry(row.id, "lifted", reviewer_id, deferred, None, now)]
+    )
     conn.execute(_UPDATE_REQUEST, {"rid": row.id, "deferral": "lifted", "deferral_by": reviewer_id})
     svc._event(conn, row.id, "deferral_lifted", now, reviewer_id, idx[0])
+
+
+def released_count(row: Any) -> int:
+    """How many subjects a released request's release covers."""
+    return sum(int(g.get("count", len(g.get("subjects", ())))) for g in _groups(row))
+
+
+def _groups(row: Any) -> list[dict[str, Any]]:
+    rel = json.loads(row.release) if row.release else {}
+    return list(rel.get("groups") or [])

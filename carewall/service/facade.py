@@ -42,7 +42,14 @@ from carewall.policy.facts import facts_of
 from carewall.service import idempotency as idem
 from carewall.service import logentries as le
 from carewall.service import tables as t
-from carewall.service.deferrals import Deferral, change_deferral, list_deferrals
+from carewall.service.deferrals import (
+    Deferral,
+    change_deferral,
+    list_deferrals,
+    released_count,
+)
+from carewall.service.documents import Documents
+from carewall.service.extract_terms import Extract
 from carewall.service.jobs import JobPolicy, after_commit, queue_notices
 from carewall.service.jobstore import QueuedJob
 from carewall.service.lifecycle import Action, Outcome, Stage, next_stage
@@ -112,6 +119,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         self._engines: dict[str, Engine] = {}
         self._register: tuple[str, Register] | None = None
         self._holder_keys: dict[str, bytes] = {}
+        self.documents = Documents()
         # SQLite admits one writer; threads of this process queue here and are woken at
         # once, instead of polling in SQLite's busy handler (which sleeps up to 100 ms).
         # Other processes still wait in the busy handler. PostgreSQL needs no such queue.
@@ -437,8 +445,11 @@ class Service(RegisterPolicyMixin, ReadMixin):
         facts: Sequence[Any] | None = None,
         defer_until: str | None = None,
         no_defer: bool = False,
+        extract: Extract | None = None,
     ) -> RequestSummary:
-        """:meth:`review`, returning only the request's summary (ids, stage, counts)."""
+        """:meth:`review`, returning only the request's summary (ids, stage, counts).
+
+        ``extract``: the release of an extract's held file (see :mod:`.extracts`)."""
         if note is not None:
             check_text(note, field="note", kind="prose", max_length=5000)
         register = self.register()
@@ -450,7 +461,17 @@ class Service(RegisterPolicyMixin, ReadMixin):
             now = le.rfc3339(self.clock())
             if release:
                 job = release_in(
-                    self, conn, row, register, reviewer_id, now, [], facts, defer_until, no_defer
+                    self,
+                    conn,
+                    row,
+                    register,
+                    reviewer_id,
+                    now,
+                    [],
+                    facts,
+                    defer_until,
+                    no_defer,
+                    extract,
                 )
             else:
                 _only_with_release(facts, defer_until, no_defer)
@@ -634,7 +655,8 @@ class Service(RegisterPolicyMixin, ReadMixin):
             now = le.rfc3339(self.clock())
             change_deferral(self, conn, row, reviewer_id, now, until)
             if until is None:  # lifted: the notices are due now, and a job delivers them
-                job = queue_notices(self, conn, request_id, now)
+                total = released_count(row)
+                job = queue_notices(self, conn, request_id, now, total=total, record=True)
         self._after_commit(job)
         return self.get(request_id)
 

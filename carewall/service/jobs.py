@@ -1,8 +1,10 @@
-"""Long work off the request path: a release's notices delivered by a durable job.
+"""Long work off the request path: a release's notices written and delivered by a job.
 
-A release (or a lifted deferral) is recorded at once, in one transaction: its log entries,
-its notice rows, and a job to deliver those notices (:mod:`carewall.service.jobstore`).
-The per-subject work (each letter's proofs, code and delivery) is the job's, so a
+A release (or a lifted deferral) is recorded at once, in one transaction whose work does
+not grow with the number of subjects: its review, release or deferral entries, its plan,
+and a job (:mod:`carewall.service.jobstore`). The per-subject work is the job's: first
+writing each subject's notice row and ``notice`` log entry in batches
+(:mod:`carewall.service.recording`), then each letter's proofs, code and delivery. So a
 reviewer's call returns as soon as the decision is durable. Who runs a job:
 
 - the caller itself, at once, when the job is small (at most ``inline_limit`` notices) or
@@ -36,6 +38,7 @@ from carewall.service import tables as t
 from carewall.service.delivery import Delivery
 from carewall.service.jobstore import NOTICES, JobRecord, QueuedJob
 from carewall.service.logentries import rfc3339
+from carewall.service.recording import record_notices
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -50,6 +53,7 @@ __all__ = [
     "after_commit",
     "drain",
     "queue_notices",
+    "record_queued",
     "run_claimed",
     "startup_sweep",
     "sweep_once",
@@ -58,7 +62,7 @@ __all__ = [
 _log = logging.getLogger("carewall.jobs")
 
 DEFAULT_LEASE = 60.0  # seconds without a heartbeat after which a worker is taken as dead
-INLINE_LIMIT = 1000  # notices a caller delivers itself when a background worker is running
+INLINE_LIMIT = 100  # notices a caller writes and delivers itself when a background worker runs
 LEASE_ENV = "CAREWALL_WORKER_LEASE"
 
 # Progress callback for long runs: (job, notices delivered so far by this run).
@@ -100,6 +104,10 @@ class JobPolicy:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
+class _Stopped(Exception):
+    """The recording stage stopped between batches because the worker is stopping."""
+
+
 @dataclass(frozen=True)
 class Sweep:
     """What one sweep did: claims freed, notices sent, jobs finished."""
@@ -109,24 +117,38 @@ class Sweep:
     jobs: int = 0
 
 
-def queue_notices(svc: Service, conn: Connection, request_id: str, now: str) -> QueuedJob:
-    """Queue the job delivering ``request_id``'s due notices, in the caller's transaction.
+def queue_notices(
+    svc: Service,
+    conn: Connection,
+    request_id: str,
+    now: str,
+    *,
+    total: int | None = None,
+    record: bool = False,
+) -> QueuedJob:
+    """Queue the job for ``request_id``'s notices, in the caller's transaction.
 
-    Claimed at once for the caller when it is to run the job itself (see the module's
-    docstring); with ``svc.auto_publish`` off (bulk loaders) it is only queued.
+    ``record``: the job first writes the notices (a release, or a lifted deferral, of
+    ``total`` subjects; see :mod:`carewall.service.recording`); otherwise it delivers the
+    notices already written. Claimed at once for the caller when it is to run the job
+    itself (see the module's docstring); with ``svc.auto_publish`` off (bulk loaders) it is
+    only queued.
     """
-    total = int(
-        conn.execute(
-            sa.select(sa.func.count()).where(
-                (t.notices.c.request_id == request_id)
-                & (t.notices.c.status == "sent")
-                & t.notices.c.delivered_at.is_(None)
-            )
-        ).scalar_one()
-    )
+    if total is None:
+        total = int(
+            conn.execute(
+                sa.select(sa.func.count()).where(
+                    (t.notices.c.request_id == request_id)
+                    & (t.notices.c.status == "sent")
+                    & t.notices.c.delivered_at.is_(None)
+                )
+            ).scalar_one()
+        )
     pol = svc.job_policy
     inline = svc.auto_publish and (not pol.background or total <= pol.inline_limit)
-    return jobstore.enqueue(conn, NOTICES, request_id, total, now, pol.worker if inline else None)
+    return jobstore.enqueue(
+        conn, NOTICES, request_id, total, now, pol.worker if inline else None, record=record
+    )
 
 
 def after_commit(svc: Service, job: QueuedJob | None) -> None:
@@ -144,6 +166,8 @@ def after_commit(svc: Service, job: QueuedJob | None) -> None:
     try:
         if svc.job_policy.background:
             run_claimed(svc, job.id, job.worker)
+            return
+        if record_notices(svc, job.id, job.worker) != "done":
             return
         svc.deliver_pending()
         with svc._writer_turn, svc.store.write() as conn:
@@ -183,9 +207,24 @@ def run_claimed(
             on_progress(record, sent)
         return jobstore.progress(conn, job_id, worker, n, rfc3339(svc.clock()))
 
+    def recorded(n: int, total: int) -> None:
+        if on_progress is not None:
+            on_progress(record.model_copy(update={"stage": "record"}), n)
+
     try:
+        stage = record_notices(svc, job_id, worker, on_recorded=recorded, stop=stop)
+        if stage == "lost":
+            return 0
+        if stage == "stopped":
+            raise _Stopped
         Delivery(svc).pending(row.request_id, on_delivered=delivered, stop=stop)
     except BaseException as e:
+        if isinstance(e, _Stopped):  # asked to stop between batches: another run goes on
+            code, now = "stopped", svc.clock()
+            retry = rfc3339(now)
+            with svc._writer_turn, svc.store.write() as conn:
+                jobstore.give_back(conn, job_id, worker, retry, None, retry)
+            return sent
         code = e.code if isinstance(e, CarewallError) else type(e).__name__
         now = svc.clock()
         retry = rfc3339(now + timedelta(seconds=svc.job_policy.lease))
@@ -198,6 +237,29 @@ def run_claimed(
     with svc._writer_turn, svc.store.write() as conn:
         jobstore.finish(conn, job_id, worker, svc.clock(), svc.job_policy.lease)
     return sent
+
+
+def record_queued(svc: Service) -> int:
+    """Write the notices of every queued job that has not written them yet, now.
+
+    Each job goes back to the queue afterwards, for a worker to deliver its letters. A bulk
+    loader (the demo's year) calls this as it goes, so that each notice is logged at the
+    time of its release, as a server's worker would log it. Returns the jobs recorded.
+    """
+    pol = svc.job_policy
+    recorded = 0
+    while True:
+        now = rfc3339(svc.clock())
+        with svc._writer_turn, svc.store.write() as conn:
+            job_id = jobstore.hold_for_recording(conn, pol.worker, now)
+        if job_id is None:
+            return recorded
+        stage = record_notices(svc, job_id, pol.worker)
+        with svc._writer_turn, svc.store.write() as conn:
+            jobstore.give_back(conn, job_id, pol.worker, rfc3339(svc.clock()), None)
+        if stage != "done":
+            return recorded
+        recorded += 1
 
 
 def _claim(svc: Service, *, ignore_backoff: bool, skip: set[int]) -> int | None:

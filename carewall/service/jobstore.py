@@ -66,6 +66,8 @@ jobs = sa.Table(
     sa.Column("worker", sa.String(100)),
     sa.Column("attempts", sa.Integer, nullable=False),
     sa.Column("error", sa.String(200)),
+    sa.Column("stage", sa.String(16)),  # record | deliver (NULL: deliver)
+    sa.Column("cursor", sa.Integer, nullable=False, server_default="0"),
 )
 
 JobState = Literal["queued", "running", "done"]
@@ -88,6 +90,8 @@ class JobRecord(BaseModel):
     heartbeat_at: str | None
     attempts: int
     error: str | None
+    # "record" while the job still writes its notices (rows and log entries), then "deliver"
+    stage: Literal["record", "deliver"] = "deliver"
 
 
 @dataclass(frozen=True)
@@ -113,11 +117,19 @@ def _record(r: Row[Any]) -> JobRecord:
         heartbeat_at=r.heartbeat_at,
         attempts=int(r.attempts),
         error=r.error,
+        stage="record" if r.stage == "record" else "deliver",
     )
 
 
 def enqueue(
-    conn: Connection, kind: str, request_id: str, total: int, now: str, worker: str | None
+    conn: Connection,
+    kind: str,
+    request_id: str,
+    total: int,
+    now: str,
+    worker: str | None,
+    *,
+    record: bool = False,
 ) -> QueuedJob:
     """Record a job inside the caller's transaction (it commits with the decision).
 
@@ -134,6 +146,8 @@ def enqueue(
         "created_at": now,
         "run_after": now,
         "attempts": 0,
+        "stage": "record" if record else "deliver",
+        "cursor": 0,
     }
     if total == 0:
         values |= {"state": "done", "finished_at": now}
@@ -200,6 +214,30 @@ def claim_next(
     return conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one()
 
 
+def hold_for_recording(conn: Connection, worker: str, now: str) -> int | None:
+    """Hold the oldest queued job that has not written its notices, for ``worker``.
+
+    Not a claim: the job's attempts and start are left alone, and the holder gives it back
+    to the queue (:func:`give_back`) once its notices are written, for a worker to deliver.
+    """
+    pick = (
+        sa.select(jobs.c.id)
+        .where((jobs.c.state == "queued") & (jobs.c.stage == "record"))
+        .order_by(jobs.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    job_id = conn.execute(pick).scalar()
+    if job_id is None:
+        return None
+    held = conn.execute(
+        jobs.update()
+        .where((jobs.c.id == job_id) & (jobs.c.state == "queued"))
+        .values(state="running", worker=worker, heartbeat_at=now)
+    )
+    return int(job_id) if held.rowcount == 1 else None
+
+
 _PROGRESS = (
     jobs.update()
     .where(
@@ -240,6 +278,9 @@ def finish(conn: Connection, job_id: int, worker: str, now: datetime, lease: flo
     row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one()
     if row.worker != worker or row.state != "running":
         return None
+    if row.stage == "record":  # its notices are not all written yet: its worker goes on
+        give_back(conn, job_id, worker, at, None, at)
+        return "queued"
     if conn.execute(sa.select(_undelivered(row.request_id))).scalar():
         oldest = conn.execute(
             sa.select(sa.func.min(t.notices.c.claimed_at)).where(
@@ -288,6 +329,7 @@ def close_finished(conn: Connection, now: str) -> int:
         .where(
             (jobs.c.kind == NOTICES)
             & jobs.c.state.in_(("queued", "running"))
+            & (jobs.c.stage.is_(None) | (jobs.c.stage != "record"))
             & ~_undelivered(jobs.c.request_id)
         )
         .values(state="done", done=jobs.c.total, finished_at=now, error=None)

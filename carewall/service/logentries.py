@@ -67,9 +67,13 @@ def _ids(values: Sequence[Any], field: str, kind: IdKind = "vocab") -> list[str]
     return [_id(v, field, kind) for v in values]
 
 
-def group_counts(subjects: Sequence[SubjectFacts]) -> list[SubjectGroup]:
-    """One group per distinct combination of facts, with its count, in a fixed order."""
-    counts = Counter(subjects)
+def group_counts(
+    subjects: Sequence[SubjectFacts] | Mapping[SubjectFacts, int],
+) -> list[SubjectGroup]:
+    """One group per distinct combination of facts, with its count, in a fixed order.
+
+    ``subjects`` is each subject's facts, or already a count per combination."""
+    counts = Counter(subjects) if not isinstance(subjects, Mapping) else subjects
     return [
         {
             "is_child": f.is_child,
@@ -81,10 +85,18 @@ def group_counts(subjects: Sequence[SubjectFacts]) -> list[SubjectGroup]:
     ]
 
 
-def _facts(doc: Mapping[str, Any], request_id: str, functions: Mapping[str, str]) -> dict[str, Any]:
+def _facts(
+    doc: Mapping[str, Any],
+    request_id: str,
+    functions: Mapping[str, str],
+    *,
+    counted: bool = True,
+) -> dict[str, Any]:
+    """The request-wide facts; ``counted=False`` leaves the subjects uncounted (zero), for
+    an entry that states its own counts."""
     holder = _id(doc["holder"], "holder", "organisation")
     requester = _id(doc["requester"], "requester", "organisation")
-    subjects = doc["subjects"]
+    subjects = doc["subjects"] if counted else ()
     return {
         "request": _id(request_id, "request", "request"),
         "holder": holder,
@@ -206,7 +218,7 @@ def review_entry(
     categories: Sequence[str],
     time: str,
     *,
-    confirmed: Sequence[SubjectFacts] = (),
+    confirmed: Sequence[SubjectFacts] | Mapping[SubjectFacts, int] = (),
     corrected: int = 0,
 ) -> ReviewEntry:
     return {
@@ -233,10 +245,13 @@ def release_entry(
     reviewer: str,
     policy: str,
     time: str,
+    file: str | None = None,
 ) -> ReleaseEntry:
-    """One release of ``categories`` about ``count`` subjects whose holder's record is ``facts``."""
+    """One release of ``categories`` about ``count`` subjects whose holder's record is ``facts``.
+
+    ``file``: for an extract, the released file's SHA-256 (``sha256:<hex>``)."""
     entry: dict[str, Any] = {"v": 1, "kind": "release", "time": time}
-    entry.update(_facts(doc, request_id, functions))
+    entry.update(_facts(doc, request_id, functions, counted=False))
     entry["categories"] = _ids(sorted(categories), "categories")
     entry["subjects"] = count
     entry["victims_or_witnesses"] = count if facts.is_victim_or_witness else 0
@@ -247,6 +262,7 @@ def release_entry(
     entry["recipient_function"] = entry["requester_function"]
     entry["reviewer"] = _id(reviewer, "reviewer", "reviewer")
     entry["policy"] = _id(policy, "policy", "sha256")
+    entry["file"] = None if file is None else _id(file, "file", "sha256")
     return entry  # type: ignore[return-value]
 
 

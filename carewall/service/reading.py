@@ -21,6 +21,7 @@ from carewall.errors import AuthError, InputError, NotFoundError
 from carewall.ledger.checkpoint import parse_checkpoint
 from carewall.ledger.note import parse_note
 from carewall.ledger.subjects import SubjectTree
+from carewall.policy.facts import SubjectFacts
 from carewall.service import tables as t
 from carewall.service.delivery import Delivery, commitments_of, hash_code, subjects_facts
 from carewall.service.records import (
@@ -35,15 +36,17 @@ from carewall.service.records import (
     SubjectRecord,
     SubjectView,
 )
+from carewall.service.release_plan import ReleasePlan
 from carewall.witness.client import with_cosignatures
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from contextlib import AbstractContextManager
     from datetime import datetime
 
     from carewall.ledger import Ledger
     from carewall.policy import Register
+    from carewall.service.documents import Documents
     from carewall.service.notices import Channel
     from carewall.storage.db import Store
 
@@ -94,8 +97,9 @@ def _appeal_for_subject(r: Row[Any] | None, position: int) -> AppealRecord | Non
     return appeal if r.subject == position else None
 
 
-def _summary(r: Row[Any]) -> RequestSummary:
-    doc = json.loads(r.document)
+def _summary(r: Row[Any], doc: dict[str, Any] | None = None) -> RequestSummary:
+    if doc is None:
+        doc = json.loads(r.document)
     return RequestSummary(
         id=r.id,
         holder=r.holder,
@@ -148,6 +152,7 @@ class ReadMixin:
         store: Store
         ledger: Ledger
         channel: Channel
+        documents: Documents
         public_url: str | None
         clock: Callable[[], datetime]
         _writer_turn: AbstractContextManager[Any]
@@ -178,8 +183,20 @@ class ReadMixin:
             ).all()
         doc = json.loads(row.document)
         release = None
+        plan: ReleasePlan | None = None
         if row.release:
             rel = json.loads(row.release)
+            plan = _release_plan(rel)
+            if plan is not None:  # a group's subjects follow from the plan
+                members = plan.positions((int(s.position), _claimed(s)) for s in subjects)
+                rel["groups"] = [
+                    {
+                        "subjects": members[k],
+                        "categories": g["categories"],
+                        "log_index": g["log_index"],
+                    }
+                    for k, g in enumerate(rel["groups"])
+                ]
             release = ReleaseRecord(
                 sent_at=rel["sent_at"],
                 recipient=rel["recipient"],
@@ -212,13 +229,7 @@ class ReadMixin:
                     consent=bool(s.consent),
                     commitment=s.commitment,
                     has_contact=bool(s.contact),
-                    held=None
-                    if s.held_child is None
-                    else HeldFacts(
-                        is_child=bool(s.held_child),
-                        is_victim_or_witness=bool(s.held_victim),
-                        consent=bool(s.held_consent),
-                    ),
+                    held=_held(s, plan),
                 )
                 for s in subjects
             ],
@@ -249,7 +260,7 @@ class ReadMixin:
             r = conn.execute(sa.select(t.requests).where(t.requests.c.id == id)).first()
         if r is None:
             raise NotFoundError("no such request", field="id", fix="check the request id")
-        return _summary(r)
+        return _summary(r, self.documents.get(r.id, r.document))
 
     def outcome_counts(self) -> dict[tuple[str, str], int]:
         """How many requests each requester has, by outcome: public, aggregate, one query."""
@@ -381,7 +392,13 @@ class ReadMixin:
         with self.store.read() as conn:
             req = conn.execute(sa.select(t.requests).where(t.requests.c.id == request_id)).one()
             subj = conn.execute(
-                sa.select(t.subjects.c.commitment).where(
+                sa.select(
+                    t.subjects.c.commitment,
+                    t.subjects.c.position,
+                    t.subjects.c.is_child,
+                    t.subjects.c.is_victim_or_witness,
+                    t.subjects.c.consent,
+                ).where(
                     (t.subjects.c.request_id == request_id) & (t.subjects.c.position == position)
                 )
             ).one()
@@ -401,7 +418,12 @@ class ReadMixin:
         release = json.loads(req.release) if req.release else None
         group = None
         if release:
-            group = next((g for g in release["groups"] if position in g["subjects"]), None)
+            plan = _release_plan(release)
+            if plan is None:
+                group = next((g for g in release["groups"] if position in g["subjects"]), None)
+            else:
+                k = plan.group_of(position, _claimed(subj))
+                group = None if k is None else release["groups"][k]
         proof: list[str] = []
         size: int | None = None
         note: str | None = None
@@ -459,6 +481,32 @@ class ReadMixin:
     def release_stale_claims(self, older_than_seconds: float) -> int:
         """Free claims older than ``older_than_seconds`` on notices never delivered."""
         return Delivery(self).release_stale_claims(older_than_seconds)
+
+
+def _claimed(s: Any) -> SubjectFacts:
+    return SubjectFacts(bool(s.is_child), bool(s.is_victim_or_witness), bool(s.consent))
+
+
+def _release_plan(rel: Mapping[str, Any]) -> ReleasePlan | None:
+    """The plan of a release recorded with one (None: an older record listing subjects)."""
+    return ReleasePlan.from_json(rel["groups"], rel["plan"]) if "plan" in rel else None
+
+
+def _held(s: Row[Any], plan: ReleasePlan | None) -> HeldFacts | None:
+    """A subject's facts as the holder recorded them at release (None: not released)."""
+    if s.held_child is not None:
+        return HeldFacts(
+            is_child=bool(s.held_child),
+            is_victim_or_witness=bool(s.held_victim),
+            consent=bool(s.held_consent),
+        )
+    if plan is None:
+        return None
+    # the release's job has not written this subject's record yet: it follows from the plan
+    h = plan.held(int(s.position), _claimed(s))
+    return HeldFacts(
+        is_child=h.is_child, is_victim_or_witness=h.is_victim_or_witness, consent=h.consent
+    )
 
 
 # Built once so its compiled form is reused for every view.

@@ -13,6 +13,7 @@ holder's facts and the categories released, and nothing else leaves.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,17 +29,17 @@ from carewall.service import tables as t
 from carewall.service.jobs import queue_notices
 from carewall.service.jobstore import QueuedJob
 from carewall.service.lifecycle import Outcome
-from carewall.service.release import plan_release, union
+from carewall.service.release_plan import ReleasePlan, default_held, permitted_by_facts
 from carewall.service.statements import _UPDATE_REQUEST
 
 if TYPE_CHECKING:
+    from carewall.service.extract_terms import Extract
     from carewall.service.facade import Service
 
 __all__ = [
     "MAX_DEFERRAL_DAYS",
     "FactCorrection",
     "deferral_until",
-    "held_facts",
     "parse_corrections",
     "release_in",
 ]
@@ -91,27 +92,6 @@ def parse_corrections(items: Sequence[Any] | None, n: int) -> dict[int, dict[str
     return out
 
 
-def held_facts(
-    claimed: Sequence[SubjectFacts], corrections: Mapping[int, Mapping[str, bool]]
-) -> tuple[list[SubjectFacts], int]:
-    """The holder's record of every subject, and how many differ from the claim.
-
-    A flag the reviewer does not state is confirmed as claimed; consent is false unless the
-    reviewer states it for that subject (a claim of consent is never enough on its own).
-    """
-    held: list[SubjectFacts] = []
-    for i, c in enumerate(claimed):
-        said = corrections.get(i, {})
-        held.append(
-            SubjectFacts(
-                said.get("is_child", c.is_child),
-                said.get("is_victim_or_witness", c.is_victim_or_witness),
-                said.get("consent", False),
-            )
-        )
-    return held, sum(1 for a, b in zip(claimed, held, strict=True) if a != b)
-
-
 def deferral_until(
     prejudice: bool,
     defer_until: str | None,
@@ -152,10 +132,64 @@ def check_review_date(value: str, today: date, field: str = "defer_until") -> st
     return value
 
 
-def _claimed(rows: Sequence[Any]) -> list[SubjectFacts]:
-    return [
-        SubjectFacts(bool(r.is_child), bool(r.is_victim_or_witness), bool(r.consent)) for r in rows
-    ]
+def _claimed_counts(conn: Connection, request_id: str) -> dict[SubjectFacts, int]:
+    """How many subjects share each combination of claimed facts: one grouped read."""
+    s = t.subjects.c
+    rows = conn.execute(
+        sa.select(s.is_child, s.is_victim_or_witness, s.consent, sa.func.count())
+        .where(s.request_id == request_id)
+        .group_by(s.is_child, s.is_victim_or_witness, s.consent)
+    ).all()
+    out: dict[SubjectFacts, int] = Counter()
+    for a, b, c, n in rows:
+        out[SubjectFacts(bool(a), bool(b), bool(c))] += int(n)
+    return out
+
+
+def _claims_of(conn: Connection, request_id: str, positions: list[int]) -> dict[int, SubjectFacts]:
+    """The claimed facts of the subjects the reviewer spoke about (few, read in chunks)."""
+    s = t.subjects.c
+    out: dict[int, SubjectFacts] = {}
+    for k in range(0, len(positions), 900):
+        for r in conn.execute(
+            sa.select(s.position, s.is_child, s.is_victim_or_witness, s.consent).where(
+                (s.request_id == request_id) & s.position.in_(positions[k : k + 900])
+            )
+        ):
+            out[int(r.position)] = SubjectFacts(
+                bool(r.is_child), bool(r.is_victim_or_witness), bool(r.consent)
+            )
+    return out
+
+
+def _pairs(
+    claimed: Mapping[SubjectFacts, int],
+    said: Mapping[int, Mapping[str, bool]],
+    claims: Mapping[int, SubjectFacts],
+    held_as_claimed: bool = False,
+) -> tuple[Counter[tuple[SubjectFacts, SubjectFacts]], dict[int, SubjectFacts]]:
+    """How many subjects have each (claimed, held) pair, and the corrected subjects' record.
+
+    A flag the reviewer does not state is confirmed as claimed; consent is false unless the
+    reviewer states it for that subject (a claim of consent is never enough on its own).
+    """
+    pairs: Counter[tuple[SubjectFacts, SubjectFacts]] = Counter()
+    if held_as_claimed:
+        return Counter({(c, c): n for c, n in claimed.items() if n}), {}
+    for c, n in claimed.items():
+        pairs[(c, default_held(c))] += n
+    corrections: dict[int, SubjectFacts] = {}
+    for pos, facts in said.items():
+        c = claims[pos]
+        h = SubjectFacts(
+            facts.get("is_child", c.is_child),
+            facts.get("is_victim_or_witness", c.is_victim_or_witness),
+            facts.get("consent", False),
+        )
+        pairs[(c, default_held(c))] -= 1
+        pairs[(c, h)] += 1
+        corrections[pos] = h
+    return +pairs, corrections
 
 
 def release_in(
@@ -169,7 +203,8 @@ def release_in(
     facts_said: Sequence[Any] | None,
     defer_until: str | None,
     no_defer: bool,
-) -> QueuedJob | None:
+    extract: Extract | None = None,
+) -> QueuedJob:
     """Release what both decisions permit on the holder's record; log it all at once.
 
     ``facts_said`` is the reviewer's statements about the subjects (see
@@ -177,34 +212,67 @@ def release_in(
     ``leading`` entries (an overturned appeal's) are appended first, in the same
     transaction, before the ``review`` entry that carries the holder's record.
 
-    Returns the job, queued in the same transaction, that delivers the notices (None when
-    they are deferred): the per-subject work is the job's, off the caller's transaction.
+    The work here does not grow with the number of subjects: they are read grouped by
+    their claimed facts, decided per combination, and logged one ``release`` entry per
+    group (:class:`ReleasePlan`). Returns the job, queued in the same transaction, that
+    writes each subject's notice (its row and, unless deferred, its ``notice`` entry) and
+    delivers them: the per-subject work is the job's, off the caller's transaction.
     """
-    doc = json.loads(row.document)
+    if (
+        extract is None
+        and conn.execute(
+            sa.select(t.extracts.c.state).where(t.extracts.c.request_id == row.id)
+        ).first()
+    ):
+        raise ConflictError(
+            "this request is an extract: its file is released with its hash",
+            field="id",
+            fix="release it with `carewall egress release`",
+        )
+    doc = svc.documents.get(row.id, row.document)
     today = date.fromisoformat(now[:10])
-    corrections = parse_corrections(facts_said, len(doc["subjects"]))
+    n = len(doc["subjects"])
+    said = parse_corrections(facts_said, n)
     days = int(svc._setting(conn, "deferral_days") or DEFAULT_DEFERRAL_DAYS)
     review_date = deferral_until(bool(doc.get("prejudice")), defer_until, no_defer, today, days)
     engine = svc.engine(conn)
     # The request-wide facts, decided again on today's register; the subjects were checked
-    # when the request was received and are read from their rows below (one is enough for
-    # the parser, and re-parsing 100,000 of them would dominate a large release).
+    # when the request was received (one is enough for the parser).
     facts, _ = facts_of(
         parse_request(dict(doc, subjects=doc["subjects"][:1]), register, today=today)
     )
-    s = t.subjects.c
-    subjects = conn.execute(
-        sa.select(s.position, s.is_child, s.is_victim_or_witness, s.consent, s.commitment)
-        .where(t.subjects.c.request_id == row.id)
-        .order_by(t.subjects.c.position)
-    ).all()
-    claimed = _claimed(subjects)
-    held, corrected = held_facts(claimed, corrections)
-    fresh = engine.decide_facts(facts, held, register).to_json()
+    claimed = _claimed_counts(conn, row.id)
+    if extract is not None and said:
+        raise InputError(
+            "an extract's facts are the holder's own data",
+            field="facts",
+            fix="correct the source data and make the extract again",
+        )
+    held_as_claimed = extract is not None
+    pairs, corrections = _pairs(
+        claimed, said, _claims_of(conn, row.id, sorted(said)), held_as_claimed
+    )
+    held_counts: Counter[SubjectFacts] = Counter()
+    for (_, h), k in pairs.items():
+        held_counts[h] += k
+    held_list = sorted(held_counts, key=lambda f: (f.is_child, f.is_victim_or_witness, f.consent))
+    fresh = engine.decide_facts(facts, held_list, register, count=n).to_json()
     policy = str(fresh.get("policy", engine.policy_hash))
-    plan = plan_release(json.loads(row.decision), fresh, len(subjects))
-    if not plan:
-        unconfirmed = sum(1 for i, c in enumerate(claimed) if c.consent and not held[i].consent)
+    stored = permitted_by_facts(json.loads(row.decision), list(claimed))
+    now_permitted = permitted_by_facts(fresh, held_list)
+    if extract is not None:
+        extract.check(stored, now_permitted)
+    plan = ReleasePlan.build(
+        pairs,
+        stored,
+        now_permitted,
+        corrections,
+        limit=None if extract is None else extract.categories,
+        held_as_claimed=held_as_claimed,
+    )
+    corrected = sum(k for (c, h), k in pairs.items() if c != h)
+    if not plan.groups:
+        unconfirmed = sum(k for (c, h), k in pairs.items() if c.consent and not h.consent)
         hint = (
             f"; {unconfirmed} subject(s) were claimed to consent, which the reviewer has not "
             "confirmed (state consent per subject in facts)"
@@ -215,12 +283,7 @@ def release_in(
             "the policy permits nothing to be released on the holder's record" + hint,
             fix="confirm or correct the subjects' facts, or refuse the request",
         )
-    # one release entry per (holder's facts, categories): a group is never mixed
-    groups: dict[tuple[SubjectFacts, tuple[str, ...]], list[int]] = {}
-    for planned, allowed in plan:
-        for p in planned:
-            groups.setdefault((held[p], tuple(allowed)), []).append(p)
-    released = union(plan)
+    released = plan.categories
     entries: list[dict[str, Any]] = list(leading)
     # The review entry carries the holder's record. After an overturned appeal it follows
     # the appeal's entry, signed by the appeal reviewer who released.
@@ -232,42 +295,36 @@ def release_in(
                 reviewer_id,
                 released,
                 now,
-                confirmed=held,
+                confirmed=held_counts,
                 corrected=corrected,
             )
         )
     )
     first_release = len(entries)
     functions = svc._functions(register)
-    for (f, group_cats), positions in groups.items():
+    for g in plan.groups:
         entries.append(
             dict(
                 le.release_entry(
                     doc,
                     row.id,
                     functions,
-                    categories=group_cats,
-                    facts=f,
-                    count=len(positions),
+                    categories=g.categories,
+                    facts=g.facts,
+                    count=g.count,
                     reviewer=reviewer_id,
                     policy=policy,
                     time=now,
+                    file=None if extract is None else extract.sha256,
                 )
             )
         )
-    notice_for = [(p, g) for g, positions in enumerate(groups.values()) for p in positions]
     if review_date is not None:
         entries.append(
             dict(
-                le.deferral_entry(
-                    row.id, "deferred", reviewer_id, len(notice_for), review_date, now
-                )
+                le.deferral_entry(row.id, "deferred", reviewer_id, plan.released, review_date, now)
             )
         )
-    else:
-        entries += [
-            dict(le.notice_entry(row.id, subjects[p].commitment, now)) for p, _ in notice_for
-        ]
     idx = svc.ledger.append_in(conn, entries)
     for i, e in enumerate(leading):
         svc._event(conn, row.id, "appeal_" + str(e.get("stage")), now, reviewer_id, idx[i])
@@ -281,62 +338,22 @@ def release_in(
         {"outcome": "released", "corrected": corrected},
     )
     release_groups = []
-    for g, ((_, group_cats), positions) in enumerate(groups.items()):
-        li = idx[first_release + g]
+    for k, g in enumerate(plan.groups):
+        li = idx[first_release + k]
         release_groups.append(
-            {"subjects": positions, "categories": list(group_cats), "log_index": li}
+            {
+                "categories": list(g.categories),
+                "log_index": li,
+                "count": g.count,
+                "facts": g.facts.to_json(),
+            }
         )
         svc._event(conn, row.id, "released", now, reviewer_id, li)
-    base = first_release + len(groups)
+    deferral_index = None
     if review_date is not None:
-        svc._event(conn, row.id, "deferred", now, reviewer_id, idx[base], {"until": review_date})
-    notice_rows = [
-        {
-            "request_id": row.id,
-            "position": p,
-            "status": "deferred" if review_date else "sent",
-            "review_date": review_date,
-            "release_index": release_groups[g]["log_index"],
-            "log_index": idx[base] if review_date else idx[base + k],
-            "created_at": now,
-        }
-        for k, (p, g) in enumerate(notice_for)
-    ]
-    if notice_rows:
-        conn.execute(t.notices.insert(), notice_rows)
-    # The holder's record: one statement confirms every flag as claimed (consent unstated
-    # is no consent), then one per subject the reviewer spoke about.
-    conn.execute(
-        t.subjects.update()
-        .where(t.subjects.c.request_id == row.id)
-        .values(
-            held_child=t.subjects.c.is_child,
-            held_victim=t.subjects.c.is_victim_or_witness,
-            held_consent=sa.false(),
-        )
-    )
-    if corrections:
-        conn.execute(
-            t.subjects.update()
-            .where(
-                (t.subjects.c.request_id == sa.bindparam("rid"))
-                & (t.subjects.c.position == sa.bindparam("pos"))
-            )
-            .values(
-                held_child=sa.bindparam("child"),
-                held_victim=sa.bindparam("victim"),
-                held_consent=sa.bindparam("h_consent"),
-            ),
-            [
-                {
-                    "rid": row.id,
-                    "pos": pos,
-                    "child": held[pos].is_child,
-                    "victim": held[pos].is_victim_or_witness,
-                    "h_consent": held[pos].consent,
-                }
-                for pos in corrections
-            ],
+        deferral_index = idx[first_release + len(plan.groups)]
+        svc._event(
+            conn, row.id, "deferred", now, reviewer_id, deferral_index, {"until": review_date}
         )
     record = {
         "sent_at": now,
@@ -346,6 +363,8 @@ def release_in(
         "categories": released,
         "groups": release_groups,
         "corrected": corrected,
+        "plan": plan.to_json(),
+        "deferral_index": deferral_index,
     }
     values: dict[str, Any] = {
         "rid": row.id,
@@ -360,4 +379,4 @@ def release_in(
             "deferral_by": reviewer_id,
         }
     conn.execute(_UPDATE_REQUEST, values)
-    return None if review_date is not None else queue_notices(svc, conn, row.id, now)
+    return queue_notices(svc, conn, row.id, now, total=plan.released, record=True)

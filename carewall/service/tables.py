@@ -199,3 +199,22 @@ agreements = sa.Table(
     sa.Column("certificate", sa.String(80)),
     sa.Column("deletion_index", sa.BigInteger),
 )
+
+
+extracts = sa.Table(
+    "svc_extracts",
+    metadata,
+    sa.Column("request_id", sa.String(40), sa.ForeignKey("svc_requests.id"), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # held | released | refused
+    sa.Column("path", sa.Text),
+    sa.Column("format", sa.String(16), nullable=False),
+    sa.Column("engine", sa.String(16), nullable=False),
+    sa.Column("sha256", sa.String(80)),
+    sa.Column("bytes", sa.BigInteger),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("groups", sa.Text, nullable=False),  # JSON
+    sa.Column("mapping", sa.Text, nullable=False),  # JSON: column names and categories
+    sa.Column("created_at", sa.String(20), nullable=False),
+    sa.Column("released_at", sa.String(20)),
+    sa.Column("released_by", sa.String(100)),
+)

@@ -94,6 +94,8 @@ def swap(b: LogBuilder, i: int, j: int) -> Entries | None:
             return None  # releases or notices of one transaction are a set
     elif not _multi(b, i) and not _multi(b, j):
         return None  # two independent steps may come in either order
+    elif a["kind"] == "notice" and not _multi(b, j):
+        return None  # a notice is written by a job after its release: it may come later
     out = copy.deepcopy(b.entries)
     out[i], out[j] = out[j], out[i]
     return out
@@ -347,6 +349,9 @@ class Forgery:
             first = b.groups.index(group)
             last = len(b.groups) - 1 - b.groups[::-1].index(group)
             out |= set(range(first, last))
+        if self.op == "swap" and b.entries[self.i]["kind"] in ("release", "deferral"):
+            # moved away from its notices: they stand unowed where they are
+            out |= {n for n, g in enumerate(b.groups) if g == b.groups[self.i]}
         moved = self.op in ("swap", "remove") or (self.op, self.arg) == ("revalue", "id")
         for k in touched:
             entry = b.entries[k]

@@ -396,4 +396,11 @@ def full_log() -> LogBuilder:
         "education_pupil_information_regs_2005", ["attendance"], [S(child=True)],
     )  # fmt: skip
     b.review(transfer, "dpo-st-marys")
+    # Audited a while later: a notice left out of the log is overdue by its last entry.
+    b.clock += timedelta(days=8)
+    b.request(
+        "home-office-ie", "whittington-health", "immigration_enforcement",
+        "dpa2018_sch2_p1_para4_immigration", ["address"], [S()],
+        offence="immigration_act_1971_s24",
+    )  # fmt: skip
     return b

@@ -44,10 +44,10 @@ def test_honest_log_passes_twice_incrementally(tmp_path: Path, server: Server) -
     first = audit(server, log.vkey, state)
     assert first.exit_code == 0, first.output
     assert statement(first).startswith(f"Checked {first_size} entries of log {ORIGIN} ")
-    assert "7 requests decided again with the logged policy and all matched" in first.stdout
+    assert "8 requests decided again with the logged policy and all matched" in first.stdout
     assert "5 releases, 0 to immigration enforcement." in statement(first)
     saved = json.loads(state.read_text())
-    assert (saved["origin"], saved["size"], saved["version"]) == (ORIGIN, first_size, 2)
+    assert (saved["origin"], saved["size"], saved["version"]) == (ORIGIN, first_size, 3)
 
     # More than a tile of new entries, some about requests the first run saw: the replay
     # continues from the state file.
@@ -67,7 +67,7 @@ def test_honest_log_passes_twice_incrementally(tmp_path: Path, server: Server) -
         f"Checked entries {first_size} to {size - 1} of log {ORIGIN} (entries 0 to "
         f"{first_size - 1} in earlier audits) up to the signed checkpoint of size {size} "
     )
-    assert "147 requests decided again" in statement(second)
+    assert "148 requests decided again" in statement(second)
     assert json.loads(state.read_text())["size"] == size
 
     third = audit(server, log.vkey, state)  # nothing new: same size, same root

@@ -82,7 +82,7 @@ def test_the_true_log_passes(server: Server, logs: Path) -> None:
     assert result.exit_code == 0, result.output
     assert findings(result) == []
     assert statement(result).endswith(
-        "7 requests decided again with the logged policy and all matched; "
+        "8 requests decided again with the logged policy and all matched; "
         "5 releases, 0 to immigration enforcement."
     )
 

@@ -17,6 +17,7 @@ from cli_support import Cli, access_code, one_line_error, run, wide_console
 
 from carewall.errors import AuthError
 from carewall.service import Notice
+from carewall.service.jobs import record_queued
 
 
 @pytest.fixture
@@ -170,6 +171,7 @@ def test_a_notice_not_sent_yet_cannot_be_printed(cli: Cli) -> None:
     svc.auto_publish = False  # nothing is delivered after the release commits
     waiting = cli.submit()
     svc.review(waiting, "ig-whittington", True)
+    record_queued(svc)  # its notice written, not delivered
     due = _notice_id(cli, waiting)
 
     res = run(["notices", "list", *cli.db])

@@ -320,9 +320,10 @@ CASES = [
         RELEASE,
         [{"subject": 0, "is_child": True}, {"subject": 2, "is_child": False}],
         ["--child", "0", "--not-child", "2"],
-        released=[([0], ["address", "name"]), ([1, 2], ["address", "name"])],
+        # groups in the order of their facts (false before true), not of their subjects
+        released=[([1, 2], ["address", "name"]), ([0], ["address", "name"])],
         corrected=2,
-        entries=[(True, False, False, 1), (False, False, False, 2)],
+        entries=[(False, False, False, 2), (True, False, False, 1)],
     ),
 ]
 

@@ -7,6 +7,8 @@ point (printing ``HELD``), where the test kills it with SIGKILL:
 - ``letters:3``: inside the third batch's transaction, letters written but not committed;
 - ``claim:2``: right after the second batch of notices was claimed (claims committed,
   nothing sent);
+- ``record:2``: inside the second batch of the job writing a release's notices (its rows
+  and log entries written, not committed), batches of 1,000 subjects;
 - ``job:1``: right after a small release committed and its caller claimed the job to run
   it at once, before any notice went.
 
@@ -40,7 +42,7 @@ from logaudit import assert_log_audits
 from carewall.ledger import verify_ledger
 from carewall.service import Service
 from carewall.service import tables as t
-from carewall.service.jobstore import latest_for
+from carewall.service.jobstore import latest_for, list_jobs
 
 BIG = 2_500  # five outbox batches of 500: a job for the background worker
 LEASE = "2"  # seconds: a killed worker's job and claims are taken over this soon
@@ -48,9 +50,10 @@ DEADLINE = 300.0  # seconds to wait for a condition on a loaded machine
 
 CHILD = r"""
 import os, sys, threading, time
-from carewall.service import delivery, jobs
+from carewall.service import delivery, jobs, recording
 from carewall.service.notices import OutboxChannel
 
+recording.BATCH = 1000
 point, nth = os.environ["CW_HOLD"].split(":")
 nth = int(nth)
 count = 0
@@ -81,6 +84,14 @@ elif point == "claim":
             hold()
         return got
     delivery.Delivery.claim = held_claim
+elif point == "record":
+    batch = recording._batch
+    def held_batch(*args, **kwargs):
+        got = batch(*args, **kwargs)
+        if hit():
+            hold()
+        return got
+    recording._batch = held_batch
 elif point == "job":
     run_claimed = jobs.run_claimed
     def held_run(*args, **kwargs):
@@ -172,9 +183,14 @@ def undelivered(svc: Service, request_id: str) -> int:
         )
 
 
+def open_jobs(svc: Service, request_id: str) -> int:
+    return len(list_jobs(svc.store, state="open", request_id=request_id))
+
+
 def wait_delivered(svc: Service, request_id: str) -> None:
+    """Until the request's jobs are done (every notice written) and nothing is undelivered."""
     deadline = time.monotonic() + DEADLINE
-    while undelivered(svc, request_id):
+    while open_jobs(svc, request_id) or undelivered(svc, request_id):
         assert time.monotonic() < deadline, f"{undelivered(svc, request_id)} never delivered"
         time.sleep(0.2)
 
@@ -215,8 +231,9 @@ def test_killed_during_delivery_and_jobs_every_notice_goes_once(
         small = svc.submit(many(3)).id
         log = tmp_path / "serve.log"
 
-        # 1. The release returns at once with its job queued; killed in the third batch.
-        with held_server(db_url, key, "letters:3") as (base, lines):
+        # 0. The release returns at once with its job queued; the job is killed while
+        # writing the second batch of notices (rows and log entries).
+        with held_server(db_url, key, "record:2") as (base, lines):
             r = httpx.post(
                 f"{base}/api/requests/{big}/review",
                 json={"release": True},
@@ -227,6 +244,14 @@ def test_killed_during_delivery_and_jobs_every_notice_goes_once(
             job = r.json()["job"]
             assert job["total"] == BIG and job["state"] in ("queued", "running")
             wait_held(lines)
+        assert len(svc.notices(big)) == 1000  # the first batch committed, the second died
+        assert latest_for(svc.store, big).stage == "record"  # type: ignore[union-attr]
+
+        # 1. The next server takes the job over, writes the rest, and is killed in the
+        # third batch of letters.
+        with held_server(db_url, key, "letters:3") as (base, lines):
+            wait_held(lines)
+        assert len(svc.notices(big)) == BIG
         left = undelivered(svc, big)
         assert 0 < left < BIG  # two batches went, the third died uncommitted
 
@@ -260,7 +285,10 @@ def test_killed_during_delivery_and_jobs_every_notice_goes_once(
             caller.start()
             wait_held(lines)
         caller.join(DEADLINE)
-        assert svc.get(small).outcome == "released" and undelivered(svc, small) == 3
+        # the release is durable; its notices are its job's to write, and that job's
+        # worker is dead
+        assert svc.get(small).outcome == "released" and open_jobs(svc, small) == 1
+        assert undelivered(svc, small) in (0, 3)
 
         # 5. Nothing waits for some later release: the next server resumes it by itself.
         with uvicorn_server(db_url, key, log, env={"CAREWALL_WORKER_LEASE": LEASE}) as base:

@@ -24,6 +24,7 @@ from test_notices_path import many_subjects
 from carewall.errors import AuthError, InputError
 from carewall.service import Service, delivery
 from carewall.service import tables as t
+from carewall.service.jobs import record_queued
 from carewall.service.notices import Notice
 
 COUNT = 30
@@ -69,6 +70,7 @@ def pending(db_url: str, tmp_path: Path) -> Iterator[tuple[Service, str]]:
     try:
         got = svc.submit(many_subjects(COUNT))
         svc.review(got.id, REVIEWER, True)
+        record_queued(svc)  # the notices written, their job left for the workers below
         svc.publish_pending()
         assert len(svc.notices(got.id, undelivered=True)) == COUNT
         yield svc, got.id
@@ -266,6 +268,7 @@ def test_serve_frees_stale_claims_and_sends_at_start(sqlite_url: str, tmp_path: 
     try:
         got = svc.submit(many_subjects(3))
         svc.review(got.id, REVIEWER, True)
+        record_queued(svc)
         svc.publish_pending()
         first = svc.notices(got.id)[0]
         with svc.store.write() as conn:

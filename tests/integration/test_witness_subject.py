@@ -23,7 +23,7 @@ from carewall.api.app import create_app
 from carewall.ledger.checkpoint import parse_checkpoint
 from carewall.ledger.note import Signer, parse_note
 from carewall.service import Service
-from carewall.service.jobs import drain
+from carewall.service.jobs import drain, record_queued
 from carewall.witness import store
 from carewall.witness.config import AskedWitness, WitnessConfig
 from carewall.witness.cosignature import Cosigner
@@ -120,6 +120,7 @@ def test_a_letter_delivered_after_the_cosignature_prints_it(served: Served) -> N
     svc.job_policy.inline_limit = 0  # the inline limit waits for the worker
     got = svc.submit(reviewable())
     svc.review(got.id, "dpo-islington", True)
+    record_queued(svc)  # the notice written (and logged), its letter not yet made
     (notice,) = svc.notices(got.id)
     assert notice.delivered_at is None  # queued for the worker, not yet a letter
     svc.publish_pending()

@@ -52,7 +52,7 @@ def test_the_state_survives_a_round_trip(tmp_path: Path) -> None:
     save_state(path, state())
     again = load_state(path)
     assert again == state()
-    assert json.loads(path.read_text())["version"] == STATE_VERSION == 2
+    assert json.loads(path.read_text())["version"] == STATE_VERSION == 3
     assert not list(tmp_path.glob(".audit-*"))  # no temporary file left behind
 
 
@@ -63,14 +63,14 @@ def test_an_older_state_file_is_refused_with_a_way_forward(tmp_path: Path) -> No
     with pytest.raises(InputError) as e:
         load_state(path)
     assert e.value.field == "--state"
-    assert "version 1" in e.value.message and "did not replay" in e.value.message
+    assert "version 1" in e.value.message and "kept less of its replay" in e.value.message
     assert e.value.fix is not None and "new --state path" in e.value.fix
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        {"version": 3},
+        {"version": 4},
         {"root": "not base64!"},
         {"findings": [{"index": "x"}]},
         {"replay": ["not", "an", "object"]},
