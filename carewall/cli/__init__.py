@@ -43,6 +43,7 @@ _MODULES: tuple[str, ...] = (
     "jobs",
     "agreements",
     "witness",
+    "egress",
 )
 
 # command -> (module, one-line help); hidden commands have no help line.
@@ -68,6 +69,10 @@ _INDEX: dict[str, tuple[str, str | None]] = {
         "Deferred notices: list those due for review, lift or renew a deferral.",
     ),
     "demo": ("demo", "Build a synthetic, reproducible year of requests on SQLite, then serve it."),
+    "egress": (
+        "egress",
+        "The firewall on bulk data: filter an extract by the policy, hold it, release it.",
+    ),
     "examples": (
         "policy",
         "Decide every *.json request in DIRECTORY and print a table of the outcomes.",

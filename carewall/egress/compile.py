@@ -1,0 +1,170 @@
+"""The plan compiled to ONE query, as a sqlglot expression tree rendered per dialect.
+
+The query has two levels. The inner one reads the source: each output column cast to text
+(``_cw_0``, ``_cw_1``, … in output order), the row's group code (``_cw_group``, see
+:func:`~carewall.egress.plan.group_code`) computed from the flag columns, and optionally
+an ordering key (``_cw_order``). The outer one writes, for each output column,
+``CASE WHEN _cw_group = a OR _cw_group = b … THEN _cw_i END`` (the groups that may
+receive it) (a plain
+``_cw_i`` when every receiving group may), keeps only rows whose group receives anything,
+and orders by ``_cw_order`` when there is one. Flag columns, the subject reference and
+unmapped columns are never selected by the outer level.
+
+Every identifier is quoted by sqlglot for the dialect (``"…"`` with ``""`` for DuckDB and
+PostgreSQL, backticks for Spark), and every literal is a sqlglot literal: no source or
+mapping name is ever pasted into SQL text. Only the source's own names reach the inner
+level; the outer level refers to carewall's aliases only, so no source name can collide.
+
+Values are text on every engine (``CAST(x AS TEXT)``, ``STRING`` in Spark): the same
+mapping gives the same values whether the rows come from CSV, Parquet, SQLite or
+PostgreSQL. Flags are read with ``CASE LOWER(TRIM(CAST(x AS TEXT))) WHEN 'yes' THEN …``
+(TRIM removes spaces only, on every engine), compared with ASCII words only, so
+Unicode-aware and ASCII lowercasing agree.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from sqlglot import exp
+
+from carewall.egress.mapping import FALSE_WORDS, TRUE_WORDS, EgressMapping, FactSource
+from carewall.egress.plan import EgressPlan
+
+__all__ = [
+    "DIALECTS",
+    "GROUP",
+    "ORDER",
+    "Dialect",
+    "count_query",
+    "fact_code",
+    "file_table",
+    "group_expression",
+    "named_table",
+    "render",
+    "select_query",
+]
+
+Dialect = Literal["duckdb", "postgres", "spark"]
+DIALECTS: Final[tuple[Dialect, ...]] = ("duckdb", "postgres", "spark")
+GROUP: Final = "_cw_group"
+ORDER: Final = "_cw_order"
+_WEIGHT: Final = {"is_child": 4, "is_victim_or_witness": 2, "consent": 1}
+
+
+def _ident(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)
+
+
+def _text(e: exp.Expression) -> exp.Cast:
+    return exp.Cast(this=e, to=exp.DataType.build("text"))
+
+
+def fact_code(fact: str, source: FactSource) -> exp.Expression:
+    """The fact's share of the group code: its weight when true, 0 when false.
+
+    A stated boolean is a constant; a flag column is read fail-closed (NULL or an
+    unrecognised value makes a child, a victim or witness, and no consent).
+    """
+    weight = _WEIGHT[fact]
+    if isinstance(source, bool):
+        return exp.Literal.number(weight if source else 0)
+    value = exp.Lower(this=exp.Trim(this=_text(_ident(source))))
+    if fact == "consent":
+        words, then, other = TRUE_WORDS, weight, 0
+    else:
+        words, then, other = FALSE_WORDS, 0, weight
+    case = exp.Case(this=value)  # CASE v WHEN 'w' THEN …: see _member for why not IN
+    for w in words:
+        case = case.when(exp.Literal.string(w), exp.Literal.number(then))
+    return case.else_(exp.Literal.number(other))
+
+
+def group_expression(mapping: EgressMapping) -> exp.Expression:
+    """The row's group code, 0..7, as one integer expression."""
+    parts = [fact_code(f, s) for f, s in mapping.facts]
+    total: exp.Expression = parts[0]
+    for p in parts[1:]:
+        total = exp.Add(this=total, expression=p)
+    return exp.paren(total, copy=False)
+
+
+def file_table(function: str, path: str, **options: exp.Expression) -> exp.Expression:
+    """A table function over a file, e.g. ``read_parquet('path')``, with named options."""
+    args: list[exp.Expression] = [exp.Literal.string(path)]
+    args += [exp.EQ(this=exp.var(k), expression=v) for k, v in options.items()]
+    return exp.Table(this=exp.Anonymous(this=function, expressions=args))
+
+
+def named_table(name: str, schema: str | None = None) -> exp.Table:
+    """A (schema-qualified) table or view, quoted."""
+    return exp.table_(name, db=schema, quoted=True)
+
+
+def _inner(
+    mapping: EgressMapping,
+    columns: tuple[str, ...],
+    source: exp.Expression,
+    order: exp.Expression | None,
+) -> exp.Select:
+    items: list[exp.Expr] = [
+        exp.alias_(_text(_ident(c)), f"_cw_{i}", quoted=True) for i, c in enumerate(columns)
+    ]
+    items.append(exp.alias_(group_expression(mapping), GROUP, quoted=True))
+    if order is not None:
+        items.append(exp.alias_(order, ORDER, quoted=True))
+    return exp.select(*items).from_(source.copy())
+
+
+def _member(codes: tuple[int, ...]) -> exp.Expr:
+    """``_cw_group = a OR _cw_group = b …``. Not ``IN (…)``: DuckDB (2.0) plans an IN list of
+    five or more values as a parallel MARK join, which loses the source's row order."""
+    return exp.or_(*(_ident(GROUP).eq(exp.Literal.number(c)) for c in codes))
+
+
+def select_query(
+    plan: EgressPlan, source: exp.Expression, *, order: exp.Expression | None = None
+) -> exp.Select:
+    """The filter: only permitted columns, only rows of receiving groups.
+
+    ``source`` is a FROM-able expression (:func:`file_table`, :func:`named_table`);
+    ``order`` an expression over the source giving the row order (e.g. ``ctid``), or None
+    for the order the engine reads the source in. Raises ValueError for an empty plan
+    (nothing may go: there is no query to run).
+    """
+    if plan.empty:
+        raise ValueError("an empty plan has no query: nothing may be disclosed")
+    columns = plan.output_columns
+    receiving = plan.receiving
+    items: list[exp.Expr] = []
+    for i, c in enumerate(columns):
+        value: exp.Expression = _ident(f"_cw_{i}")
+        allowed = plan.groups_for(c)
+        if set(allowed) != set(receiving):
+            value = exp.Case().when(_member(allowed), value)
+        items.append(exp.alias_(value, c, quoted=True))
+    query = (
+        exp.select(*items)
+        .from_(_inner(plan.mapping, columns, source, order).subquery("_cw_source", copy=False))
+        .where(_member(receiving))
+    )
+    if order is not None:
+        query = query.order_by(_ident(ORDER))
+    return query
+
+
+def count_query(mapping: EgressMapping, source: exp.Expression) -> exp.Select:
+    """``SELECT _cw_group, COUNT(*) … GROUP BY _cw_group``: rows per group, one pass."""
+    inner = exp.select(exp.alias_(group_expression(mapping), GROUP, quoted=True)).from_(
+        source.copy()
+    )
+    return (
+        exp.select(_ident(GROUP), exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
+        .from_(inner.subquery("_cw_source", copy=False))
+        .group_by(_ident(GROUP))
+    )
+
+
+def render(query: exp.Expression, dialect: Dialect) -> str:
+    """The query as SQL text for ``dialect`` (``duckdb``, ``postgres`` or ``spark``)."""
+    return query.sql(dialect=dialect)

@@ -1,0 +1,322 @@
+"""Extracts: the firewall on bulk data (issue 10), built on the request lifecycle.
+
+An extract is a request (§3) whose subjects are the rows of a dataset. ``make_extract``
+reads each row's subject reference and facts from the source (through the mapping, fail
+closed), submits the request with those subjects (logged and decided like any other: a
+request to an immigration-enforcement body is refused and nothing is written), decides each
+combination of facts once, and filters the dataset to a **held** file that holds only what
+each row's group may receive (:mod:`carewall.egress`). Nothing leaves until
+``release_extract``: a named release reviewer at the holder releases it, the file's hash is
+checked against the one recorded when it was made, and one ``release`` entry per group
+states the rows and the file's SHA-256, so anyone holding the file can check it against
+the log. The rows' facts are the holder's own data, so they are the holder's record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import sqlalchemy as sa
+
+from carewall.egress import EgressMapping, EgressPlan, Source, build_plan, run, source_columns
+from carewall.egress.compile import _ident, _text, group_expression, render
+from carewall.egress.engines import duckdb_connection
+from carewall.egress.plan import GROUPS, check_source_columns
+from carewall.egress.sources import DbReader, duckdb_relation
+from carewall.errors import ConflictError, InputError, NotFoundError
+from carewall.policy.decision import CategoryDecision
+from carewall.policy.facts import SubjectFacts
+from carewall.service import logentries as le
+from carewall.service import tables as t
+from carewall.service.extract_terms import Extract
+
+if TYPE_CHECKING:
+    from carewall.service.facade import Service
+
+__all__ = [
+    "ExtractRecord",
+    "get_extract",
+    "logged_files",
+    "make_extract",
+    "plan_extract",
+    "release_extract",
+    "sha256_of",
+]
+
+Engine = Literal["duckdb", "spark", "postgres"]
+Progress = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class ExtractRecord:
+    """An extract as its holder sees it: no row values, only counts, names and hashes."""
+
+    request_id: str
+    state: str  # held | released | refused
+    path: str | None
+    sha256: str | None
+    bytes: int | None
+    rows: int
+    groups: list[dict[str, Any]]
+    outcome: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def _subjects(source: Source, mapping: EgressMapping) -> list[dict[str, Any]]:
+    """Each row's subject reference and facts, in source order (fail closed)."""
+    con = duckdb_connection()
+    reader = None if source.is_file else DbReader(source)
+    try:
+        cols = tuple(dict.fromkeys((mapping.subject_ref, *mapping.fact_columns)))
+        rel = duckdb_relation(con, source, reader, cols)
+        from sqlglot import exp
+
+        q = exp.select(_text(_ident(mapping.subject_ref)), group_expression(mapping)).from_(rel)
+        rows = con.execute(render(q, "duckdb")).fetchall()
+    finally:
+        con.close()
+        if reader is not None:
+            reader.close()
+    out = []
+    for k, (ref, code) in enumerate(rows):
+        if ref is None or not str(ref).strip():
+            raise InputError(
+                f"row {k + 1} has no subject reference",
+                field="subject_ref",
+                fix="every row must name its person in the subject_ref column",
+            )
+        f = GROUPS[int(code)]
+        out.append(
+            {
+                "ref": str(ref).strip(),
+                "is_child": f.is_child,
+                "is_victim_or_witness": f.is_victim_or_witness,
+                "consent": f.consent,
+            }
+        )
+    return out
+
+
+def _decide_from(decision: Mapping[str, Any]) -> Callable[[SubjectFacts], dict[str, Any]]:
+    """The stored decision, per combination of facts, as the egress plan asks for it."""
+
+    def cats(obj: Any) -> dict[str, CategoryDecision]:
+        out: dict[str, CategoryDecision] = {}
+        for c, d in (obj or {}).items():
+            rules = tuple(d.get("rules") or ())
+            out[c] = CategoryDecision(
+                "review" if d.get("outcome") == "review" else "refused", rules
+            )
+        return out
+
+    groups = decision.get("groups")
+    top = cats(decision.get("categories")) if decision.get("outcome") == "review" else {}
+
+    def decide(facts: SubjectFacts) -> dict[str, Any]:
+        if decision.get("outcome") != "review":
+            return cats(decision.get("categories"))
+        if not groups:
+            return top
+        for g in groups:
+            if g.get("facts") == facts.to_json():
+                return cats(g.get("categories"))
+        return {}
+
+    return decide
+
+
+def plan_extract(
+    doc: Mapping[str, Any], decision: Mapping[str, Any], mapping: EgressMapping, source: Source
+) -> EgressPlan:
+    """The egress plan for ``doc`` under ``decision`` (a §4 decision on its rows)."""
+    cols = source_columns(source)
+    check_source_columns(mapping, cols)
+    return build_plan(mapping, list(doc["categories"]), _decide_from(decision), source_columns=cols)
+
+
+def _categories(plan: EgressPlan, rows: Mapping[SubjectFacts, int]) -> dict[SubjectFacts, Any]:
+    cat_of = plan.mapping.category_of
+    return {
+        g.facts: sorted({cat_of[c] for c in g.columns})
+        for g in plan.groups
+        if g.receives and rows.get(g.facts, 0) > 0
+    }
+
+
+def make_extract(
+    svc: Service,
+    doc: Mapping[str, Any],
+    source: Source,
+    mapping: EgressMapping,
+    hold_dir: Path,
+    *,
+    engine: Engine = "duckdb",
+    fmt: Literal["parquet", "csv"] = "parquet",
+    progress: Progress | None = None,
+) -> ExtractRecord:
+    """Submit the extract request, and filter the dataset to a held file if anything may go."""
+    if doc.get("subjects"):
+        raise InputError(
+            "an extract's subjects are the rows of its source",
+            field="subjects",
+            fix="leave subjects out of the request document",
+        )
+    check_source_columns(mapping, source_columns(source))
+    subjects = _subjects(source, mapping)
+    if not subjects:
+        raise InputError("the source has no rows", field="source", fix="check the source")
+    if progress:
+        progress("read", len(subjects))
+    got = svc.submit(dict(doc, subjects=subjects))
+    with svc.store.read() as conn:
+        req = conn.execute(sa.select(t.requests).where(t.requests.c.id == got.id)).one()
+    decision = json.loads(req.decision)
+    plan = plan_extract(doc, decision, mapping, source)
+    counted: dict[SubjectFacts, int] = {}
+    for s in subjects:
+        k = SubjectFacts(s["is_child"], s["is_victim_or_witness"], s["consent"])
+        counted[k] = counted.get(k, 0) + 1
+    path: Path | None = None
+    digest: str | None = None
+    size: int | None = None
+    rows_by: dict[SubjectFacts, int] = {}
+    if got.outcome == "review" and not plan.empty:
+        hold_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = hold_dir / f"{got.id}.{fmt}"
+        result = run(plan, source, target, engine=engine, fmt=fmt, progress=progress)
+        if {k: v for k, v in result.counts.items() if v} != counted:
+            if result.path is not None:
+                Path(result.path).unlink(missing_ok=True)
+            raise ConflictError(
+                "the source changed while the extract was made",
+                field="source",
+                fix="make the extract again from a source nobody is writing to",
+            )
+        rows_by = {k: v for k, v in result.rows_by_group.items() if v}
+        if result.path is not None:
+            path = Path(result.path)
+            os.chmod(path, 0o600)
+            digest, size = sha256_of(path), path.stat().st_size
+    groups = [
+        {"facts": f.to_json(), "rows": rows_by.get(f, 0), "categories": cats}
+        for f, cats in _categories(plan, rows_by).items()
+    ]
+    state = "held" if path is not None else "refused"
+    with svc._write() as conn:
+        conn.execute(
+            t.extracts.insert().values(
+                request_id=got.id,
+                state=state,
+                path=None if path is None else str(path),
+                format=fmt,
+                engine=engine,
+                sha256=digest,
+                bytes=size,
+                rows=len(subjects),
+                groups=json.dumps(groups),
+                mapping=json.dumps(mapping.to_json()),
+                created_at=le.rfc3339(svc.clock()),
+            )
+        )
+    return get_extract(svc, got.id)
+
+
+def get_extract(svc: Service, request_id: str) -> ExtractRecord:
+    with svc.store.read() as conn:
+        row = conn.execute(
+            sa.select(t.extracts, t.requests.c.outcome)
+            .join(t.requests, t.requests.c.id == t.extracts.c.request_id)
+            .where(t.extracts.c.request_id == request_id)
+        ).first()
+    if row is None:
+        raise NotFoundError("no such extract", field="id", fix="list them with `carewall list`")
+    return ExtractRecord(
+        request_id=row.request_id,
+        state=row.state,
+        path=row.path,
+        sha256=row.sha256,
+        bytes=row.bytes,
+        rows=int(row.rows),
+        groups=json.loads(row.groups),
+        outcome=row.outcome,
+    )
+
+
+def release_extract(svc: Service, request_id: str, reviewer: str, out: Path) -> ExtractRecord:
+    """A named release reviewer releases the held file: checked, logged, then copied out."""
+    ext = get_extract(svc, request_id)
+    if ext.state != "held" or ext.path is None or ext.sha256 is None:
+        raise ConflictError(
+            f"this extract is {ext.state}: only a held extract can be released",
+            field="id",
+            fix="see `carewall egress show`",
+        )
+    held = Path(ext.path)
+    if not held.is_file() or sha256_of(held) != ext.sha256:
+        raise ConflictError(
+            "the held file is missing or no longer the file that was made",
+            field="id",
+            fix="make the extract again with `carewall egress run`",
+        )
+    if out.exists():
+        raise InputError("already exists", field="--out", fix="choose a new path")
+    terms = Extract(
+        ext.sha256,
+        {
+            SubjectFacts(
+                g["facts"]["is_child"], g["facts"]["is_victim_or_witness"], g["facts"]["consent"]
+            ): frozenset(g["categories"])
+            for g in ext.groups
+        },
+    )
+    svc.record_review(request_id, reviewer, True, extract=terms)
+    tmp = out.with_name(out.name + ".part")
+    shutil.copyfile(held, tmp)
+    if sha256_of(tmp) != ext.sha256:  # the copy is checked as the original was
+        tmp.unlink(missing_ok=True)
+        raise ConflictError("the file changed while it was copied", field="--out")
+    os.replace(tmp, out)
+    with svc._write() as conn:
+        conn.execute(
+            t.extracts.update()
+            .where(t.extracts.c.request_id == request_id)
+            .values(state="released", released_at=le.rfc3339(svc.clock()), released_by=reviewer)
+        )
+    return get_extract(svc, request_id)
+
+
+def logged_files(svc: Service, request_id: str) -> dict[str, list[int]]:
+    """The files the log says were released for ``request_id``: hash -> release entries."""
+    with svc.store.read() as conn:
+        indices = [
+            int(i)
+            for (i,) in conn.execute(
+                sa.select(t.events.c.log_index).where(
+                    (t.events.c.request_id == request_id) & (t.events.c.kind == "released")
+                )
+            )
+        ]
+    out: dict[str, list[int]] = {}
+    for i in sorted(indices):
+        (data,) = svc.ledger.entries(i, i + 1)
+        entry = json.loads(data)
+        if entry.get("kind") == "release" and entry.get("file"):
+            out.setdefault(str(entry["file"]), []).append(i)
+    return out
