@@ -217,6 +217,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "recipient_function": "police",
         "reviewer": "dpo-st-marys",
         "policy": POLICY,
+        "file": None,
     },
     "appeal": {"request": RID, "by": "subject", "stage": "overturned", "reviewer": "appeals-x"},
     "notice": {"request": RID, "subject": COMMITMENT, "status": "sent"},

@@ -128,6 +128,7 @@ def release(n: int, recipient: str = "met-police", function: str = "police") -> 
             "recipient_function": function,
             "reviewer": "dpo-islington",
             "policy": HASH,
+            "file": None,
         }
     )
 

@@ -106,11 +106,15 @@ def _inner(
     columns: tuple[str, ...],
     source: exp.Expression,
     order: exp.Expression | None,
+    typed: bool = False,
+    group: exp.Expression | None = None,
 ) -> exp.Select:
     items: list[exp.Expr] = [
-        exp.alias_(_text(_ident(c)), f"_cw_{i}", quoted=True) for i, c in enumerate(columns)
+        exp.alias_(_ident(c) if typed else _text(_ident(c)), f"_cw_{i}", quoted=True)
+        for i, c in enumerate(columns)
     ]
-    items.append(exp.alias_(group_expression(mapping), GROUP, quoted=True))
+    code = group_expression(mapping) if group is None else group.copy()
+    items.append(exp.alias_(code, GROUP, quoted=True))
     if order is not None:
         items.append(exp.alias_(order, ORDER, quoted=True))
     return exp.select(*items).from_(source.copy())
@@ -118,19 +122,36 @@ def _inner(
 
 def _member(codes: tuple[int, ...]) -> exp.Expr:
     """``_cw_group = a OR _cw_group = b …``. Not ``IN (…)``: DuckDB (2.0) plans an IN list of
-    five or more values as a parallel MARK join, which loses the source's row order."""
+    five or more values as a parallel MARK join, which loses the source's row order.
+    The group code is always one of 0..7, so more than four codes are written as the
+    complement, ``NOT (_cw_group = x OR …)``: fewer comparisons per row."""
+    if len(codes) > 4:
+        rest = tuple(c for c in range(8) if c not in codes)
+        if not rest:
+            return exp.true()
+        return exp.not_(
+            exp.paren(exp.or_(*(_ident(GROUP).eq(exp.Literal.number(c)) for c in rest)))
+        )
     return exp.or_(*(_ident(GROUP).eq(exp.Literal.number(c)) for c in codes))
 
 
 def select_query(
-    plan: EgressPlan, source: exp.Expression, *, order: exp.Expression | None = None
+    plan: EgressPlan,
+    source: exp.Expression,
+    *,
+    order: exp.Expression | None = None,
+    typed: bool = False,
+    group: exp.Expression | None = None,
 ) -> exp.Select:
     """The filter: only permitted columns, only rows of receiving groups.
 
     ``source`` is a FROM-able expression (:func:`file_table`, :func:`named_table`);
     ``order`` an expression over the source giving the row order (e.g. ``ctid``), or None
-    for the order the engine reads the source in. Raises ValueError for an empty plan
-    (nothing may go: there is no query to run).
+    for the order the engine reads the source in. ``typed`` keeps each column's own type
+    (a Parquet source written to Parquet, where every engine reads the same types) instead
+    of casting every value to text. ``group`` replaces the group code's SQL form (see
+    :mod:`carewall.egress.flags`). Raises ValueError for an empty plan (nothing may go:
+    there is no query to run).
     """
     if plan.empty:
         raise ValueError("an empty plan has no query: nothing may be disclosed")
@@ -145,7 +166,11 @@ def select_query(
         items.append(exp.alias_(value, c, quoted=True))
     query = (
         exp.select(*items)
-        .from_(_inner(plan.mapping, columns, source, order).subquery("_cw_source", copy=False))
+        .from_(
+            _inner(plan.mapping, columns, source, order, typed, group).subquery(
+                "_cw_source", copy=False
+            )
+        )
         .where(_member(receiving))
     )
     if order is not None:

@@ -35,6 +35,7 @@ import duckdb
 from sqlglot import exp
 
 from carewall.egress.compile import count_query, render, select_query
+from carewall.egress.flags import decode_flag, raw_group_expression
 from carewall.egress.mapping import EgressMapping
 from carewall.egress.plan import GROUPS, EgressPlan, check_source_columns
 from carewall.egress.sources import DbReader, Source, duckdb_relation, source_columns
@@ -148,10 +149,36 @@ def _check_engine(source: Source, engine: str) -> None:
 
 def _duck_counts(
     con: duckdb.DuckDBPyConnection, mapping: EgressMapping, source: Source, r: DbReader | None
-) -> Counts:
-    cols = mapping.fact_columns or (mapping.subject_ref,)
+) -> tuple[Counts, exp.Expression | None]:
+    """Rows per group, and the group code over raw flag values for the filter (None: the
+    SQL form decodes them; see :mod:`carewall.egress.flags`)."""
+    flags = mapping.fact_columns
+    if flags:
+        rel = duckdb_relation(con, source, r, flags)
+        ids = [exp.column(c, quoted=True) for c in flags]
+        q = exp.select(*ids, exp.Count(this=exp.Star())).from_(rel).group_by(*ids)
+        rows = con.execute(render(q, "duckdb")).fetchall()
+        values: dict[str, set[Any]] = {c: set() for c in flags}
+        for row in rows:
+            for c, v in zip(flags, row[:-1], strict=True):
+                values[c].add(v)
+        group = raw_group_expression(mapping, values)
+        if group is not None:
+            counts = dict.fromkeys(range(len(GROUPS)), 0)
+            for row in rows:
+                raw = dict(zip(flags, row[:-1], strict=True))
+                code = 0
+                for fact, src in mapping.facts:
+                    bit = src if isinstance(src, bool) else decode_flag(fact, raw[src])
+                    code += _WEIGHT[fact] if bit else 0
+                counts[code] += int(row[-1])
+            return counts, group
+    cols = flags or (mapping.subject_ref,)
     rel = duckdb_relation(con, source, r, cols)
-    return to_counts(con.execute(render(count_query(mapping, rel), "duckdb")).fetchall())
+    return to_counts(con.execute(render(count_query(mapping, rel), "duckdb")).fetchall()), None
+
+
+_WEIGHT = {"is_child": 4, "is_victim_or_witness": 2, "consent": 1}
 
 
 def _duck_run(
@@ -160,13 +187,15 @@ def _duck_run(
     con = duckdb_connection()
     reader = None if source.is_file else DbReader(source)
     try:
-        counts = _duck_counts(con, plan.mapping, source, reader)
+        counts, group = _duck_counts(con, plan.mapping, source, reader)
         if progress:
             progress("counted", sum(counts.values()))
         if not sum(counts[c] for c in plan.receiving):
             return counts, 0
         needed = tuple(dict.fromkeys(plan.output_columns + plan.mapping.fact_columns))
-        query = select_query(plan, duckdb_relation(con, source, reader, needed))
+        typed = source.kind == "parquet" and fmt == "parquet"
+        rel = duckdb_relation(con, source, reader, needed)
+        query = select_query(plan, rel, typed=typed, group=group)
         params = [exp.CopyParameter(this=exp.var("FORMAT"), expression=exp.var(fmt))]
         if fmt == "csv":
             params.append(exp.CopyParameter(this=exp.var("HEADER"), expression=exp.true()))
@@ -214,7 +243,7 @@ def count_groups(
         con = duckdb_connection()
         reader = None if source.is_file else DbReader(source)
         try:
-            counts = _duck_counts(con, mapping, source, reader)
+            counts, _ = _duck_counts(con, mapping, source, reader)
         finally:
             con.close()
             if reader is not None:

@@ -115,7 +115,9 @@ def spark_run(
             progress("counted", sum(counts.values()))
         if not sum(counts[c] for c in plan.receiving):
             return counts, 0
-        df = spark.sql(render(select_query(plan, named_table(view)), "spark")).coalesce(1)
+        typed = source.kind == "parquet" and fmt == "parquet"  # as on DuckDB: same types
+        query = select_query(plan, named_table(view), typed=typed)
+        df = spark.sql(render(query, "spark")).coalesce(1)
         if fmt == "parquet":
             df.write.mode("errorifexists").parquet(str(folder))
         else:

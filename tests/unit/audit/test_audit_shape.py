@@ -35,6 +35,7 @@ RELEASE: dict[str, Any] = {
     "recipient_function": "local_authority",
     "reviewer": "dpo-st-marys",
     "policy": "sha256:" + "0" * 64,
+    "file": None,
 }
 DEFERRAL: dict[str, Any] = {
     "v": 1,
