@@ -16,7 +16,6 @@ the log without an entry.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from carewall.clean.sources import (
     quote,
 )
 from carewall.errors import InputError, ScanError
+from carewall.filehash import file_sha256
 from carewall.ledger.note import Signer
 
 __all__ = [
@@ -259,18 +259,10 @@ def _file_apply(
             )
             lit = "'" + str(tmp).replace("'", "''") + "'"
             con.execute(f"COPY ({select}) TO {lit} {fmt}")
-            hashes[t.table] = "sha256:" + _file_sha256(tmp)
+            hashes[t.table] = "sha256:" + file_sha256(tmp)
     finally:
         con.close()
     return macs, hashes
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _post_scan(report: ScanReport, p: PurgePlan) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from typing import Final, Literal
 from sqlglot import exp
 
 from carewall.egress.mapping import FALSE_WORDS, TRUE_WORDS, EgressMapping, FactSource
-from carewall.egress.plan import EgressPlan
+from carewall.egress.plan import WEIGHTS, EgressPlan
 
 __all__ = [
     "DIALECTS",
@@ -43,13 +43,13 @@ __all__ = [
     "named_table",
     "render",
     "select_query",
+    "subjects_query",
 ]
 
 Dialect = Literal["duckdb", "postgres", "spark"]
 DIALECTS: Final[tuple[Dialect, ...]] = ("duckdb", "postgres", "spark")
 GROUP: Final = "_cw_group"
 ORDER: Final = "_cw_order"
-_WEIGHT: Final = {"is_child": 4, "is_victim_or_witness": 2, "consent": 1}
 
 
 def _ident(name: str) -> exp.Column:
@@ -66,7 +66,7 @@ def fact_code(fact: str, source: FactSource) -> exp.Expression:
     A stated boolean is a constant; a flag column is read fail-closed (NULL or an
     unrecognised value makes a child, a victim or witness, and no consent).
     """
-    weight = _WEIGHT[fact]
+    weight = WEIGHTS[fact]
     if isinstance(source, bool):
         return exp.Literal.number(weight if source else 0)
     value = exp.Lower(this=exp.Trim(this=_text(_ident(source))))
@@ -176,6 +176,14 @@ def select_query(
     if order is not None:
         query = query.order_by(_ident(ORDER))
     return query
+
+
+def subjects_query(mapping: EgressMapping, source: exp.Expression) -> exp.Select:
+    """``SELECT <subject_ref as text>, <group code>``: each row's person and group, in the
+    order the engine reads the source."""
+    return exp.select(_text(_ident(mapping.subject_ref)), group_expression(mapping)).from_(
+        source.copy()
+    )
 
 
 def count_query(mapping: EgressMapping, source: exp.Expression) -> exp.Select:

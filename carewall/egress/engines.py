@@ -23,7 +23,6 @@ value text (NULL where the row's group may not have the column); rows in source 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -37,9 +36,10 @@ from sqlglot import exp
 from carewall.egress.compile import count_query, render, select_query
 from carewall.egress.flags import decode_flag, raw_group_expression
 from carewall.egress.mapping import EgressMapping
-from carewall.egress.plan import GROUPS, EgressPlan, check_source_columns
+from carewall.egress.plan import GROUPS, WEIGHTS, EgressPlan, check_source_columns
 from carewall.egress.sources import DbReader, Source, duckdb_relation, source_columns
 from carewall.errors import InputError, StorageError
+from carewall.filehash import file_sha256
 from carewall.policy.facts import SubjectFacts
 
 __all__ = [
@@ -170,15 +170,12 @@ def _duck_counts(
                 code = 0
                 for fact, src in mapping.facts:
                     bit = src if isinstance(src, bool) else decode_flag(fact, raw[src])
-                    code += _WEIGHT[fact] if bit else 0
+                    code += WEIGHTS[fact] if bit else 0
                 counts[code] += int(row[-1])
             return counts, group
     cols = flags or (mapping.subject_ref,)
     rel = duckdb_relation(con, source, r, cols)
     return to_counts(con.execute(render(count_query(mapping, rel), "duckdb")).fetchall()), None
-
-
-_WEIGHT = {"is_child": 4, "is_victim_or_witness": 2, "consent": 1}
 
 
 def _duck_run(
@@ -251,14 +248,6 @@ def count_groups(
     return {GROUPS[c]: n for c, n in counts.items()}
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _check_out(out_path: Path, overwrite: bool) -> None:
     if not out_path.parent.is_dir():
         raise InputError("the output folder does not exist", field="out", fix="create it first")
@@ -329,7 +318,7 @@ def run(
         by_facts,
         plan.receiving,
         out,
-        _sha256(out),
+        file_sha256(out),
         out.stat().st_size,
         plan.output_columns,
     )

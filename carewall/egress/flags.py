@@ -18,10 +18,9 @@ from typing import Any
 from sqlglot import exp
 
 from carewall.egress.mapping import FALSE_WORDS, TRUE_WORDS, EgressMapping, fail_closed
+from carewall.egress.plan import WEIGHTS
 
 __all__ = ["decode_flag", "raw_group_expression"]
-
-_WEIGHT = {"is_child": 4, "is_victim_or_witness": 2, "consent": 1}
 
 
 def decode_flag(fact: str, value: Any) -> bool | None:
@@ -58,7 +57,7 @@ def raw_group_expression(
     or None when some value is of a type only the SQL form decodes."""
     parts: list[exp.Expression] = []
     for fact, source in mapping.facts:
-        weight = _WEIGHT[fact]
+        weight = WEIGHTS[fact]
         if isinstance(source, bool):
             parts.append(exp.Literal.number(weight if source else 0))
             continue

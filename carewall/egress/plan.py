@@ -31,6 +31,7 @@ from carewall.vocab import vocabulary
 __all__ = [
     "GROUPS",
     "NEVER_RULE",
+    "WEIGHTS",
     "ColumnVerdict",
     "Decide",
     "EgressPlan",
@@ -56,6 +57,10 @@ NEVER_RULE: Final = "pledge/never-nationality"
 
 # Every combination, in SubjectFacts order; a group's code is its index here.
 GROUPS: Final = tuple(SubjectFacts(c, v, k) for c, v, k in product((False, True), repeat=3))
+
+
+# Each fact's weight in a group's code (the SQL and the flag decoder build the same sum).
+WEIGHTS: Final = {"is_child": 4, "is_victim_or_witness": 2, "consent": 1}
 
 
 def group_code(facts: SubjectFacts) -> int:

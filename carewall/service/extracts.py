@@ -14,11 +14,10 @@ the log. The rows' facts are the holder's own data, so they are the holder's rec
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,11 +25,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import sqlalchemy as sa
 
 from carewall.egress import EgressMapping, EgressPlan, Source, build_plan, run, source_columns
-from carewall.egress.compile import _ident, _text, group_expression, render
+from carewall.egress.compile import render, subjects_query
 from carewall.egress.engines import duckdb_connection
 from carewall.egress.plan import GROUPS, check_source_columns
 from carewall.egress.sources import DbReader, duckdb_relation
 from carewall.errors import ConflictError, InputError, NotFoundError
+from carewall.filehash import file_sha256
 from carewall.policy.decision import CategoryDecision
 from carewall.policy.facts import SubjectFacts
 from carewall.service import logentries as le
@@ -72,11 +72,8 @@ class ExtractRecord:
 
 
 def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
+    """The file's SHA-256 as a release entry names it: ``sha256:<hex>``."""
+    return "sha256:" + file_sha256(path)
 
 
 def _subjects(source: Source, mapping: EgressMapping) -> list[dict[str, Any]]:
@@ -86,10 +83,7 @@ def _subjects(source: Source, mapping: EgressMapping) -> list[dict[str, Any]]:
     try:
         cols = tuple(dict.fromkeys((mapping.subject_ref, *mapping.fact_columns)))
         rel = duckdb_relation(con, source, reader, cols)
-        from sqlglot import exp
-
-        q = exp.select(_text(_ident(mapping.subject_ref)), group_expression(mapping)).from_(rel)
-        rows = con.execute(render(q, "duckdb")).fetchall()
+        rows = con.execute(render(subjects_query(mapping, rel), "duckdb")).fetchall()
     finally:
         con.close()
         if reader is not None:
@@ -143,10 +137,15 @@ def _decide_from(decision: Mapping[str, Any]) -> Callable[[SubjectFacts], dict[s
 
 
 def plan_extract(
-    doc: Mapping[str, Any], decision: Mapping[str, Any], mapping: EgressMapping, source: Source
+    doc: Mapping[str, Any],
+    decision: Mapping[str, Any],
+    mapping: EgressMapping,
+    source: Source,
+    columns: Sequence[str] | None = None,
 ) -> EgressPlan:
-    """The egress plan for ``doc`` under ``decision`` (a §4 decision on its rows)."""
-    cols = source_columns(source)
+    """The egress plan for ``doc`` under ``decision`` (a §4 decision on its rows);
+    ``columns``: the source's columns, when the caller has read them already."""
+    cols = tuple(source_columns(source) if columns is None else columns)
     check_source_columns(mapping, cols)
     return build_plan(mapping, list(doc["categories"]), _decide_from(decision), source_columns=cols)
 
@@ -178,7 +177,8 @@ def make_extract(
             field="subjects",
             fix="leave subjects out of the request document",
         )
-    check_source_columns(mapping, source_columns(source))
+    columns = source_columns(source)
+    check_source_columns(mapping, columns)  # before anything is read or logged
     subjects = _subjects(source, mapping)
     if not subjects:
         raise InputError("the source has no rows", field="source", fix="check the source")
@@ -188,7 +188,7 @@ def make_extract(
     with svc.store.read() as conn:
         req = conn.execute(sa.select(t.requests).where(t.requests.c.id == got.id)).one()
     decision = json.loads(req.decision)
-    plan = plan_extract(doc, decision, mapping, source)
+    plan = plan_extract(doc, decision, mapping, source, columns)
     counted: dict[SubjectFacts, int] = {}
     for s in subjects:
         k = SubjectFacts(s["is_child"], s["is_victim_or_witness"], s["consent"])

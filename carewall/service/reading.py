@@ -40,7 +40,7 @@ from carewall.service.release_plan import ReleasePlan
 from carewall.witness.client import with_cosignatures
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
     from contextlib import AbstractContextManager
     from datetime import datetime
 
@@ -186,7 +186,7 @@ class ReadMixin:
         plan: ReleasePlan | None = None
         if row.release:
             rel = json.loads(row.release)
-            plan = _release_plan(rel)
+            plan = ReleasePlan.of_record(rel)
             if plan is not None:  # a group's subjects follow from the plan
                 members = plan.positions((int(s.position), _claimed(s)) for s in subjects)
                 rel["groups"] = [
@@ -418,7 +418,7 @@ class ReadMixin:
         release = json.loads(req.release) if req.release else None
         group = None
         if release:
-            plan = _release_plan(release)
+            plan = ReleasePlan.of_record(release)
             if plan is None:
                 group = next((g for g in release["groups"] if position in g["subjects"]), None)
             else:
@@ -485,11 +485,6 @@ class ReadMixin:
 
 def _claimed(s: Any) -> SubjectFacts:
     return SubjectFacts(bool(s.is_child), bool(s.is_victim_or_witness), bool(s.consent))
-
-
-def _release_plan(rel: Mapping[str, Any]) -> ReleasePlan | None:
-    """The plan of a release recorded with one (None: an older record listing subjects)."""
-    return ReleasePlan.from_json(rel["groups"], rel["plan"]) if "plan" in rel else None
 
 
 def _held(s: Row[Any], plan: ReleasePlan | None) -> HeldFacts | None:

@@ -11,13 +11,22 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["RELEASABLE", "permitted_by_subject", "plan_release", "union"]
+__all__ = [
+    "RELEASABLE",
+    "permitted_by_subject",
+    "plan_release",
+    "releasable_categories",
+    "union",
+]
 
 # Category outcomes that allow a release after human review; anything else is a refusal.
 RELEASABLE = frozenset({"review", "permitted", "allowed", "released"})
 
 
-def _cats(categories: Mapping[str, Any]) -> frozenset[str]:
+def releasable_categories(categories: Any) -> frozenset[str]:
+    """The categories a decision's ``categories`` object lets go after review (fail closed)."""
+    if not isinstance(categories, Mapping):
+        return frozenset()
     return frozenset(
         c
         for c, v in categories.items()
@@ -31,10 +40,10 @@ def permitted_by_subject(decision: Mapping[str, Any], n: int) -> list[frozenset[
         return [frozenset()] * n
     groups = decision.get("groups")
     if not groups:
-        return [_cats(decision.get("categories") or {})] * n
+        return [releasable_categories(decision.get("categories") or {})] * n
     out: list[frozenset[str]] = [frozenset()] * n
     for g in groups:
-        cats = _cats(g.get("categories") or {})
+        cats = releasable_categories(g.get("categories") or {})
         for i in g.get("subjects") or []:
             if isinstance(i, int) and 0 <= i < n:
                 out[i] = cats

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from carewall.policy.facts import SubjectFacts
-from carewall.service.release import RELEASABLE
+from carewall.service.release import releasable_categories as _cats
 
 __all__ = ["Group", "ReleasePlan", "default_held", "permitted_by_facts"]
 
@@ -36,16 +36,6 @@ def default_held(claimed: SubjectFacts) -> SubjectFacts:
     The flags are confirmed as claimed; consent is never taken from the claim.
     """
     return SubjectFacts(claimed.is_child, claimed.is_victim_or_witness, False)
-
-
-def _cats(categories: Any) -> frozenset[str]:
-    if not isinstance(categories, Mapping):
-        return frozenset()
-    return frozenset(
-        c
-        for c, v in categories.items()
-        if isinstance(v, Mapping) and v.get("outcome") in RELEASABLE
-    )
 
 
 def _facts_key(obj: Any) -> SubjectFacts | None:
@@ -168,6 +158,11 @@ class ReleasePlan:
             "corrections": [[p, *_f3(f)] for p, f in sorted(self.corrections.items())],
             "held_as_claimed": self.held_as_claimed,
         }
+
+    @classmethod
+    def of_record(cls, release: Mapping[str, Any]) -> ReleasePlan | None:
+        """The plan a release record keeps (None: an older record listing its subjects)."""
+        return cls.from_json(release["groups"], release["plan"]) if "plan" in release else None
 
     @classmethod
     def from_json(cls, groups: list[Mapping[str, Any]], obj: Mapping[str, Any]) -> ReleasePlan:
