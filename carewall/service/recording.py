@@ -82,19 +82,15 @@ _SENT = (
 )
 
 
-def plan_of(release: str) -> ReleasePlan:
-    """The plan a release record keeps (see :func:`carewall.service.releasing.release_in`)."""
-    rel = json.loads(release)
-    return ReleasePlan.from_json(rel["groups"], rel["plan"])
-
-
 def _batch(svc: Service, conn: Connection, req: Row[Any], cursor: int) -> tuple[int, int, bool]:
     """Record the notices of up to :data:`BATCH` subjects from ``cursor``.
 
     Returns (the next cursor, notices written or turned to sent, whether the walk ended).
     """
     rel = json.loads(req.release)
-    plan = ReleasePlan.from_json(rel["groups"], rel["plan"])
+    plan = ReleasePlan.of_record(rel)
+    # A release recorded before plans lists each group's subjects (and wrote every row).
+    listed = {p: k for k, g in enumerate(rel["groups"]) for p in g.get("subjects", ())}
     logs = [int(g["log_index"]) for g in rel["groups"]]
     deferred = req.deferral == "deferred"
     rows = conn.execute(_SUBJECTS, {"rid": req.id, "cursor": cursor, "n": BATCH}).all()
@@ -111,8 +107,12 @@ def _batch(svc: Service, conn: Connection, req: Row[Any], cursor: int) -> tuple[
     for r in rows:
         pos = int(r.position)
         claimed = SubjectFacts(bool(r.is_child), bool(r.is_victim_or_witness), bool(r.consent))
-        held = plan.held(pos, claimed)
-        if r.held_child is None:
+        if plan is None:
+            g = listed.get(pos)
+        else:
+            held = plan.held(pos, claimed)
+            g = plan.pairs.get((claimed, held))
+        if plan is not None and r.held_child is None:
             held_rows.append(
                 {
                     "rid": req.id,
@@ -122,7 +122,6 @@ def _batch(svc: Service, conn: Connection, req: Row[Any], cursor: int) -> tuple[
                     "h_consent": held.consent,
                 }
             )
-        g = plan.pairs.get((claimed, held))
         if g is None:
             continue
         have = existing.get(pos)

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from api_support import Tokens, example
 from cli_support import one_line_error, run, wide_console
 from fastapi.testclient import TestClient
+from logaudit import assert_log_audits
 
 from carewall.cli.demo_year import fill_year
 from carewall.errors import InputError, UnavailableError
@@ -433,3 +434,23 @@ def test_the_demo_year_runs_its_notices_as_jobs(sqlite_svc: Service) -> None:
     # every notice sent was written by a job: deferred releases' jobs wrote theirs as
     # deferred, and the lift's job turned them into sent ones
     assert sum(j.total for j in done) >= delivered
+
+
+def test_a_release_recorded_before_plans_is_lifted_by_its_job(sqlite_svc: Service) -> None:
+    """A deferred release written by the previous version (its record lists each group's
+    subjects and has no plan) is lifted like any other: every deferred notice is sent."""
+    svc = sqlite_svc
+    rid = svc.submit(dict(many(3), prejudice=True)).id
+    svc.review(rid, REVIEWER, True)
+    assert len(svc.notices(rid, status="deferred")) == 3
+    with svc.store.write() as conn:  # the record as the previous version wrote it
+        rel = json.loads(conn.execute(sa.select(t.requests.c.release)).scalar_one())
+        rel.pop("plan")
+        for g in rel["groups"]:
+            g.pop("count"), g.pop("facts")
+            g["subjects"] = [0, 1, 2]
+        conn.execute(t.requests.update().values(release=json.dumps(rel)))
+    svc.lift_deferral(rid, REVIEWER)
+    notices = svc.notices(rid)
+    assert len(notices) == 3 and all(n.status == "sent" and n.delivered_at for n in notices)
+    assert_log_audits(svc)
