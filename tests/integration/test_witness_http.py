@@ -100,6 +100,10 @@ def test_two_instances_on_postgresql(tmp_path: Path) -> None:
         grow(a, 5)
         poll("a cosigned", lambda: witnesses_doc(base_a)["size"] > 5 and all_caught_up(base_a))
         poll("b cosigned", lambda: all_caught_up(base_b))
+        # /log/checkpoint serves the newest checkpoint at once, before its witness cosigns
+        # it (a publish can land between "caught up" and the read): wait for the cosigned one
+        poll("a served cosigned", lambda: _cosigners(base_a, b) == {"witness.b.test"})
+        poll("b served cosigned", lambda: _cosigners(base_b, a) == {"witness.a.test"})
         assert _cosigners(base_a, b) == {"witness.b.test"}
         assert _cosigners(base_b, a) == {"witness.a.test"}
 
