@@ -173,12 +173,49 @@ class Ledger:
         datas = [encode_entry(e, f"entries[{i}]") for i, e in enumerate(entries)]
         return self.append_raw(datas)
 
-    def append_in(self, conn: Connection, entries: Sequence[Mapping[str, Any]]) -> list[int]:
-        """Append inside the caller's ``store.write()`` transaction (commits with it)."""
+    def append_in(
+        self,
+        conn: Connection,
+        entries: Sequence[Mapping[str, Any]],
+        at: sequencer.Head | None = None,
+    ) -> list[int]:
+        """Append inside the caller's ``store.write()`` transaction (commits with it).
+
+        ``at``: the head this transaction read with :meth:`head_in`, if it did.
+        """
         if conn.engine is not self.store.writer:
             raise LedgerError("append_in needs a connection from store.write()")
         datas = [encode_entry(e, f"entries[{i}]") for i, e in enumerate(entries)]
-        return sequencer.sequence(conn, datas)
+        return sequencer.sequence(conn, datas, at)
+
+    def encode(self, entries: Sequence[Mapping[str, Any]]) -> list[bytes]:
+        """Check entries and encode them for :meth:`append_encoded_in` (no database work, so a
+        writer can do it before taking the ledger's lock)."""
+        datas = [encode_entry(e, f"entries[{i}]") for i, e in enumerate(entries)]
+        _check_sizes(datas)
+        return datas
+
+    def append_encoded_in(
+        self, conn: Connection, datas: Sequence[bytes], at: sequencer.Head | None = None
+    ) -> list[int]:
+        """:meth:`append_in` for entries already checked and encoded by :meth:`encode`."""
+        if conn.engine is not self.store.writer:
+            raise LedgerError("append_in needs a connection from store.write()")
+        _check_sizes(datas)
+        return sequencer.sequence(conn, datas, at)
+
+    def head_in(
+        self, conn: Connection, reads: Sequence[tuple[str, Sequence[Any]]] = ()
+    ) -> tuple[sequencer.Head, list[list[tuple[Any, ...]]]]:
+        """Take the ledger's lock in the caller's writer transaction and read the head, with
+        ``reads`` run under the lock in the same round trip (see :func:`sequencer.head`).
+
+        Nothing else can append until the transaction ends, so what ``reads`` return stays
+        what the appended entries follow.
+        """
+        if conn.engine is not self.store.writer:
+            raise LedgerError("head_in needs a connection from store.write()")
+        return sequencer.head(conn, reads)
 
     def append_raw(self, datas: Sequence[bytes]) -> list[int]:
         """Append already-canonical entry bytes (benchmarks, tests); commits before returning."""

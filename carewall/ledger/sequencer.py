@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
@@ -20,7 +21,7 @@ from carewall.errors import LedgerError
 from carewall.ledger.merkle import CompactRange
 from carewall.ledger.proofs import current_size, fetch_nodes, placeholder
 
-__all__ = ["LOCK_KEY", "lock", "sequence"]
+__all__ = ["LOCK_KEY", "Head", "head", "lock", "sequence"]
 
 # ASCII "carewall" as a signed 64-bit key for pg_advisory_xact_lock.
 LOCK_KEY = 0x6361726577616C6C
@@ -32,17 +33,44 @@ def lock(conn: Connection) -> None:
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
 
 
-def sequence(conn: Connection, datas: Sequence[bytes]) -> list[int]:
-    """Append already-canonical entries; return their indices once they are in the tree.
+@dataclass
+class Head:
+    """The tree's size and frontier, read under the ledger's lock in one transaction.
 
-    Durability is the caller's commit: the indices MUST NOT be handed out before it returns.
+    Good for one :func:`sequence` in the same transaction, with no other append between
+    (it is spent by that call). Were it used after another append all the same, the
+    indices it hands out would collide with stored ones, and the primary keys refuse the
+    whole transaction: never a forked tree.
     """
-    if not datas:
-        return []
-    lock(conn)
+
+    size: int
+    frontier: list[bytes]
+    spent: bool = False
+
+
+def head(
+    conn: Connection, reads: Sequence[tuple[str, Sequence[Any]]] = ()
+) -> tuple[Head, list[list[tuple[Any, ...]]]]:
+    """Take the ledger's lock, read the head, and run ``reads`` (driver SQL, parameters)
+    under the lock; return the head and each read's rows.
+
+    On PostgreSQL the lock, the reads and the head go in one round trip (a psycopg
+    pipeline): each statement still runs after the one before it has finished, with its own
+    snapshot, so everything read sees every commit made before the lock was granted.
+    """
     if conn.dialect.name == "postgresql":
-        size, got = _pg_head(conn)
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.pipeline():
+            raw.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            cursors = [raw.execute(sql, tuple(params)) for sql, params in reads]
+            top = raw.execute(_PG_HEAD_SQL)
+        got_rows = [[tuple(r) for r in c.fetchall()] for c in cursors]
+        size, got = _pg_parse_head(top.fetchall())
     else:
+        got_rows = [
+            [tuple(r) for r in conn.exec_driver_sql(sql, tuple(params))] for sql, params in reads
+        ]
         size = current_size(conn)
         got = fetch_nodes(conn, CompactRange.frontier_refs(size))
     refs = CompactRange.frontier_refs(size)
@@ -51,7 +79,24 @@ def sequence(conn: Connection, datas: Sequence[bytes]) -> list[int]:
             "the stored tree frontier is incomplete; refusing to append",
             fix="run `carewall ledger verify` and restore the database from a backup",
         )
-    stack = CompactRange(size, [got[r] for r in refs]).frontier()  # checks the frontier
+    return Head(size, CompactRange(size, [got[r] for r in refs]).frontier()), got_rows
+
+
+def sequence(conn: Connection, datas: Sequence[bytes], at: Head | None = None) -> list[int]:
+    """Append already-canonical entries; return their indices once they are in the tree.
+
+    ``at``: the head this transaction read with :func:`head` (so no second lock and read);
+    without it, both are taken here. Durability is the caller's commit: the indices MUST
+    NOT be handed out before it returns.
+    """
+    if not datas:
+        return []
+    if at is None:
+        at, _ = head(conn)
+    elif at.spent:
+        raise LedgerError("a ledger head can be appended at only once")
+    at.spent = True
+    size, stack = at.size, list(at.frontier)
     sha, leaf, node = hashlib.sha256, b"\x00", b"\x01"
     # RFC 9162 hashing inlined (as CompactRange.extend, minus its per-node tuples): Python
     # overhead per entry is most of an append's CPU time.
@@ -71,7 +116,7 @@ def sequence(conn: Connection, datas: Sequence[bytes]) -> list[int]:
         n += 1
     entry_rows = list(zip(range(size, size + len(datas)), datas, leaves, strict=True))
     if conn.dialect.name == "postgresql":
-        if len(entry_rows) + len(node_rows) <= _PG_SMALL:
+        if len(entry_rows) + len(node_rows) <= _PG_SMALL or _in_pipeline(conn):
             _pg_insert_small(conn, entry_rows, node_rows)
         else:
             _copy(conn, entry_rows, node_rows)
@@ -133,14 +178,20 @@ _PG_HEAD_SQL = (
 )
 
 
-def _pg_head(conn: Connection) -> tuple[int, dict[tuple[int, int], bytes]]:
+def _pg_parse_head(rows: Sequence[Sequence[Any]]) -> tuple[int, dict[tuple[int, int], bytes]]:
     size = 0
     got: dict[tuple[int, int], bytes] = {}
-    for level, idx, h in conn.exec_driver_sql(_PG_HEAD_SQL):
+    for level, idx, h in rows:
         if level == 0:
             size = int(idx) + 1
         got[(int(level), int(idx))] = bytes(h)
     return size, got
+
+
+def _in_pipeline(conn: Connection) -> bool:
+    """Whether the caller runs this transaction's statements as a psycopg pipeline."""
+    raw = conn.connection.driver_connection
+    return raw is not None and raw.pgconn.pipeline_status != 0
 
 
 # Below this many rows, one INSERT statement (one round trip, under the writers' lock) beats

@@ -8,7 +8,6 @@ notices delivered only after that transaction commits. Every refusal is a Carewa
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
@@ -30,17 +29,14 @@ from carewall.errors import (
 )
 from carewall.ledger import Ledger, check_origin
 from carewall.ledger.keys import default_key_path
-from carewall.ledger.subjects import subjects_root
 from carewall.policy import (
     DEFAULT_REGISTER_PATH,
     Engine,
     Register,
     load_register,
-    parse_request,
 )
-from carewall.policy.facts import facts_of
-from carewall.service import idempotency as idem
 from carewall.service import logentries as le
+from carewall.service import submitting
 from carewall.service import tables as t
 from carewall.service.deferrals import (
     Deferral,
@@ -57,17 +53,13 @@ from carewall.service.notices import Channel, channel_from_env
 from carewall.service.reading import ReadMixin
 from carewall.service.records import RequestRecord, RequestSummary, Submitted
 from carewall.service.register_policy import RegisterPolicyMixin
-from carewall.service.registry import holder_key, record_admin, register_entries, write_register
+from carewall.service.registry import record_admin, register_entries, write_register
 from carewall.service.releasing import DEFAULT_DEFERRAL_DAYS, release_in
 from carewall.service.statements import (
     _LOCK_REQUEST,
-    _TWO_EVENTS,
     _UPDATE_APPEAL,
     _UPDATE_REQUEST,
     _event_row,
-    _insert_request,
-    _received_at,
-    _split_contacts,
 )
 from carewall.storage.db import Store, open_store
 from carewall.storage.migrate import current_revision, head_revision, upgrade
@@ -318,91 +310,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         a day returns the first result (a :class:`~carewall.service.records.Replayed`)
         and records nothing; the same key with another document is a ConflictError.
         """
-        key_used = None if idempotency_key is None else idem.check_key(idempotency_key)
-        data, contacts = _split_contacts(doc)
-        for i, contact in contacts.items():
-            check_text(contact, field=f"subjects[{i}].contact", kind="prose", max_length=2000)
-        register, engine = self._current()
-        request = parse_request(data, register, today=self.clock().date())
-        facts, claimed = facts_of(request)
-        try:
-            decision = engine.decide_facts(facts, claimed, register).to_json()
-        except Exception as e:  # fail closed: no decision is a refusal, but never silent
-            raise InputError("the policy could not decide this request") from e
-        stored = request.model_dump(mode="json")
-        outcome: Literal["refused", "review"] = (
-            "review" if decision.get("outcome") == "review" else "refused"
-        )
-        decision["outcome"] = outcome
-        request_id = self.new_id()
-        now = le.rfc3339(self.clock())
-        received = _received_at(stored.get("received_at"), now)
-        functions = self._functions(register)
-        refs = [s["ref"] for s in stored["subjects"]]
-        with self._write() as conn:
-            next_stage(Stage.RECEIVED, Outcome.REVIEW, Action.DECIDE)
-            if key_used is not None:
-                first = idem.claim(
-                    conn,
-                    stored["requester"],
-                    key_used,
-                    idem.digest_of(stored, contacts),
-                    Submitted(id=request_id, outcome=outcome, log_index=0),
-                    self.clock(),
-                )
-                if first is not None:
-                    return first
-            holder = stored["holder"]
-            key = self._holder_keys.get(holder)
-            if key is None:
-                key = holder_key(conn, holder)
-            commitments = le.commitments_for(key, request_id, refs)
-            root = subjects_root(commitments)
-            request_row = {
-                "id": request_id,
-                "holder": holder,
-                "requester": stored["requester"],
-                "purpose": stored["purpose"],
-                "legal_basis": stored["legal_basis"],
-                "stage": Stage.DECIDED.value,
-                "outcome": outcome,
-                "document": json.dumps(stored),
-                "decision": json.dumps(decision),
-                "received_at": received,
-                "decided_at": now,
-                "subjects_root": root,
-            }
-            subject_rows = [
-                {
-                    "request_id": request_id,
-                    "position": i,
-                    "ref": s["ref"],
-                    "is_child": claimed[i].is_child,
-                    "is_victim_or_witness": claimed[i].is_victim_or_witness,
-                    "consent": claimed[i].consent,
-                    "contact": contacts.get(i),
-                    "commitment": commitments[i],
-                }
-                for i, s in enumerate(stored["subjects"])
-            ]
-            _insert_request(conn, request_row, subject_rows)
-            entries = [
-                le.request_entry(stored, request_id, functions, claimed, root, now),
-                le.decision_entry(request_id, decision, now),
-            ]
-            idx = self.ledger.append_in(conn, entries)
-            if key_used is not None:
-                idem.settle(conn, stored["requester"], key_used, idx[1])
-            received_row = _event_row(request_id, "received", now, stored["requester"], idx[0])
-            decided_row = _event_row(request_id, "decided", now, None, idx[1], {"outcome": outcome})
-            conn.execute(
-                _TWO_EVENTS,
-                {f"e0_{k}": v for k, v in received_row.items()}
-                | {f"e1_{k}": v for k, v in decided_row.items()},
-            )
-        # Holder keys are never changed or deleted, so a committed one may be kept.
-        self._holder_keys[holder] = key
-        return Submitted(id=request_id, outcome=outcome, log_index=idx[1])
+        return submitting.submit(self, doc, idempotency_key)
 
     def review(
         self,

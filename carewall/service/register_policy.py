@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 
 from carewall.errors import ConflictError
 from carewall.ids import check_id
+from carewall.ledger.sequencer import Head
 from carewall.policy import Engine, Organisation, Register, Reviewer
 from carewall.policy.register import make_organisation, make_reviewer
 from carewall.service import logentries as le
@@ -46,6 +47,9 @@ _Record = TypeVar("_Record", Organisation, Reviewer)
 
 _SETTING = sa.select(t.settings.c.value).where(t.settings.c.key == sa.bindparam("key"))
 _SET_SETTING = t.settings.update().where(t.settings.c.key == sa.bindparam("k"))
+_HOT_SETTINGS_SQL = (
+    "SELECT key, value FROM svc_settings WHERE key IN ('register_version', 'local_policy')"
+)
 _HOT_SETTINGS = sa.select(t.settings.c.key, t.settings.c.value).where(
     t.settings.c.key.in_(["register_version", "local_policy"])
 )
@@ -129,16 +133,40 @@ class RegisterPolicyMixin:
                 return self.engine(c)
         return self._engine_for(self._setting(conn, "local_policy"))
 
-    def _current(self) -> tuple[Register, Engine]:
-        """The register and the engine, checked against the database in one query.
+    def _current(self, *, reread: bool = False) -> tuple[Register, Engine]:
+        """The register and engine this process last saw (read when it has seen none, or
+        with ``reread``).
 
-        Both settings are read on every call, so a change made by another process is seen
-        by the next request; only the parsed forms are kept.
+        Not authoritative: another process may have changed either since. A writer that
+        decides with them confirms them under the ledger's lock with :meth:`_confirm`.
         """
+        register, engines = self._register, self._engines
+        if register is not None and len(engines) == 1 and not reread:
+            return register[1], next(iter(engines.values()))
         with self.store.read() as conn:
             values: dict[str, str] = {r[0]: r[1] for r in conn.execute(_HOT_SETTINGS)}
-            register = self._register_for(conn, values.get("register_version") or "")
-        return register, self._engine_for(values.get("local_policy") or "")
+            fresh = self._register_for(conn, values.get("register_version") or "")
+        return fresh, self._engine_for(values.get("local_policy") or "")
+
+    def _confirm(
+        self, conn: Connection, register: Register, engine: Engine
+    ) -> tuple[Head, tuple[Register, Engine] | None]:
+        """Inside a writer transaction, before appending: take the ledger's lock and read
+        its head and the stored settings (one round trip on PostgreSQL). Returns the head
+        for the append, and None if ``register`` and ``engine`` are the stored ones, else
+        the stored pair, for the caller to decide again.
+
+        Every policy or register change appends to the ledger under that lock, so none can
+        commit between this read and the caller's commit: the caller's entries follow the
+        settings they were decided under.
+        """
+        head, (rows,) = self.ledger.head_in(conn, [(_HOT_SETTINGS_SQL, ())])
+        values: dict[str, str] = {str(k): str(v) for k, v in rows}
+        stored_register = self._register_for(conn, values.get("register_version") or "")
+        stored_engine = self._engine_for(values.get("local_policy") or "")
+        if stored_register is register and stored_engine is engine:
+            return head, None
+        return head, (stored_register, stored_engine)
 
     def _policy_entry(self, engine: Engine, change: Literal["init", "update"]) -> dict[str, Any]:
         return dict(

@@ -35,6 +35,7 @@ __all__ = [
     "create_private_file",
     "normalise_url",
     "open_store",
+    "pipelined",
     "sqlite_file",
 ]
 
@@ -149,6 +150,34 @@ def translate_errors() -> Iterator[None]:
             ) from e
         if "cannot contain NUL" in str(e.orig):
             raise _unstorable() from e
+        raise StorageError("the database refused the operation") from e
+
+
+@contextmanager
+def pipelined(conn: Connection) -> Iterator[None]:
+    """Send the block's statements to PostgreSQL as one psycopg pipeline (one round trip).
+
+    For statements whose results the block does not read before it ends (INSERTs). On
+    SQLite, which runs in process, the block runs as it is. An error the server reports
+    for any statement aborts the transaction, as it would have statement by statement:
+    raised inside the block as SQLAlchemy raises it, or at its end as a StorageError (or
+    UnavailableError when the connection is lost), never as a bare driver error.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    import psycopg
+
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    try:
+        with raw.pipeline():
+            yield
+    except psycopg.OperationalError as e:
+        raise UnavailableError(
+            "the database connection was lost; nothing was recorded", fix="try again shortly"
+        ) from e
+    except psycopg.Error as e:
         raise StorageError("the database refused the operation") from e
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import carewall.ledger
-from carewall.errors import ConflictError, InputError, LedgerError
+from carewall.errors import ConflictError, InputError, LedgerError, StorageError
 from carewall.ledger import Ledger, verify_ledger
 from carewall.ledger.checkpoint import open_checkpoint
 from carewall.ledger.merkle import verify_consistency, verify_inclusion
@@ -265,3 +265,35 @@ def test_verify_passes_on_a_healthy_log(ledger: Ledger, store: Store) -> None:
     assert report.ok, report.faults
     assert (report.size, report.checkpoints) == (408, 5)
     assert report.nodes == 408 + 408 - bin(408).count("1")  # leaves + perfect subtrees above
+
+
+def test_a_head_read_under_the_lock_appends_once(ledger: Ledger, store: Store) -> None:
+    ledger.append_raw([raw(0), raw(1), raw(2)])
+    with store.write() as conn:
+        head, (rows,) = ledger.head_in(conn, [("SELECT count(*) FROM ledger_entries", ())])
+        assert head.size == 3 and rows == [(3,)]  # the reads run under the same lock
+        assert ledger.append_encoded_in(conn, [raw(3)], head) == [3]
+        with pytest.raises(LedgerError, match="only once"):
+            ledger.append_encoded_in(conn, [raw(4)], head)
+    assert ledger.size() == 4
+    assert verify_ledger(store).ok
+
+
+def test_a_stale_head_fails_the_transaction_and_never_forks_the_tree(
+    ledger: Ledger, store: Store
+) -> None:
+    ledger.append_raw([raw(0)])
+    with pytest.raises(StorageError), store.write() as conn:
+        head, _ = ledger.head_in(conn)
+        ledger.append_encoded_in(conn, [raw(1)])  # another append in between, without it
+        ledger.append_encoded_in(conn, [raw(2)], head)  # index 1 again: refused
+    assert ledger.size() == 1  # the whole transaction rolled back
+    assert verify_ledger(store).ok
+
+
+def test_entries_encoded_ahead_are_checked_like_any_append(ledger: Ledger) -> None:
+    with pytest.raises(InputError) as e:
+        ledger.encode([{"v": 1, "kind": "no-such-kind", "time": "2026-01-01T00:00:00Z"}])
+    assert e.value.field == "entries[0].kind"
+    with pytest.raises(InputError, match="over the log's limit"):
+        ledger.encode([{"v": 1, "kind": "policy", "time": "x", "text": "a" * 70_000}])

@@ -1,0 +1,192 @@
+"""Submitting a request: parse, decide, and record it with its decision in one transaction.
+
+The register and policy a request is decided under are the ones this process last saw
+(:meth:`~carewall.service.register_policy.RegisterPolicyMixin._current`, no database read
+once warm). The decision is made before the write transaction, so the writers' lock is not
+held while Cedar runs; inside the transaction, under the ledger's lock, the stored settings
+are read again (:meth:`~carewall.service.register_policy.RegisterPolicyMixin._confirm`) and
+the request is parsed and decided again if either changed. So a decision entry always
+follows, in the log, the policy and register entries it was decided under, whichever
+process changed them: the order the auditor replays in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from carewall.errors import InputError
+from carewall.ledger.subjects import subjects_root
+from carewall.policy import Engine, Register, parse_request
+from carewall.policy.facts import SubjectFacts, facts_of
+from carewall.service import idempotency as idem
+from carewall.service import logentries as le
+from carewall.service.lifecycle import Action, Outcome, Stage, next_stage
+from carewall.service.records import Submitted
+from carewall.service.registry import holder_key
+from carewall.service.statements import (
+    _TWO_EVENTS,
+    _event_row,
+    _insert_request,
+    _received_at,
+    _split_contacts,
+)
+from carewall.storage.db import pipelined
+from carewall.text import check_text
+
+if TYPE_CHECKING:
+    from carewall.service.facade import Service
+
+__all__ = ["submit"]
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """A request parsed and decided under one register and engine."""
+
+    register: Register
+    engine: Engine
+    stored: dict[str, Any]
+    claimed: list[SubjectFacts]
+    decision: dict[str, Any]
+    outcome: Literal["refused", "review"]
+
+
+def _decide(svc: Service, data: Any, register: Register, engine: Engine) -> _Decided:
+    request = parse_request(data, register, today=svc.clock().date())
+    facts, claimed = facts_of(request)
+    try:
+        decision = engine.decide_facts(facts, claimed, register).to_json()
+    except Exception as e:  # fail closed: no decision is a refusal, but never silent
+        raise InputError("the policy could not decide this request") from e
+    outcome: Literal["refused", "review"] = (
+        "review" if decision.get("outcome") == "review" else "refused"
+    )
+    decision["outcome"] = outcome
+    stored = request.model_dump(mode="json")
+    return _Decided(register, engine, stored, claimed, decision, outcome)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """What a decided request writes: its row, its subjects' rows, its two log entries."""
+
+    request: dict[str, Any]
+    subjects: list[dict[str, Any]]
+    entries: list[bytes]
+
+
+def _rows(
+    svc: Service,
+    d: _Decided,
+    request_id: str,
+    contacts: Mapping[int, str],
+    key: bytes,
+    now: str,
+) -> _Rows:
+    stored, claimed = d.stored, d.claimed
+    refs = [s["ref"] for s in stored["subjects"]]
+    commitments = le.commitments_for(key, request_id, refs)
+    root = subjects_root(commitments)
+    request_row = {
+        "id": request_id,
+        "holder": stored["holder"],
+        "requester": stored["requester"],
+        "purpose": stored["purpose"],
+        "legal_basis": stored["legal_basis"],
+        "stage": Stage.DECIDED.value,
+        "outcome": d.outcome,
+        "document": json.dumps(stored),
+        "decision": json.dumps(d.decision),
+        "received_at": _received_at(stored.get("received_at"), now),
+        "decided_at": now,
+        "subjects_root": root,
+    }
+    subject_rows = [
+        {
+            "request_id": request_id,
+            "position": i,
+            "ref": ref,
+            "is_child": claimed[i].is_child,
+            "is_victim_or_witness": claimed[i].is_victim_or_witness,
+            "consent": claimed[i].consent,
+            "contact": contacts.get(i),
+            "commitment": commitments[i],
+        }
+        for i, ref in enumerate(refs)
+    ]
+    functions = {o.id: o.function for o in d.register.organisations.values()}
+    entries = [
+        le.request_entry(stored, request_id, functions, claimed, root, now),
+        le.decision_entry(request_id, d.decision, now),
+    ]
+    return _Rows(request_row, subject_rows, svc.ledger.encode(entries))
+
+
+def submit(
+    svc: Service, doc: bytes | str | Mapping[str, Any], idempotency_key: str | None
+) -> Submitted:
+    """Record a request and the policy's decision (request + decision entries).
+
+    Everything that needs no lock (parsing, deciding, the subjects' commitments, the rows
+    and the encoded entries) is done before the write transaction: on PostgreSQL the
+    ledger's lock serialises every writer, so work done under it is work nobody else can
+    do meanwhile.
+    """
+    key_used = None if idempotency_key is None else idem.check_key(idempotency_key)
+    data, contacts = _split_contacts(doc)
+    for i, contact in contacts.items():
+        check_text(contact, field=f"subjects[{i}].contact", kind="prose", max_length=2000)
+    register, engine = svc._current()
+    try:
+        d = _decide(svc, data, register, engine)
+    except InputError:
+        # Refused under what this process last saw: perhaps another process has since
+        # registered the organisation it names. Refuse only under the stored register.
+        stored_pair = svc._current(reread=True)
+        if stored_pair[0] is register and stored_pair[1] is engine:
+            raise
+        d = _decide(svc, data, *stored_pair)
+    request_id = svc.new_id()
+    now = le.rfc3339(svc.clock())
+    key = svc._holder_keys.get(d.stored["holder"])
+    rows = None if key is None else _rows(svc, d, request_id, contacts, key, now)
+    with svc._write() as conn:
+        next_stage(Stage.RECEIVED, Outcome.REVIEW, Action.DECIDE)
+        head, fresh = svc._confirm(conn, d.register, d.engine)
+        if fresh is not None:  # the policy or register changed since: decide under the new
+            d, rows = _decide(svc, data, *fresh), None
+        stored, outcome = d.stored, d.outcome
+        if key_used is not None:
+            first = idem.claim(
+                conn,
+                stored["requester"],
+                key_used,
+                idem.digest_of(stored, contacts),
+                Submitted(id=request_id, outcome=outcome, log_index=0),
+                svc.clock(),
+            )
+            if first is not None:
+                return first
+        holder = stored["holder"]
+        if rows is None:
+            key = svc._holder_keys.get(holder) or holder_key(conn, holder)
+            rows = _rows(svc, d, request_id, contacts, key, now)
+        # Every write below is an INSERT whose result nothing reads: one round trip.
+        with pipelined(conn):
+            _insert_request(conn, rows.request, rows.subjects)
+            idx = svc.ledger.append_encoded_in(conn, rows.entries, head)
+            if key_used is not None:
+                idem.settle(conn, stored["requester"], key_used, idx[1])
+            received_row = _event_row(request_id, "received", now, stored["requester"], idx[0])
+            decided_row = _event_row(request_id, "decided", now, None, idx[1], {"outcome": outcome})
+            conn.execute(
+                _TWO_EVENTS,
+                {f"e0_{k}": v for k, v in received_row.items()}
+                | {f"e1_{k}": v for k, v in decided_row.items()},
+            )
+    if key is not None:  # holder keys are never changed or deleted: a committed one may be kept
+        svc._holder_keys[holder] = key
+    return Submitted(id=request_id, outcome=outcome, log_index=idx[1])
