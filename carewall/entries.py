@@ -56,7 +56,7 @@ KINDS = (
 def subject_commitment(holder_key: bytes, request_id: str, subject_ref: str) -> str:
     """HMAC-SHA256(holder key, request id ‖ subject ref) as hex; a NUL separates the two."""
     msg = request_id.encode() + b"\x00" + subject_ref.encode()
-    return hmac.new(holder_key, msg, hashlib.sha256).hexdigest()
+    return hmac.digest(holder_key, msg, "sha256").hex()  # the one-shot C path of hmac.new
 
 
 class _Base(TypedDict):
