@@ -103,7 +103,9 @@ def demo(
                 "with the existing demo database",
             )
         pin.check_vkey_out(vkey_path, field="--db")
-        svc = Service.init(db, None, "demo.carewall.example/log", None)
+        # Built without waiting for the disk at each commit (a lost build is rebuilt from
+        # its seed), then opened again, durable, to serve.
+        svc = Service.init(db, None, "demo.carewall.example/log", None, durable=False)
         pin.publish_vkey(vkey_path, svc.ledger.verifier_key, field="--db")
         with Progress(
             TextColumn("[bold]synthetic year"),
@@ -118,6 +120,8 @@ def demo(
                 bar.update(task, completed=done, total=total)
 
             stats = fill_year(svc, seed, scale, step)
+        svc.close()
+        svc = Service.open(db)
         table = Table(title="the demo year")
         table.add_column("")
         table.add_column("count", justify="right")

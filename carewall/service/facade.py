@@ -133,11 +133,15 @@ class Service(RegisterPolicyMixin, ReadMixin):
         *,
         channel: Channel | None = None,
         operator: str | None = None,
+        durable: bool = True,
     ) -> Service:
         """Create an instance: schema, register, the pledge as ledger entry 0, a log key.
 
         ``operator`` is the organisation running the instance: its admin may change the
         instance-wide local policy over HTTP (otherwise only `carewall policy set` can).
+        ``durable=False``: for a SQLite instance built in bulk and rebuilt if lost (the
+        demo); see :func:`carewall.storage.db.open_store`. Close it and open it again to
+        serve.
         """
         register = load_register(orgs_path or DEFAULT_REGISTER_PATH)
         if operator is not None:
@@ -154,7 +158,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         # A failed init leaves nothing behind: no database file or tables, no key file.
         undo = InitUndo(db_url)
         try:
-            store = open_store(db_url)
+            store = open_store(db_url, durable=durable)
             undo.watch(store)
             upgrade(store)
             with store.read() as conn:

@@ -188,7 +188,7 @@ def _unstorable() -> InputError:
     )
 
 
-def _sqlite_engine(url: str, *, writer: bool) -> Engine:
+def _sqlite_engine(url: str, *, writer: bool, durable: bool = True) -> Engine:
     # Readers run in autocommit: each statement is its own consistent read, which is all an
     # append-only log needs, and it saves a BEGIN and a rollback per proof.
     engine = sa.create_engine(
@@ -206,7 +206,10 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
         # shallower B-trees and measurably faster batched appends than 4 KB.
         cur.execute("PRAGMA page_size=16384")
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
+        # FULL: a commit is on disk when it returns. NORMAL (a bulk build that is rebuilt if
+        # lost, never a live instance): in WAL mode still never corrupt, but the last
+        # commits before a power cut may be lost, and a commit does not wait for the disk.
+        cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
         if writer:
@@ -225,14 +228,23 @@ def _sqlite_engine(url: str, *, writer: bool) -> Engine:
     return engine
 
 
-def open_store(url: str | None = None) -> Store:
-    """Open (without creating tables) the database at ``url``; see :func:`migrate.upgrade`."""
+def open_store(url: str | None = None, *, durable: bool = True) -> Store:
+    """Open (without creating tables) the database at ``url``; see :func:`migrate.upgrade`.
+
+    ``durable=False`` is for a SQLite database built in bulk and rebuilt if lost (the
+    demo): commits stop waiting for the disk (see :func:`_sqlite_engine`). PostgreSQL
+    ignores it: a server's durability is its operator's setting.
+    """
     full = normalise_url(url)
     if full.startswith("sqlite"):
         path = sqlite_file(full)
         if path is not None:
             create_private_file(path)  # before SQLite would create it with the umask's mode
-        return Store(full, _sqlite_engine(full, writer=True), _sqlite_engine(full, writer=False))
+        return Store(
+            full,
+            _sqlite_engine(full, writer=True, durable=durable),
+            _sqlite_engine(full, writer=False, durable=durable),
+        )
     # No pre-ping: it costs a round trip per transaction. A connection that died with the
     # server fails its statement, which becomes a clean 503 (nothing was recorded), and
     # SQLAlchemy then discards the whole pool, so the next request reconnects.
