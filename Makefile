@@ -52,7 +52,9 @@ bench: install
 	$(BIN)/python benchmarks/decide.py
 	$(BIN)/python benchmarks/ledger.py
 	$(BIN)/python benchmarks/audit.py
+	$(BIN)/python benchmarks/submit.py
 	$(BIN)/python benchmarks/service.py
+	$(BIN)/python benchmarks/demo.py
 	$(BIN)/python benchmarks/release.py
 	$(BIN)/python benchmarks/scan.py
 
