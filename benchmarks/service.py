@@ -7,7 +7,11 @@ For SQLite and PostgreSQL, one run each of:
 - ceiling: a bare FastAPI endpoint under the same uvicorn that does one INSERT of the body
   per request on the same database (same engine settings), the most any API could do.
 
-Target: carewall at ≥ 50% of the ceiling. Usage: ``python benchmarks/service.py [-n N]``.
+Both servers run at once and are loaded in alternating rounds (``--rounds``; the medians
+are reported), so a busy moment on a shared machine falls on both alike.
+
+Target (issue 12): carewall at ≥ 75% of the ceiling's requests per second on both.
+Usage: ``python benchmarks/service.py [-n N] [--rounds R]``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +37,7 @@ from rich.table import Table
 from support import database, free_port, server
 
 REPO = Path(__file__).resolve().parents[1]
-TARGET = 0.5  # carewall's share of the ceiling's throughput (issue 4)
+TARGET = 0.75  # carewall's share of the ceiling's throughput (issue 12; issue 4 asked 50%)
 DOC: dict[str, Any] = json.loads((REPO / "examples" / "07-police-theft-suspect.json").read_text())
 
 
@@ -92,23 +97,23 @@ def _load(url: str, headers: dict[str, str], n: int, concurrency: int) -> dict[s
     }
 
 
-def run(backend: str, n: int, concurrency: int, tmp: Path) -> tuple[dict[str, float], ...]:
+def run(
+    backend: str, n: int, concurrency: int, rounds: int, tmp: Path
+) -> tuple[dict[str, float], ...]:
     from carewall.api.auth import create_token
     from carewall.service import Service
 
     py = sys.executable
-    with database(backend, tmp, "full") as url:
+    with ExitStack() as stack:
+        url = stack.enter_context(database(backend, tmp, "full"))
         svc = Service.init(url, None, "bench.example/log", tmp / f"{backend}.key")
         token = create_token(svc.store, "met-police", "requester").secret
         svc.close()
         port = free_port()
         cmd = [py, "-c", "from carewall.cli import main; main()", "serve", "--db", url]
         cmd += ["--key", str(tmp / f"{backend}.key"), "--port", str(port)]
-        with server(cmd, port, tmp / f"{backend}-full.log") as base:
-            full = _load(
-                base + "/api/requests", {"Authorization": f"Bearer {token}"}, n, concurrency
-            )
-    with database(backend, tmp, "ceiling") as url:
+        full_base = stack.enter_context(server(cmd, port, tmp / f"{backend}-full.log"))
+        url = stack.enter_context(database(backend, tmp, "ceiling"))
         port = free_port()
         code = (
             "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); import service; "
@@ -116,9 +121,25 @@ def run(backend: str, n: int, concurrency: int, tmp: Path) -> tuple[dict[str, fl
             "port=int(sys.argv[3]), log_level='warning')"
         )
         cmd = [py, "-c", code, str(Path(__file__).parent), url, str(port)]
-        with server(cmd, port, tmp / f"{backend}-ceiling.log") as base:
-            ceiling = _load(base + "/submit", {}, n, concurrency)
-    return full, ceiling
+        ceiling_base = stack.enter_context(server(cmd, port, tmp / f"{backend}-ceiling.log"))
+        fulls, ceilings = [], []
+        for _ in range(rounds):
+            auth = {"Authorization": f"Bearer {token}"}
+            fulls.append(_load(full_base + "/api/requests", auth, n, concurrency))
+            ceilings.append(_load(ceiling_base + "/submit", {}, n, concurrency))
+    return (
+        _median(fulls),
+        _median(ceilings),
+        {
+            "ratio": statistics.median(
+                f["rps"] / c["rps"] for f, c in zip(fulls, ceilings, strict=True)
+            )
+        },
+    )
+
+
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
 
 def main() -> None:
@@ -126,20 +147,21 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=int(os.environ.get("BENCH_N", "600")))
     parser.add_argument("-c", "--concurrency", type=int, default=8)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as d:
         for backend in args.backends.split(","):
-            full, ceiling = run(backend, args.n, args.concurrency, Path(d))
-            rows.append((backend, full, ceiling))
+            full, ceiling, ratio = run(backend, args.n, args.concurrency, args.rounds, Path(d))
+            rows.append((backend, full, ceiling, ratio["ratio"]))
     table = Table(
-        title=f"submissions over HTTP (n={args.n}, concurrency={args.concurrency}, loopback)"
+        title=f"submissions over HTTP (n={args.n} x {args.rounds} rounds, "
+        f"concurrency={args.concurrency}, loopback, medians)"
     )
     for name in ("backend", "endpoint", "req/s", "p50 ms", "p99 ms", "vs ceiling"):
         table.add_column(name, justify="left" if name in ("backend", "endpoint") else "right")
-    for backend, full, ceiling in rows:
-        ratio = full["rps"] / ceiling["rps"]
-        verdict = f"{ratio:.1%} " + ("(≥ 50%: met)" if ratio >= TARGET else "(< 50%: missed)")
+    for backend, full, ceiling, ratio in rows:
+        verdict = f"{ratio:.1%} " + ("(≥ 75%: met)" if ratio >= TARGET else "(< 75%: missed)")
         for name, r, extra in (("carewall", full, verdict), ("ceiling", ceiling, "")):
             table.add_row(
                 backend, name, f"{r['rps']:.1f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}", extra

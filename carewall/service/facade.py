@@ -46,6 +46,7 @@ from carewall.service.deferrals import (
 )
 from carewall.service.documents import Documents
 from carewall.service.extract_terms import Extract
+from carewall.service.group_commit import GroupCommit
 from carewall.service.jobs import JobPolicy, after_commit, queue_notices
 from carewall.service.jobstore import QueuedJob
 from carewall.service.lifecycle import Action, Outcome, Stage, next_stage
@@ -120,6 +121,10 @@ class Service(RegisterPolicyMixin, ReadMixin):
         )
         # How this instance runs jobs (a release's notices): see carewall.service.jobs.
         self.job_policy = JobPolicy()
+        # Concurrent submits share transactions (one commit for all waiting).
+        self.submit_batches: GroupCommit[submitting.Ready, Submitted] = GroupCommit(
+            lambda items: submitting.write_batch(self, items)
+        )
 
     # ----- opening -------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ process changed them: the order the auditor replays in.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -39,7 +39,7 @@ from carewall.text import check_text
 if TYPE_CHECKING:
     from carewall.service.facade import Service
 
-__all__ = ["submit"]
+__all__ = ["Ready", "submit", "write_batch"]
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,58 @@ def _rows(
     return _Rows(request_row, subject_rows, svc.ledger.encode(entries))
 
 
+@dataclass(frozen=True)
+class Ready:
+    """A submit decided and built, waiting only for its transaction."""
+
+    decided: _Decided
+    rows: _Rows
+    request_id: str
+    now: str
+
+
+def write_batch(svc: Service, items: Sequence[Ready]) -> list[Submitted]:
+    """Record ``items`` in one transaction (see :mod:`carewall.service.group_commit`).
+
+    Raises, recording none of them, if any was decided under a register or policy that is
+    no longer the stored one (each is then written alone, and decided again) or if the
+    database refuses any of them.
+    """
+    with svc._write() as conn:
+        first = items[0].decided
+        head, fresh = svc._confirm(conn, first.register, first.engine)
+        if fresh is not None or any(
+            it.decided.register is not first.register or it.decided.engine is not first.engine
+            for it in items
+        ):
+            raise _Stale
+        with pipelined(conn):
+            for it in items:
+                _insert_request(conn, it.rows.request, it.rows.subjects)
+            idx = svc.ledger.append_encoded_in(
+                conn, [e for it in items for e in it.rows.entries], head
+            )
+            events = []
+            for k, it in enumerate(items):
+                rid, now, stored = it.request_id, it.now, it.decided.stored
+                detail = {"outcome": it.decided.outcome}
+                received = _event_row(rid, "received", now, stored["requester"], idx[2 * k])
+                decided = _event_row(rid, "decided", now, None, idx[2 * k + 1], detail)
+                events.append(
+                    {f"e0_{c}": v for c, v in received.items()}
+                    | {f"e1_{c}": v for c, v in decided.items()}
+                )
+            conn.execute(_TWO_EVENTS, events)
+    return [
+        Submitted(id=it.request_id, outcome=it.decided.outcome, log_index=idx[2 * k + 1])
+        for k, it in enumerate(items)
+    ]
+
+
+class _Stale(Exception):
+    """A batch's register or policy is no longer the stored one."""
+
+
 def submit(
     svc: Service, doc: bytes | str | Mapping[str, Any], idempotency_key: str | None
 ) -> Submitted:
@@ -153,6 +205,11 @@ def submit(
     now = le.rfc3339(svc.clock())
     key = svc._holder_keys.get(d.stored["holder"])
     rows = None if key is None else _rows(svc, d, request_id, contacts, key, now)
+    if rows is not None and key_used is None:
+        # Shares a transaction with any submits waiting beside it; alone if that fails.
+        done = svc.submit_batches.offer(Ready(d, rows, request_id, now))
+        if done is not None:
+            return done
     with svc._write() as conn:
         next_stage(Stage.RECEIVED, Outcome.REVIEW, Action.DECIDE)
         head, fresh = svc._confirm(conn, d.register, d.engine)
