@@ -3,16 +3,24 @@
 Each command is run as a fresh process, interleaved with the others, several times; the
 table gives medians and the ratio to a bare interpreter start (the ceiling). "every module"
 imports all command modules up front, as the CLI did before commands were loaded lazily;
-"import carewall.policy" is what ``decide`` cannot avoid (the request model and Cedar).
-Target: ``carewall decide`` (one subject) <= 5x ``python -c pass``.
+"import carewall.policy" is what ``decide`` cannot avoid (the engine and Cedar);
+"import carewall.policy.request" is the pydantic request models, which ``decide`` no
+longer imports. Target: ``carewall decide`` (one subject) <= 5x ``python -c pass``.
 
-Run: .venv/bin/python benchmarks/startup.py [--repeat 7]
+Every process runs with bytecode caching on, as an installed package does (pip compiles
+it at install), into a scratch ``PYTHONPYCACHEPREFIX``, after one untimed round that fills
+it: with ``PYTHONDONTWRITEBYTECODE`` set (as in this repo's dev shell) every carewall
+module would be compiled from source on every start, ceiling excepted. ``--no-bytecode``
+measures that case instead.
+
+Run: .venv/bin/python benchmarks/startup.py [--repeat 7] [--no-bytecode]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -38,18 +46,26 @@ REQUEST = {
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--no-bytecode", action="store_true", help="compile from source on every start")
     args = ap.parse_args()
     py = sys.executable
     carewall = str(Path(py).with_name("carewall"))
     with tempfile.TemporaryDirectory() as tmp:
         req = Path(tmp) / "request.json"
         req.write_text(json.dumps(REQUEST))
+        env = dict(os.environ)
+        if args.no_bytecode:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        else:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
         cases = {
             "python -c pass (ceiling)": [py, "-c", "pass"],
             "carewall --version": [carewall, "--version"],
             "carewall --help": [carewall, "--help"],
             "carewall decide (1 subject)": [carewall, "decide", str(req)],
             "import carewall.policy": [py, "-c", "import carewall.policy"],
+            "import carewall.policy.request": [py, "-c", "import carewall.policy.request"],
             "every module (the old start-up)": [
                 py,
                 "-c",
@@ -57,13 +73,15 @@ def main() -> None:
             ],
         }
         times: dict[str, list[float]] = {k: [] for k in cases}
-        for _ in range(args.repeat):
+        for round_ in range(args.repeat + 1):
             for name, cmd in cases.items():
                 t0 = time.perf_counter()
-                subprocess.run(cmd, check=True, capture_output=True)
-                times[name].append(time.perf_counter() - t0)
+                subprocess.run(cmd, check=True, capture_output=True, env=env)
+                if round_:  # round 0 fills the bytecode cache
+                    times[name].append(time.perf_counter() - t0)
     base = statistics.median(times["python -c pass (ceiling)"])
-    table = Table(title=f"carewall start-up (median of {args.repeat}, interleaved)")
+    how = "compiled from source each time" if args.no_bytecode else "bytecode cached"
+    table = Table(title=f"carewall start-up (median of {args.repeat}, interleaved, {how})")
     for col in ("command", "wall", "vs python -c pass", "target"):
         table.add_column(col, justify="right")
     for name in cases:

@@ -2,6 +2,10 @@
 
 ``decide`` changes nothing: it prints the contract §4 decision. Invalid input is one
 readable line on stderr and exit 2 (see :mod:`carewall.cli`), never a traceback.
+
+Requests are read with :func:`carewall.policy.parse_document`, which accepts and refuses
+exactly what the service's pydantic models do (a differential test holds them equal) but
+does not import pydantic, so ``decide`` starts quickly.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from carewall.policy import (
     Engine,
     Register,
     load_register,
-    parse_request,
+    parse_document,
 )
+from carewall.policy.facts import facts_of_document
 
 __all__ = ["check", "decide", "examples", "read_limited"]
 
@@ -72,8 +77,9 @@ def decide(orgs: str | None, policy: str | None, request: str) -> None:
     """Decide REQUEST.json (or - for stdin) and print the decision; changes nothing."""
     register = _register(orgs)
     engine = _engine(policy)
-    req = parse_request(read_limited(request, what="request"), register)
-    click.echo(json.dumps(engine.decide(req, register).to_json(), indent=2))
+    doc = parse_document(read_limited(request, what="request"), register)
+    facts, subjects = facts_of_document(doc)
+    click.echo(json.dumps(engine.decide_facts(facts, subjects, register).to_json(), indent=2))
 
 
 @main.group("policy")
@@ -150,20 +156,21 @@ def _run_examples(directory: str, orgs: str | None, policy: str | None) -> None:
     failures: list[str] = []
     for path in sorted(root.glob("*.json")):
         try:
-            req = parse_request(read_limited(str(path), what="request"), register)
+            doc = parse_document(read_limited(str(path), what="request"), register)
         except CarewallError as e:
             failures.append(f"{path.name}: {e.human()}")
             table.add_row(path.name, "", "", "", "[red]invalid[/red]", e.message)
             continue
-        d = engine.decide(req, register)
+        facts, subjects = facts_of_document(doc)
+        d = engine.decide_facts(facts, subjects, register)
         colour = "green" if d.outcome == "review" else "red"
         cats = ", ".join(
             f"{c}{'✓' if cd.outcome == 'review' else '✗'}" for c, cd in d.categories.items()
         )
         table.add_row(
             path.name,
-            req.requester,
-            req.purpose,
+            facts.requester,
+            facts.purpose,
             cats,
             f"[{colour}]{d.outcome}[/{colour}]",
             "\n".join(d.rules),

@@ -1,8 +1,17 @@
-"""carewall policy: the request/decision model, the pledge, and the Cedar decision engine."""
+"""carewall policy: the request/decision model, the pledge, and the Cedar decision engine.
+
+The request models (:mod:`carewall.policy.request`) are built with pydantic, which costs
+more to import than ``carewall decide`` may spend; they are imported on first use of
+``DisclosureRequest``, ``Subject`` or ``parse_request`` from here, not with the package.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from carewall.policy.decision import CategoryDecision, Decision
+from carewall.policy.document import MAX_REQUEST_BYTES, parse_document
 from carewall.policy.engine import Engine, Rule
 from carewall.policy.pledge_check import PLEDGE_RULE_IDS, pledge_violations
 from carewall.policy.register import (
@@ -13,12 +22,9 @@ from carewall.policy.register import (
     load_register,
     parse_register,
 )
-from carewall.policy.request import (
-    MAX_REQUEST_BYTES,
-    DisclosureRequest,
-    Subject,
-    parse_request,
-)
+
+if TYPE_CHECKING:
+    from carewall.policy.request import DisclosureRequest, Subject, parse_request
 
 __all__ = [
     "DEFAULT_REGISTER_PATH",
@@ -34,7 +40,16 @@ __all__ = [
     "Rule",
     "Subject",
     "load_register",
+    "parse_document",
     "parse_register",
     "parse_request",
     "pledge_violations",
 ]
+
+_LAZY = frozenset({"DisclosureRequest", "Subject", "parse_request"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module("carewall.policy.request"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

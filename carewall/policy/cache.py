@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import fields
+from operator import attrgetter
 from typing import TYPE_CHECKING, Final
 
 from carewall.policy.facts import RequestFacts, SubjectFacts
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
 __all__ = ["DecisionCache", "register_fingerprint"]
 
 _FACT_FIELDS: Final = tuple(f.name for f in fields(RequestFacts) if f.name != "categories")
+# Those fields' values as one tuple, in order (attrgetter gives a tuple for two or more).
+_FACT_VALUES: Final = attrgetter(*_FACT_FIELDS)
+if len(_FACT_FIELDS) < 2:  # pragma: no cover - a guard for whoever trims RequestFacts
+    raise RuntimeError("request_key expects at least two request-wide facts")
 
 RequestKey = tuple[object, ...]
 EntryKey = tuple[RequestKey, SubjectFacts, str]
@@ -84,7 +89,7 @@ class DecisionCache:
 
     def request_key(self, generation: int, facts: RequestFacts, count: int) -> RequestKey:
         """The key of everything request-wide a decision reads."""
-        return (generation, count, *(getattr(facts, name) for name in _FACT_FIELDS))
+        return (generation, count, *_FACT_VALUES(facts))
 
     def get(self, key: EntryKey) -> CategoryDecision | None:
         found = self._entries.get(key)

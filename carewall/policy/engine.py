@@ -23,7 +23,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cedarpy
 
@@ -45,9 +45,11 @@ from carewall.policy.names import fold
 from carewall.policy.offences import is_immigration_offence
 from carewall.policy.pledge_check import PLEDGE_RULE_IDS
 from carewall.policy.register import Register
-from carewall.policy.request import DisclosureRequest
 from carewall.policy.schema import ACTION, ENUM_TYPES, schema_text
 from carewall.vocab import vocabulary
+
+if TYPE_CHECKING:
+    from carewall.policy.request import DisclosureRequest
 
 __all__ = ["PLEDGE_AST_SHA256", "Engine", "Rule"]
 
@@ -68,6 +70,29 @@ def _looks_like_pledge(rule_id: str) -> bool:
 
 _RESERVED = frozenset({DEFAULT_DENY, EVALUATION_ERROR, NO_DECISION, UNNAMED_PERMIT})
 _ACTION = {"type": "Action", "id": ACTION}
+
+
+_ALLOW = cedarpy.Decision.Allow
+_DENY = cedarpy.Decision.Deny
+_NO_DECISION = cedarpy.Decision.NoDecision
+_REFUSED_EVALUATION_ERROR = CategoryDecision("refused", (EVALUATION_ERROR,))
+_REFUSED_NO_DECISION = CategoryDecision("refused", (NO_DECISION,))
+_REFUSED_UNNAMED_PERMIT = CategoryDecision("refused", (UNNAMED_PERMIT,))
+
+
+def _entity(kind: str, value: str) -> dict[str, Any]:
+    return {"__entity": {"type": ENUM_TYPES[kind], "id": value}}
+
+
+def _json_value(value: object) -> str:
+    """``json.dumps(value)``, without its call overhead for booleans and integers."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if type(value) is int:
+        return int.__repr__(value)
+    return json.dumps(value)
 
 
 @dataclass(frozen=True)
@@ -250,6 +275,27 @@ class Engine:
         self._policies = cedarpy.PolicySet.from_str(combined)
         self._schema = cedarpy.Schema.from_str(schema_text())
         self._resources = {c: {"type": "Category", "id": c} for c in vocabulary()["category"]}
+        # Each vocabulary id's entity reference as JSON, as json.dumps writes it (for
+        # context_json); derived from the packaged vocabulary, which cannot change under us.
+        self._entity_json = {
+            kind: {v: json.dumps(_entity(kind, v)) for v in vocabulary()[kind]}
+            for kind in ("purpose", "legal_basis", "function")
+        }
+        # How _judge names Cedar's policies: permits that may allow (named, with a basis)
+        # and forbids, by Cedar's positional id.
+        self._named_permits = {
+            cid: r.id
+            for cid, r in self._by_cedar_id.items()
+            if r.effect == "permit" and r.legal_basis
+        }
+        self._forbids = {cid: r.id for cid, r in self._by_cedar_id.items() if r.effect == "forbid"}
+        # The usual answer names one policy: its judgement, made once here by the general
+        # rule (_judge_reasons), so the two agree by construction.
+        self._one_reason = {
+            (decision, cid): self._judge_reasons(decision, [cid])
+            for decision in (_ALLOW, _DENY)
+            for cid in self._by_cedar_id
+        }
         self._entities: tuple[Register, Any] | None = None
         # Decisions already made under this policy; None turns caching off.
         self.cache: DecisionCache | None = DecisionCache()
@@ -294,24 +340,74 @@ class Engine:
 
     def context(self, facts: RequestFacts, subject: SubjectFacts, count: int) -> dict[str, Any]:
         """The Cedar context for one subject combination (facts from request and register)."""
-
-        def ent(kind: str, value: str) -> dict[str, Any]:
-            return {"__entity": {"type": ENUM_TYPES[kind], "id": value}}
-
         return {
             "holder": {"__entity": {"type": "Organisation", "id": facts.holder}},
-            "purpose": ent("purpose", facts.purpose),
-            "legal_basis": ent("legal_basis", facts.legal_basis),
-            "other_bases": [ent("legal_basis", b) for b in facts.other_bases],
+            "purpose": _entity("purpose", facts.purpose),
+            "legal_basis": _entity("legal_basis", facts.legal_basis),
+            "other_bases": [_entity("legal_basis", b) for b in facts.other_bases],
             "offence": facts.offence or "",
             "immigration_offence": is_immigration_offence(facts.offence),
             "court_order": facts.court_order,
-            "onward_recipients": [ent("function", f) for f in facts.onward_recipients],
+            "onward_recipients": [_entity("function", f) for f in facts.onward_recipients],
             "victim_or_witness": subject.is_victim_or_witness,
             "child": subject.is_child,
             "consent": subject.consent,
             "subjects": count,
         }
+
+    def context_json(self, facts: RequestFacts, subject: SubjectFacts, count: int) -> str:
+        """``json.dumps(self.context(facts, subject, count))``, character for character.
+
+        Built from pieces: the request-wide part once per request (:meth:`_context_head`)
+        and each vocabulary id's entity JSON once per engine. A property test holds the two
+        equal for any facts, ids outside the vocabulary included.
+        """
+        return self._context_tail(self._context_head(facts), subject, count)
+
+    def _entity_text(self, kind: str, value: str) -> str:
+        known = self._entity_json[kind].get(value)
+        return known if known is not None else json.dumps(_entity(kind, value))
+
+    def _context_head(self, facts: RequestFacts) -> str:
+        ent = self._entity_text
+        return "".join(
+            (
+                '{"holder": {"__entity": {"type": "Organisation", "id": ',
+                json.dumps(facts.holder),
+                '}}, "purpose": ',
+                ent("purpose", facts.purpose),
+                ', "legal_basis": ',
+                ent("legal_basis", facts.legal_basis),
+                ', "other_bases": [',
+                ", ".join([ent("legal_basis", b) for b in facts.other_bases]),
+                '], "offence": ',
+                json.dumps(facts.offence or ""),
+                ', "immigration_offence": ',
+                _json_value(is_immigration_offence(facts.offence)),
+                ', "court_order": ',
+                _json_value(facts.court_order),
+                ', "onward_recipients": [',
+                ", ".join([ent("function", f) for f in facts.onward_recipients]),
+                "], ",
+            )
+        )
+
+    @staticmethod
+    def _context_tail(head: str, subject: SubjectFacts, count: int) -> str:
+        return "".join(
+            (
+                head,
+                '"victim_or_witness": ',
+                _json_value(subject.is_victim_or_witness),
+                ', "child": ',
+                _json_value(subject.is_child),
+                ', "consent": ',
+                _json_value(subject.consent),
+                ', "subjects": ',
+                _json_value(count),
+                "}",
+            )
+        )
 
     def cedar_requests(
         self,
@@ -330,8 +426,9 @@ class Engine:
         principal = {"type": "Organisation", "id": facts.requester}
         total = len(subjects) if count is None else count
         out = []
+        head = self._context_head(facts)
         for key in keys:
-            ctx = json.dumps(self.context(facts, key, total))
+            ctx = self._context_tail(head, key, total)
             for c in facts.categories:
                 out.append(
                     {
@@ -386,11 +483,12 @@ class Engine:
         if missing:
             principal = {"type": "Organisation", "id": facts.requester}
             contexts: dict[int, str] = {}
+            head = self._context_head(facts)
             batch = []
             for g, j in missing:
                 ctx = contexts.get(g)
                 if ctx is None:
-                    ctx = contexts[g] = json.dumps(self.context(facts, keys[g], total))
+                    ctx = contexts[g] = self._context_tail(head, keys[g], total)
                 batch.append(
                     {
                         "principal": principal,
@@ -453,28 +551,42 @@ class Engine:
 
     def _judge(self, result: Any, errors: list[str]) -> CategoryDecision:
         if result is None:
-            return CategoryDecision("refused", (EVALUATION_ERROR,))
+            return _REFUSED_EVALUATION_ERROR
         decision = result.decision
         diag = result.diagnostics
-        if decision is cedarpy.Decision.NoDecision:
+        if decision is _NO_DECISION:
             errors.extend(diag.errors)
-            return CategoryDecision("refused", (NO_DECISION,))
+            return _REFUSED_NO_DECISION
         if diag.errors:
             # Cedar skips a policy that errors; a skipped forbid must never become an allow.
             errors.extend(diag.errors)
-            return CategoryDecision("refused", (EVALUATION_ERROR,))
-        rules = [self._by_cedar_id.get(p) for p in diag.reasons]
-        if decision is cedarpy.Decision.Allow:
-            if not rules or any(
-                r is None or r.effect != "permit" or not r.legal_basis for r in rules
-            ):
-                return CategoryDecision("refused", (UNNAMED_PERMIT,))
-            return CategoryDecision("review", self._sorted({r.id for r in rules if r is not None}))
-        ids = {r.id for r in rules if r is not None and r.effect == "forbid"}
+            return _REFUSED_EVALUATION_ERROR
+        reasons = diag.reasons
+        if len(reasons) == 1:
+            known = self._one_reason.get((decision, reasons[0]))
+            if known is not None:
+                return known
+        return self._judge_reasons(decision, reasons)
+
+    def _judge_reasons(self, decision: Any, reasons: list[str]) -> CategoryDecision:
+        """An answer without errors, Allow or Deny, judged by the policies it names."""
+        if decision is _ALLOW:
+            # Only permits that name their rule and legal basis may allow; anything else
+            # among the reasons (or none at all) is a refusal.
+            permits = self._named_permits
+            if not reasons or any(p not in permits for p in reasons):
+                return _REFUSED_UNNAMED_PERMIT
+            return CategoryDecision("review", self._sorted({permits[p] for p in reasons}))
+        forbids = self._forbids
+        ids = {forbids[p] for p in reasons if p in forbids}
         return CategoryDecision("refused", self._sorted(ids) if ids else (DEFAULT_DENY,))
 
     def _sorted(self, ids: set[str]) -> tuple[str, ...]:
-        return tuple(sorted(ids, key=lambda i: self._order.get(i, len(self._order))))
+        if len(ids) == 1:
+            return tuple(ids)
+        order = self._order
+        last = len(order)
+        return tuple(sorted(ids, key=lambda i: order.get(i, last)))
 
     def _assemble(
         self,
@@ -485,12 +597,19 @@ class Engine:
         errors: list[str],
     ) -> Decision:
         merged: dict[str, CategoryDecision] = {}
-        for cat in categories:
-            parts = [g[cat] for g in per_group]
-            allowed = [p for p in parts if p.outcome == "review"]
-            outcome: Outcome = "review" if allowed else "refused"
-            ids = {r for p in (allowed or parts) for r in p.rules}
-            merged[cat] = CategoryDecision(outcome, self._sorted(ids))
+        if len(per_group) == 1:
+            # One combination: each category's decision is that group's (its rules are
+            # already sorted and distinct, as _judge made them).
+            only = per_group[0]
+            for cat in categories:
+                merged[cat] = only[cat]
+        else:
+            for cat in categories:
+                parts = [g[cat] for g in per_group]
+                allowed = [p for p in parts if p.outcome == "review"]
+                outcome: Outcome = "review" if allowed else "refused"
+                ids = {r for p in (allowed or parts) for r in p.rules}
+                merged[cat] = CategoryDecision(outcome, self._sorted(ids))
         all_ids: set[str] = set()
         for d in merged.values():
             all_ids.update(d.rules)

@@ -7,12 +7,16 @@ outside auditor who rebuilds them from the log gets the same decision as the hol
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from carewall.policy.offences import public_offence
-from carewall.policy.request import DisclosureRequest
 
-__all__ = ["RequestFacts", "SubjectFacts", "facts_of"]
+if TYPE_CHECKING:
+    from carewall.policy.request import DisclosureRequest
+
+__all__ = ["RequestFacts", "SubjectFacts", "facts_of", "facts_of_document"]
 
 
 @dataclass(frozen=True, order=True)
@@ -67,5 +71,35 @@ def facts_of(request: DisclosureRequest) -> tuple[RequestFacts, list[SubjectFact
             basis_consent if s.consent is None else s.consent,
         )
         for s in request.subjects
+    ]
+    return facts, subjects
+
+
+def facts_of_document(doc: Mapping[str, Any]) -> tuple[RequestFacts, list[SubjectFacts]]:
+    """:func:`facts_of` for a checked document as a dict (``parse_document``'s result).
+
+    Equal to ``facts_of(parse_request(...))`` for the same document (a test holds them so).
+    """
+    other_bases = tuple(doc["other_bases"])
+    legal_basis = doc["legal_basis"]
+    facts = RequestFacts(
+        requester=doc["requester"],
+        holder=doc["holder"],
+        purpose=doc["purpose"],
+        legal_basis=legal_basis,
+        other_bases=other_bases,
+        offence=public_offence(doc["offence"]),
+        court_order=doc["court_order"] is not None,
+        onward_recipients=tuple(doc["onward_recipients"]),
+        categories=tuple(doc["categories"]),
+    )
+    basis_consent = legal_basis == "consent" or "consent" in other_bases
+    subjects = [
+        SubjectFacts(
+            s["is_child"],
+            s["is_victim_or_witness"],
+            basis_consent if s["consent"] is None else s["consent"],
+        )
+        for s in doc["subjects"]
     ]
     return facts, subjects

@@ -1,8 +1,9 @@
 """The CLI imports only what a command uses (a structural test: no timing).
 
 ``carewall decide`` and ``carewall --help`` must not import the web stack, the database
-layer or DuckDB; and the index that lets ``--help`` list commands without importing them
-must name every command the modules really register, with the same help line.
+layer, DuckDB or pydantic (``decide`` reads requests with the pydantic-free reader); and
+the index that lets ``--help`` list commands without importing them must name every
+command the modules really register, with the same help line.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ HEAVY = (
     "psycopg",
     "jinja2",
     "rich",
+    "pydantic",
+    "pydantic_core",
 )
 REQUEST = {
     "reference": "MPS-2026-000123",

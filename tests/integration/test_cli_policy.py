@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from carewall.cli import main, out_console
-from carewall.policy import Engine
+from carewall.errors import CarewallError
+from carewall.policy import DEFAULT_REGISTER_PATH, Engine
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -173,6 +174,30 @@ def test_examples_outcomes_match_their_names() -> None:
         assert out.exit_code == 0, (path.name, out.stderr)
         number = int(path.name[:2])
         assert json.loads(out.stdout)["outcome"] == ("refused" if number <= 6 else "review")
+
+
+def test_decide_prints_what_the_service_decides() -> None:
+    # ``decide`` reads requests without pydantic (parse_document); the service reads them
+    # with the models (parse_request). Same decision for every example, same error for a
+    # refused document (tests/unit/policy/test_document.py compares the readers at length).
+    from carewall.policy import load_register, parse_request
+
+    register = load_register(EXAMPLES / "organisations.toml")
+    engine = Engine.load()
+    runner = CliRunner()
+    for path in sorted(EXAMPLES.glob("*.json")):
+        out = runner.invoke(
+            main, ["decide", "--orgs", str(EXAMPLES / "organisations.toml"), str(path)]
+        )
+        assert out.exit_code == 0, (path.name, out.stderr)
+        want = engine.decide(parse_request(path.read_bytes(), register), register).to_json()
+        assert json.loads(out.stdout) == want, path.name
+    bad = json.dumps(_req(subjects=[{"ref": "x\u0000", "is_child": False}]))
+    out = runner.invoke(main, ["decide", "-"], input=bad)
+    assert out.exit_code == 2
+    with pytest.raises(CarewallError) as info:
+        parse_request(bad, load_register(DEFAULT_REGISTER_PATH))
+    assert out.stderr.strip() == info.value.human()
 
 
 def test_examples_invalid_file_exits_2(tmp_path: Path) -> None:

@@ -1,0 +1,560 @@
+"""The request document (contract §3) read without pydantic: for ``carewall decide``.
+
+:mod:`carewall.policy.request` defines the document as pydantic models (the service and the
+API's JSON Schema use them); building those models costs more at start-up than a CLI
+command that decides one request is allowed to spend. This module is the same validator
+written out in plain Python, for JSON documents only (what ``json.loads`` gives: dicts with
+string keys, lists, strings, numbers, booleans and null). It accepts and refuses exactly
+the documents the models do, with the same :class:`~carewall.errors.InputError` (field,
+message and fix) for the first fault in the models' order, and returns what the model's
+``model_dump()`` would; a differential property test
+(``tests/unit/policy/test_document.py``) holds the two equal.
+
+Everything the two validators share lives here and nowhere else: decoding the bytes, the
+vocabulary, text, date and offence checks the models' field validators call, the wording of
+every error (:func:`input_error`, which the models' error translation also calls), and the
+checks against the register made after the shape is known (:func:`check_request`).
+
+Personal values (subject refs, names, free text) are never echoed; a bad vocabulary or
+organisation id is, because the fix is to correct it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from carewall.errors import InputError
+from carewall.ids import is_id
+from carewall.text import TextKind, text_problem
+from carewall.vocab import Kind, vocabulary
+
+if TYPE_CHECKING:
+    from carewall.policy.register import Register
+
+__all__ = [
+    "CRIME_EXEMPTION",
+    "MAX_REQUEST_BYTES",
+    "VocabError",
+    "check_date",
+    "check_object",
+    "check_offence",
+    "check_received_at",
+    "check_request",
+    "check_vocab",
+    "decode",
+    "field_path",
+    "input_error",
+    "not_blank",
+    "parse_document",
+    "storable",
+    "unique",
+    "validate_document",
+]
+
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+CRIME_EXEMPTION = "dpa2018_sch2_p1_para2_crime"
+
+
+# ----- the checks both validators run (the models call these from field validators) -----
+
+
+class VocabError(ValueError):
+    """Raised inside validators; carries the fix so the InputError can say what is allowed."""
+
+    def __init__(self, message: str, fix: str, index: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+        self.index = index  # the list item at fault, when the validator saw a whole list
+
+
+def check_vocab(kind: Kind, value: str) -> str:
+    allowed = vocabulary()[kind]
+    if value not in allowed:
+        # An id-shaped value is echoed (the fix is to correct it); anything else may be
+        # free text such as a name, and is never repeated back.
+        shown = f" {value!r}" if is_id(value, "vocab") and len(value) <= 60 else ""
+        raise VocabError(f"unknown {kind}{shown}", f"one of: {', '.join(allowed)}")
+    return value
+
+
+def unique(values: list[str], kind: Kind) -> list[str]:
+    seen: set[str] = set()
+    for i, v in enumerate(values):
+        try:
+            check_vocab(kind, v)
+        except VocabError as e:
+            raise VocabError(e.message, e.fix, i) from None
+        if v in seen:
+            raise VocabError("lists an id twice", "name each id once", i)
+        seen.add(v)
+    return values
+
+
+def storable(v: str | None, kind: TextKind = "line") -> str | None:
+    """Text every database can store (no NUL, no lone surrogate; see carewall.text)."""
+    problem = None if v is None else text_problem(v, kind)
+    if problem is not None:
+        raise VocabError(*problem)
+    return v
+
+
+def not_blank(v: str) -> str:
+    if not v.strip():
+        raise VocabError("is blank", "give the text, not only spaces")
+    return v
+
+
+def check_date(v: str) -> dt.date:
+    """A court order's date, written YYYY-MM-DD."""
+    try:
+        if len(v) != 10 or v[4] != "-" or v[7] != "-" or not v.isascii():
+            raise ValueError(v)
+        return dt.date.fromisoformat(v)
+    except ValueError:
+        raise VocabError("is not a real date", "write it as YYYY-MM-DD") from None
+
+
+def check_received_at(v: str) -> dt.datetime:
+    """When the request was received: RFC 3339 with a time zone."""
+    try:
+        parsed = dt.datetime.fromisoformat(v)
+    except ValueError:
+        raise VocabError(
+            "is not a date and time", "write RFC 3339, e.g. 2026-11-21T10:00:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        raise VocabError("has no time zone", "end it with Z or an offset like +01:00")
+    return parsed
+
+
+def check_offence(v: str | None) -> str | None:
+    if v is not None and not is_id(v, "offence"):
+        raise VocabError(
+            "is not an offence id",
+            "use a statute id <act words>_<year>_s<section>[letters][_<subsection>…] in "
+            "lowercase ASCII, e.g. theft_act_1968_s1 or immigration_act_1971_s24_1_b",
+        )
+    return v
+
+
+# ----- the wording of every shape error ----------------------------------------------
+
+TYPE_NAMES: Final = {
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "model_type": "an object",
+    "dict_type": "an object",
+    "int_type": "an integer",
+    "datetime_type": "an RFC 3339 date and time string",
+    "date_type": "a YYYY-MM-DD date string",
+}
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """``("subjects", 0, "ref")`` -> ``subjects[0].ref``; the empty path is ``request``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "request"
+
+
+def input_error(
+    kind: str,
+    field_name: str,
+    value: object = None,
+    *,
+    max_length: object = None,
+    cause: object = None,
+) -> InputError:
+    """The InputError for one shape fault (pydantic's error ``kind``) at ``field_name``."""
+    if isinstance(cause, VocabError):
+        if cause.index is not None:
+            field_name += f"[{cause.index}]"
+        return InputError(cause.message, field=field_name, fix=cause.fix)
+    if kind == "missing":
+        return InputError("is required", field=field_name, fix="add this field")
+    if kind == "string_unicode":  # a lone surrogate: no database can store it
+        return InputError(
+            "contains a lone surrogate (half of a UTF-16 pair), which is not a character",
+            field=field_name,
+            fix="send the text as valid UTF-8 (a surrogate pair must be complete)",
+        )
+    if kind == "extra_forbidden":
+        return InputError("is not a known field", field=field_name, fix="remove it or fix its name")
+    if kind in TYPE_NAMES:
+        return InputError(
+            f"has the wrong type ({type(value).__name__})",
+            field=field_name,
+            fix=f"give {TYPE_NAMES[kind]}",
+        )
+    if kind == "too_short":
+        return InputError("must not be empty", field=field_name, fix="give at least one")
+    if kind == "string_too_short":
+        return InputError("must not be empty", field=field_name, fix="give a value")
+    if kind in ("string_too_long", "too_long"):
+        return InputError("is too long", field=field_name, fix=f"at most {max_length}")
+    # A catch-all that still never echoes the submitted value.
+    return InputError(f"is invalid ({kind})", field=field_name, fix="see the request format")
+
+
+# ----- decoding -------------------------------------------------------------------------
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise InputError(
+                f"the key {key[:60]!r} appears twice in one object",
+                field="request",
+                fix="give each field once",
+            )
+        out[key] = value
+    return out
+
+
+def decode(data: bytes | str) -> Any:
+    """The JSON value of a request document; InputError for anything that is not JSON."""
+    size = len(data)
+    if size > MAX_REQUEST_BYTES:
+        raise InputError(
+            f"the request is too large ({size} bytes)",
+            field="request",
+            fix=f"keep a request under {MAX_REQUEST_BYTES // (1024 * 1024)} MiB; split it",
+        )
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(
+                f"not valid UTF-8 (bad byte at offset {e.start})",
+                field="request",
+                fix="save the file as UTF-8",
+            ) from e
+    if not data.strip():
+        raise InputError("the request is empty", field="request", fix="give a JSON object")
+    try:
+        return json.loads(data, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as e:
+        raise InputError(
+            f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}",
+            field="request",
+            fix="fix the JSON syntax",
+        ) from e
+    except RecursionError as e:
+        raise InputError("nested too deeply", field="request", fix="give a flat object") from e
+    except ValueError as e:
+        # json raises a bare ValueError for integer literals past Python's digit limit.
+        raise InputError(
+            "a number in the request is too long",
+            field="request",
+            fix="numbers must have at most 4300 digits; ids and refs are strings",
+        ) from e
+
+
+def check_object(raw: Any) -> Mapping[str, Any]:
+    if not isinstance(raw, Mapping):
+        raise InputError(
+            f"must be a JSON object, not {type(raw).__name__}",
+            field="request",
+            fix="give one object as in the request format",
+        )
+    return raw
+
+
+# ----- the checks against the register, made once the shape is known -------------------
+
+
+def check_request(
+    register: Register,
+    *,
+    requester: str,
+    holder: str,
+    bases: set[str],
+    court_date: dt.date | None,
+    offence: str | None,
+    today: dt.date | None,
+) -> None:
+    """What a well-formed request must also satisfy (``court_date``: None when no order)."""
+    register.organisation(requester, field_name="requester")
+    register.organisation(holder, field_name="holder")
+    if "court_order" in bases and court_date is None:
+        raise InputError(
+            "the court_order basis is cited but no court order is given",
+            field="court_order",
+            fix="add court_order with reference, court and date",
+        )
+    if court_date is not None:
+        day = today or dt.datetime.now(dt.UTC).date()
+        if court_date > day:
+            raise InputError(
+                "the court order's date is in the future",
+                field="court_order.date",
+                fix="give the date the order was made (YYYY-MM-DD, not after today)",
+            )
+    if CRIME_EXEMPTION in bases and offence is None:
+        raise InputError(
+            "the crime exemption is cited but no offence is named",
+            field="offence",
+            fix="name the offence as a statute id, e.g. theft_act_1968_s1",
+        )
+
+
+# ----- the shape, in the models' order ----------------------------------------------------
+#
+# Each model's fields are checked in the order the model declares them, and a field's
+# checks in pydantic's order: type (strict: a JSON string for str, true/false for bool),
+# then, for a string with a length bound, a lone surrogate and then the bounds, then the
+# field validator. A list checks its type, then each item, then its length, then its
+# validator. An object whose keys include a lone surrogate fails as a whole first; unknown
+# keys are reported after every declared field, in the document's order.
+
+Loc = tuple[int | str, ...]
+_MISSING: Final = object()
+
+
+def _fail(kind: str, loc: Loc, value: object = None, **ctx: Any) -> InputError:
+    return input_error(kind, field_path(loc), value, **ctx)
+
+
+def _has_surrogate(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _run(loc: Loc, check: Callable[[Any], Any], value: Any) -> Any:
+    try:
+        return check(value)
+    except VocabError as e:
+        raise _fail("value_error", loc, value, cause=e) from None
+
+
+def _text(
+    value: Any, loc: Loc, min_length: int | None = None, max_length: int | None = None
+) -> str:
+    if type(value) is not str:
+        raise _fail("string_type", loc, value)
+    if min_length is not None or max_length is not None:
+        if _has_surrogate(value):
+            raise _fail("string_unicode", loc, value)
+        if min_length is not None and len(value) < min_length:
+            raise _fail("string_too_short", loc, value)
+        if max_length is not None and len(value) > max_length:
+            raise _fail("string_too_long", loc, value, max_length=max_length)
+    return value
+
+
+def _optional_text(value: Any, loc: Loc, max_length: int) -> str | None:
+    return None if value is None else _text(value, loc, None, max_length)
+
+
+def _bool(value: Any, loc: Loc) -> bool:
+    if type(value) is not bool:
+        raise _fail("bool_type", loc, value)
+    return value
+
+
+def _texts(value: Any, loc: Loc, min_length: int | None = None) -> list[str]:
+    if type(value) is not list:
+        raise _fail("list_type", loc, value)
+    for i, item in enumerate(value):
+        _text(item, (*loc, i))
+    if min_length is not None and len(value) < min_length:
+        raise _fail("too_short", loc, value)
+    return list(value)
+
+
+def _object(value: Any, loc: Loc) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise _fail("model_type", loc, value)
+    for key in value:
+        if _has_surrogate(key):
+            raise _fail("string_unicode", loc, key)
+    return value
+
+
+def _extras(value: dict[str, Any], loc: Loc, known: frozenset[str]) -> None:
+    for key in value:
+        if key not in known:
+            raise _fail("extra_forbidden", (*loc, key), value[key])
+
+
+def _required(value: dict[str, Any], name: str, loc: Loc) -> Any:
+    got = value.get(name, _MISSING)
+    if got is _MISSING:
+        raise _fail("missing", (*loc, name), value)
+    return got
+
+
+def _line(v: str | None) -> str | None:
+    return storable(v)
+
+
+def _line_required(v: str) -> str:
+    return storable(v) or ""
+
+
+_OFFICER: Final = frozenset({"name", "role", "contact"})
+_AUTHORISER: Final = frozenset({"name", "role"})
+_COURT_ORDER: Final = frozenset({"reference", "court", "date"})
+_SUBJECT: Final = frozenset({"ref", "is_child", "is_victim_or_witness", "consent"})
+_REQUEST: Final = frozenset(
+    {
+        "reference",
+        "requester",
+        "officer",
+        "authorised_by",
+        "holder",
+        "purpose",
+        "legal_basis",
+        "other_bases",
+        "offence",
+        "court_order",
+        "subjects",
+        "categories",
+        "onward_recipients",
+        "necessity",
+        "prejudice",
+        "received_at",
+    }
+)
+
+
+def _person(value: Any, loc: Loc, known: frozenset[str]) -> dict[str, Any] | None:
+    """An Officer (name, role, contact) or an Authoriser (name, role); None stays None."""
+    if value is None:
+        return None
+    obj = _object(value, loc)
+    out: dict[str, Any] = {}
+    name = _text(_required(obj, "name", loc), (*loc, "name"), 1, 500)
+    out["name"] = _run((*loc, "name"), _line, name)
+    for extra in ("role", "contact"):
+        if extra in known:
+            v = _optional_text(obj.get(extra), (*loc, extra), 500)
+            out[extra] = _run((*loc, extra), _line, v)
+    _extras(obj, loc, known)
+    return out
+
+
+def _line_not_blank(v: str) -> str:
+    return not_blank(storable(v) or "")
+
+
+def _verbatim_not_blank(v: str) -> str:
+    return not_blank(storable(v, "verbatim") or "")
+
+
+def _court_order(value: Any, loc: Loc) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    obj = _object(value, loc)
+    out: dict[str, Any] = {}
+    for name in ("reference", "court"):
+        text = _text(_required(obj, name, loc), (*loc, name), 1, 500)
+        out[name] = _run((*loc, name), _verbatim_not_blank, text)
+    date = _required(obj, "date", loc)
+    if type(date) is str:
+        date = _run((*loc, "date"), check_date, date)
+    else:
+        raise _fail("date_type", (*loc, "date"), date)
+    out["date"] = date
+    _extras(obj, loc, _COURT_ORDER)
+    return out
+
+
+def _subject(value: Any, loc: Loc) -> dict[str, Any]:
+    obj = _object(value, loc)
+    ref = _text(_required(obj, "ref", loc), (*loc, "ref"), 1, 200)
+    out: dict[str, Any] = {"ref": _run((*loc, "ref"), _line_not_blank, ref)}
+    for name in ("is_child", "is_victim_or_witness"):
+        out[name] = _bool(_required(obj, name, loc), (*loc, name))
+    consent = obj.get("consent")
+    out["consent"] = None if consent is None else _bool(consent, (*loc, "consent"))
+    _extras(obj, loc, _SUBJECT)
+    return out
+
+
+def _subjects(value: Any, loc: Loc) -> list[dict[str, Any]]:
+    if type(value) is not list:
+        raise _fail("list_type", loc, value)
+    out = [_subject(item, (*loc, i)) for i, item in enumerate(value)]
+    if not out:
+        raise _fail("too_short", loc, value)
+    return out
+
+
+def _received_at(value: Any, loc: Loc) -> dt.datetime | None:
+    if value is None:
+        return None
+    if type(value) is str:
+        parsed: dt.datetime = _run(loc, check_received_at, value)
+        return parsed
+    raise _fail("datetime_type", loc, value)
+
+
+def validate_document(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A decoded JSON request object, checked: what ``DisclosureRequest`` would hold.
+
+    Returns the model's ``model_dump()``: every field, defaults filled in, the court
+    order's date a :class:`datetime.date` and ``received_at`` a :class:`datetime.datetime`.
+    Raises the InputError the model's validation would (its first error).
+    """
+    top = _object(dict(raw) if type(raw) is not dict else raw, ())
+    out: dict[str, Any] = {}
+    ref = _text(_required(top, "reference", ()), ("reference",), 1, 200)
+    out["reference"] = _run(("reference",), _line_required, ref)
+    out["requester"] = _text(_required(top, "requester", ()), ("requester",), 1, 100)
+    out["officer"] = _person(top.get("officer"), ("officer",), _OFFICER)
+    out["authorised_by"] = _person(top.get("authorised_by"), ("authorised_by",), _AUTHORISER)
+    out["holder"] = _text(_required(top, "holder", ()), ("holder",), 1, 100)
+    purpose = _text(_required(top, "purpose", ()), ("purpose",))
+    out["purpose"] = _run(("purpose",), lambda v: check_vocab("purpose", v), purpose)
+    basis = _text(_required(top, "legal_basis", ()), ("legal_basis",))
+    out["legal_basis"] = _run(("legal_basis",), lambda v: check_vocab("legal_basis", v), basis)
+    others = _texts(top.get("other_bases", []), ("other_bases",))
+    out["other_bases"] = _run(("other_bases",), lambda v: unique(v, "legal_basis"), others)
+    offence = top.get("offence")
+    offence = None if offence is None else _text(offence, ("offence",))
+    out["offence"] = _run(("offence",), check_offence, offence)
+    out["court_order"] = _court_order(top.get("court_order"), ("court_order",))
+    out["subjects"] = _subjects(_required(top, "subjects", ()), ("subjects",))
+    categories = _texts(_required(top, "categories", ()), ("categories",), 1)
+    out["categories"] = _run(("categories",), lambda v: unique(v, "category"), categories)
+    onward = _texts(top.get("onward_recipients", []), ("onward_recipients",))
+    out["onward_recipients"] = _run(("onward_recipients",), lambda v: unique(v, "function"), onward)
+    necessity = _optional_text(top.get("necessity"), ("necessity",), 20000)
+    out["necessity"] = _run(("necessity",), lambda v: storable(v, "verbatim"), necessity)
+    out["prejudice"] = _bool(top.get("prejudice", False), ("prejudice",))
+    out["received_at"] = _received_at(top.get("received_at"), ("received_at",))
+    _extras(top, (), _REQUEST)
+    return out
+
+
+def parse_document(
+    data: bytes | str, register: Register, *, today: dt.date | None = None
+) -> dict[str, Any]:
+    """Decode and check a request document: what ``parse_request(...).model_dump()`` gives.
+
+    The same documents are accepted and refused as by
+    :func:`carewall.policy.request.parse_request`, with the same errors.
+    """
+    doc = validate_document(check_object(decode(data)))
+    court = doc["court_order"]
+    check_request(
+        register,
+        requester=doc["requester"],
+        holder=doc["holder"],
+        bases={doc["legal_basis"], *doc["other_bases"]},
+        court_date=None if court is None else court["date"],
+        offence=doc["offence"],
+        today=today,
+    )
+    return doc
