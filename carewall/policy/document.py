@@ -22,6 +22,7 @@ organisation id is, because the fix is to correct it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
@@ -539,14 +540,14 @@ def validate_document(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def parse_document(
-    data: bytes | str, register: Register, *, today: dt.date | None = None
+    data: bytes | str | Mapping[str, Any], register: Register, *, today: dt.date | None = None
 ) -> dict[str, Any]:
     """Decode and check a request document: what ``parse_request(...).model_dump()`` gives.
 
     The same documents are accepted and refused as by
     :func:`carewall.policy.request.parse_request`, with the same errors.
     """
-    doc = validate_document(check_object(decode(data)))
+    doc = validate_document(check_object(decode(data) if isinstance(data, bytes | str) else data))
     court = doc["court_order"]
     check_request(
         register,
@@ -558,3 +559,30 @@ def parse_document(
         today=today,
     )
     return doc
+
+
+def stored_document(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A checked document (``parse_document``'s result) as JSON values: what
+    ``parse_request(...).model_dump(mode="json")`` gives, the form the service stores.
+
+    Only the court order's date and ``received_at`` are not JSON values already; they are
+    written by pydantic's own serialisers (loaded on first use), so the text is the same.
+    """
+    out = dict(doc)
+    court = doc["court_order"]
+    if court is not None:
+        out["court_order"] = {**court, "date": _json_of(dt.date, court["date"])}
+    if doc["received_at"] is not None:
+        out["received_at"] = _json_of(dt.datetime, doc["received_at"])
+    return out
+
+
+@functools.cache
+def _adapter(kind: type) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(kind)
+
+
+def _json_of(kind: type, value: Any) -> Any:
+    return _adapter(kind).dump_python(value, mode="json")

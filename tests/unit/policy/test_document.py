@@ -25,6 +25,7 @@ from test_policy_malformed import CASES, RAW_CASES
 
 from carewall.errors import InputError
 from carewall.policy import Register, document, parse_document, parse_request
+from carewall.policy.document import stored_document
 from carewall.policy.facts import facts_of, facts_of_document
 from carewall.vocab import vocabulary
 
@@ -240,7 +241,7 @@ def _by_models(data: bytes, register: Register) -> tuple[Any, ...]:
         req = parse_request(data, register, today=TODAY)
     except InputError as e:
         return _error(e)
-    return ("accepted", req.model_dump(), facts_of(req))
+    return ("accepted", req.model_dump(), facts_of(req), req.model_dump(mode="json"))
 
 
 def _by_document(data: bytes, register: Register) -> tuple[Any, ...]:
@@ -248,7 +249,7 @@ def _by_document(data: bytes, register: Register) -> tuple[Any, ...]:
         doc = parse_document(data, register, today=TODAY)
     except InputError as e:
         return _error(e)
-    return ("accepted", doc, facts_of_document(doc))
+    return ("accepted", doc, facts_of_document(doc), stored_document(doc))
 
 
 @pytest.mark.parametrize("doc", STARTS)
