@@ -35,6 +35,7 @@ from carewall.service.statements import (
     _insert_request,
     _received_at,
     _split_contacts,
+    insert_batch,
 )
 from carewall.storage.db import pipelined
 from carewall.text import check_text
@@ -155,9 +156,9 @@ def write_batch(svc: Service, items: Sequence[Ready]) -> list[Submitted]:
             for it in items
         ):
             raise _Stale
+        requests = [it.rows.request for it in items]
+        subjects = [row for it in items for row in it.rows.subjects]
         with pipelined(conn):
-            for it in items:
-                _insert_request(conn, it.rows.request, it.rows.subjects)
             idx = svc.ledger.append_encoded_in(
                 conn, [e for it in items for e in it.rows.entries], head
             )
@@ -165,13 +166,9 @@ def write_batch(svc: Service, items: Sequence[Ready]) -> list[Submitted]:
             for k, it in enumerate(items):
                 rid, now, stored = it.request_id, it.now, it.decided.stored
                 detail = {"outcome": it.decided.outcome}
-                received = _event_row(rid, "received", now, stored["requester"], idx[2 * k])
-                decided = _event_row(rid, "decided", now, None, idx[2 * k + 1], detail)
-                events.append(
-                    {f"e0_{c}": v for c, v in received.items()}
-                    | {f"e1_{c}": v for c, v in decided.items()}
-                )
-            conn.execute(_TWO_EVENTS, events)
+                events.append(_event_row(rid, "received", now, stored["requester"], idx[2 * k]))
+                events.append(_event_row(rid, "decided", now, None, idx[2 * k + 1], detail))
+            insert_batch(conn, requests, subjects, events)
     return [
         Submitted(id=it.request_id, outcome=it.decided.outcome, log_index=idx[2 * k + 1])
         for k, it in enumerate(items)
