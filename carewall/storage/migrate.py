@@ -7,18 +7,22 @@ The migration scripts live in ``carewall/storage/migrations/versions``; each is 
 from __future__ import annotations
 
 from importlib import resources
-
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from typing import TYPE_CHECKING
 
 from carewall.storage.db import Store, translate_errors
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic (~0.3 s to import) is imported by the functions that use it, so a command that
+# only opens an existing ledger (`carewall ledger verify`, `proof`, …) never loads it.
 
 __all__ = ["current_revision", "head_revision", "upgrade"]
 
 
 def _config(store: Store) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("carewall.storage") / "migrations"))
     cfg.set_main_option("sqlalchemy.url", store.url)
@@ -27,6 +31,8 @@ def _config(store: Store) -> Config:
 
 def upgrade(store: Store, revision: str = "head") -> None:
     """Bring the schema up to ``revision``; safe to run on an up-to-date database."""
+    from alembic import command
+
     cfg = _config(store)
     with translate_errors(), store.writer.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -34,9 +40,13 @@ def upgrade(store: Store, revision: str = "head") -> None:
 
 
 def head_revision(store: Store) -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_config(store)).get_current_head()
 
 
 def current_revision(store: Store) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with store.read() as conn:
         return MigrationContext.configure(conn).get_current_revision()

@@ -77,6 +77,23 @@ def test_decide_imports_no_heavy_module(tmp_path: Path) -> None:
     assert loaded == []
 
 
+def test_reading_an_existing_ledger_loads_no_migrations_or_web_stack(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'log.db'}"
+    entry = '{"kind":"policy","time":"2026-01-01T00:00:00Z","v":1}\n'
+    append = ["ledger", "append", "--db", db, "--key", str(tmp_path / "log.key"), "-"]
+    subprocess.run(
+        [sys.executable, "-c", "from carewall.cli import main; main()", *append],
+        input=entry,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    loaded, _ = _heavy_modules_after(["ledger", "verify", "--db", db])
+    assert "alembic" not in loaded and "fastapi" not in loaded and "pydantic" not in loaded
+    assert "sqlalchemy" in loaded  # it did open the database
+
+
 def test_a_service_command_still_loads_its_module() -> None:
     loaded, _ = _heavy_modules_after(["serve", "--help"])
     assert "sqlalchemy" in loaded  # the check above can see a heavy import
