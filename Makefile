@@ -47,16 +47,18 @@ pytest: install $(CHROMIUM)
 
 test: lint typecheck pytest
 
+# Every benchmark, each beside its ceiling in one run; their detailed tables go to
+# build/bench/<name>.txt and `make bench` prints one table of the headline figures.
+BENCHES := startup decide submit service large_request demo ledger audit release egress scan witness
+BENCH_OUT := build/bench
 bench: install
-	$(BIN)/python benchmarks/startup.py
-	$(BIN)/python benchmarks/decide.py
-	$(BIN)/python benchmarks/ledger.py
-	$(BIN)/python benchmarks/audit.py
-	$(BIN)/python benchmarks/submit.py
-	$(BIN)/python benchmarks/service.py
-	$(BIN)/python benchmarks/demo.py
-	$(BIN)/python benchmarks/release.py
-	$(BIN)/python benchmarks/scan.py
+	@rm -rf $(BENCH_OUT) && mkdir -p $(BENCH_OUT)
+	@for b in $(BENCHES); do \
+	  echo "benchmarks/$$b.py (details: $(BENCH_OUT)/$$b.txt)" >&2; \
+	  CAREWALL_BENCH_SUMMARY=$(CURDIR)/$(BENCH_OUT)/summary.jsonl \
+	    $(BIN)/python benchmarks/$$b.py > $(BENCH_OUT)/$$b.txt || exit 1; \
+	done
+	@$(BIN)/python benchmarks/summary.py $(BENCH_OUT)/summary.jsonl
 
 # The README's screenshots, taken by the browser tests from the pages as they are now.
 screenshots: install $(CHROMIUM)

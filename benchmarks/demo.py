@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from support import report
 
 from carewall.cli.demo_year import fill_year
 from carewall.service import Service
@@ -61,6 +62,14 @@ def main() -> None:
         rate = statistics.median(got)
         verdict = "met" if rate >= TARGET else "missed"
         table.add_row(label, f"{rate:.0f}", f"≥ {TARGET:.0f}: {verdict}")
+        report(
+            f"demo year build, {label}",
+            f"{rate:.0f} req/s",
+            "—",
+            "—",
+            "≥ 400 req/s",
+            rate >= TARGET,
+        )
     Console().print(table)
 
 

@@ -31,7 +31,7 @@ import httpx
 import sqlalchemy as sa
 from rich.console import Console
 from rich.table import Table
-from support import database, free_port, server
+from support import database, free_port, report, server
 
 REPO = Path(__file__).resolve().parents[1]
 DOC: dict[str, Any] = json.loads((REPO / "examples" / "07-police-theft-suspect.json").read_text())
@@ -191,6 +191,14 @@ def main() -> None:
     ):
         table.add_column(name, justify="left" if name in ("backend", "job in reply") else "right")
     for backend, n, got, ceiling in rows:
+        report(
+            f"release of {n:,} people over HTTP, {backend}: reply",
+            f"{got['response']:.2f} s",
+            f"{n:,} bare INSERTs {ceiling:.2f} s",
+            f"{got['response'] / ceiling:.1f}x",
+            "—",
+            None,
+        )
         table.add_row(
             backend,
             f"{n:,}",

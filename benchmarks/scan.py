@@ -34,6 +34,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from support import report
 
 from carewall.clean import open_source, scan
 from carewall.clean.rules import default_rules
@@ -142,6 +143,14 @@ def main() -> None:
                 scanner = _child("scanner", spec)
                 s_rate = scanner["rows"] / scanner["seconds"]
                 c_rate = ceiling["rows"] / ceiling["seconds"]
+                report(
+                    f"carewall scan, {label}",
+                    f"{s_rate:,.0f} rows/s",
+                    f"bare DuckDB count {c_rate:,.0f} rows/s",
+                    f"{s_rate / c_rate:.0%}",
+                    "≥ 50%",
+                    s_rate / c_rate >= 0.5,
+                )
                 table.add_row(
                     label,
                     f"{scanner['rows']:,}",

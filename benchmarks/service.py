@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from fastapi import Request
 from rich.console import Console
 from rich.table import Table
-from support import database, free_port, server
+from support import database, free_port, report, server
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 0.75  # carewall's share of the ceiling's throughput (issue 12; issue 4 asked 50%)
@@ -162,6 +162,14 @@ def main() -> None:
         table.add_column(name, justify="left" if name in ("backend", "endpoint") else "right")
     for backend, full, ceiling, ratio in rows:
         verdict = f"{ratio:.1%} " + ("(≥ 75%: met)" if ratio >= TARGET else "(< 75%: missed)")
+        report(
+            f"HTTP submit, {backend}, {args.concurrency} clients",
+            f"{full['rps']:.0f} req/s",
+            f"bare INSERT endpoint {ceiling['rps']:.0f} req/s",
+            f"{ratio:.0%}",
+            "≥ 75%",
+            ratio >= TARGET,
+        )
         for name, r, extra in (("carewall", full, verdict), ("ceiling", ceiling, "")):
             table.add_row(
                 backend, name, f"{r['rps']:.1f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}", extra

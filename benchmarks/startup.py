@@ -30,6 +30,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from support import report
 
 REQUEST = {
     "reference": "MPS-2026-000123",
@@ -88,6 +89,15 @@ def main() -> None:
         m = statistics.median(times[name])
         target = "≤ 5x" if name.startswith("carewall decide") else ""
         table.add_row(name, f"{m * 1e3:.0f} ms", f"{m / base:.1f}x", target)
+        if target:
+            report(
+                f"`carewall decide` start-up ({how})",
+                f"{m * 1e3:.0f} ms",
+                f"python -c pass {base * 1e3:.0f} ms",
+                f"{m / base:.1f}x",
+                target,
+                m / base <= 5,
+            )
     Console().print(table)
 
 

@@ -7,6 +7,8 @@ for one run and dropped after it.
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 import time
@@ -18,10 +20,35 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-__all__ = ["PG_ADMIN", "START_UP", "database", "free_port", "server"]
+__all__ = ["PG_ADMIN", "START_UP", "SUMMARY_ENV", "database", "free_port", "report", "server"]
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# `make bench` names a file here; each benchmark adds its headline figures to it, and
+# benchmarks/summary.py prints them as one table.
+SUMMARY_ENV = "CAREWALL_BENCH_SUMMARY"
 START_UP = 180.0  # seconds a server may take to answer its first request
+
+
+def report(
+    figure: str, carewall: str, ceiling: str, ratio: str, target: str, met: bool | None
+) -> None:
+    """Add one headline figure to the run's summary (when `make bench` asked for one).
+
+    ``met`` is None for a figure reported without a target.
+    """
+    path = os.environ.get(SUMMARY_ENV)
+    if not path:
+        return
+    row = {
+        "figure": figure,
+        "carewall": carewall,
+        "ceiling": ceiling,
+        "ratio": ratio,
+        "target": target,
+        "met": met,
+    }
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(row) + "\n")
 
 
 def free_port() -> int:

@@ -30,6 +30,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.table import Table
+from support import report
 
 from carewall.ledger import Ledger
 from carewall.ledger.note import Signer
@@ -157,6 +158,14 @@ def main() -> None:
         f"{ms(witnessed, 50) - ms(plain, 50):.1f}",
     )
     Console().print(table)
+    report(
+        "publish with 3 witnesses cosigning (p50)",
+        f"{ms(witnessed, 50):.1f} ms",
+        f"publish alone {ms(plain, 50):.1f} ms",
+        f"+{ms(witnessed, 50) - ms(plain, 50):.1f} ms",
+        "—",
+        None,
+    )
 
 
 if __name__ == "__main__":
