@@ -38,16 +38,19 @@ from carewall.ledger import Ledger
 from carewall.service import Service
 
 url, key, action, when, arg = sys.argv[1:6]
-original = Ledger.append_in
 
-def held(self, conn, entries):
-    if when == "before":
+def holding(original):
+    def held(self, conn, *args):
+        if when == "before":
+            print("HELD", flush=True); time.sleep(600)
+        out = original(self, conn, *args)
         print("HELD", flush=True); time.sleep(600)
-    out = original(self, conn, entries)
-    print("HELD", flush=True); time.sleep(600)
-    return out
+        return out
+    return held
 
-Ledger.append_in = held
+# A submit appends already-encoded entries; a review appends entry objects.
+Ledger.append_in = holding(Ledger.append_in)
+Ledger.append_encoded_in = holding(Ledger.append_encoded_in)
 svc = Service.open(url, key)
 if action == "submit":
     svc.submit(arg)
