@@ -147,23 +147,48 @@ class Tally:
         kind = e.get("kind")
         if kind not in KINDS:
             raise StatisticsError("field 'kind' is not a kind this reader knows")
-        self.latest_time = max(self.latest_time, _str(e, "time"))
-        if kind == "agreement":
+        # Fields are read as _str reads them (a str is taken as it is; anything else is
+        # _str's to refuse), in the same order, so the same field is named first.
+        time = e.get("time")
+        if type(time) is not str:
+            time = _str(e, "time")
+        if time > self.latest_time:
+            self.latest_time = time
+        if kind == "request":
+            get = e.get
+            rid, function, holder, purpose, basis = (
+                get("request"),
+                get("requester_function"),
+                get("holder"),
+                get("purpose"),
+                get("legal_basis"),
+            )
+            if not (
+                type(rid) is str
+                and type(function) is str
+                and type(holder) is str
+                and type(purpose) is str
+                and type(basis) is str
+            ):
+                rid = _str(e, "request")
+                function, holder, purpose, basis = (_str(e, d) for d in _FIXED[:4])
+            month = time[:7]
+            if not _MONTH.fullmatch(month):
+                raise StatisticsError("field 'time' does not start with a year and month")
+            counts = self.counts
+            counts["requester_function"][function] += 1
+            counts["holder"][holder] += 1
+            counts["purpose"][purpose] += 1
+            counts["legal_basis"][basis] += 1
+            counts["month"][month] += 1
+            self.latest[rid] = len(self.requests)
+            self.requests.append([rid, "", False, False, False])
+        elif kind in _OUTCOMES_OF:
+            self._step(kind, e)
+        elif kind == "agreement":
             self._agreement(e)
         elif kind == "organisation":
             self.functions[_str(e, "id")] = _str(e, "function")
-        elif kind == "request":
-            rid = _str(e, "request")
-            keys = {d: _str(e, d) for d in _FIXED[:4]}
-            month = _str(e, "time")[:7]
-            if not _MONTH.fullmatch(month):
-                raise StatisticsError("field 'time' does not start with a year and month")
-            for d, key in (*keys.items(), ("month", month)):
-                self.counts[d][key] += 1
-            self.latest[rid] = len(self.requests)
-            self.requests.append([rid, "", False, False, False])
-        elif kind in ("decision", "review", "release", "withdrawal"):
-            self._step(kind, e)
 
     def _agreement(self, e: Mapping[str, Any]) -> None:
         action, due = _str(e, "action"), e.get("due")
@@ -183,8 +208,15 @@ class Tally:
         )
 
     def _step(self, kind: str, e: Mapping[str, Any]) -> None:
-        rid = _str(e, "request")
-        outcome = _str(e, "outcome") if kind in ("decision", "review") else ""
+        rid = e.get("request")
+        if type(rid) is not str:
+            rid = _str(e, "request")
+        if kind == "decision" or kind == "review":
+            outcome = e.get("outcome")
+            if type(outcome) is not str:
+                outcome = _str(e, "outcome")
+        else:
+            outcome = ""
         if outcome not in _OUTCOMES_OF[kind]:
             raise StatisticsError("field 'outcome' is not an outcome of its kind")
         if kind == "release":

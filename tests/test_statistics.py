@@ -372,6 +372,36 @@ def test_a_tally_refuses_a_malformed_entry_without_counting_any_of_it() -> None:
     assert tally.result(ORIGIN, 0) == compute([], origin=ORIGIN, size=0)
 
 
+class _Str(str):
+    """A str that is not exactly ``str``: read as one all the same."""
+
+
+@pytest.mark.parametrize(
+    ("entry", "broken", "named"),
+    [
+        (request(1), ["time", "request", "holder"], "time"),
+        (request(1), ["legal_basis", "request", "purpose"], "request"),
+        (request(1), ["legal_basis", "purpose", "holder", "requester_function"],
+         "requester_function"),
+        (request(1), ["legal_basis", "purpose"], "purpose"),
+        (decision(1, "refused"), ["outcome", "request"], "request"),
+        (decision(1, "refused"), ["outcome"], "outcome"),
+        (release(1), ["requester_function", "requester", "recipient"], "recipient"),
+        (release(1), ["requester_function", "recipient_function"], "recipient_function"),
+        (withdrawal(1), ["request"], "request"),
+    ],
+)  # fmt: skip
+def test_the_first_malformed_field_is_named_and_str_subclasses_are_read(
+    entry: dict[str, Any], broken: list[str], named: str
+) -> None:
+    with pytest.raises(StatisticsError, match=f"field '{named}' is missing or not a string"):
+        Tally().feed(entry | {f: 7 for f in broken})
+    plain, subclassed = Tally(), Tally()
+    plain.feed(entry)
+    subclassed.feed({k: _Str(v) if type(v) is str else v for k, v in entry.items()})
+    assert subclassed.to_json() == plain.to_json()
+
+
 # ----- properties over random logs -------------------------------------------------------
 
 STEPS = st.lists(

@@ -52,10 +52,34 @@ def decide(
     Cedar is deterministic, so the same facts under the same policy and register are
     decided once: many requests of a log share their facts.
     """
+    return _decided(rp, engine, facts, categories, groups, count)[0]
+
+
+# A decision made again, its JSON and the categories it permits (computed once per answer).
+_Decided = tuple[Decision, dict[str, Any], list[str]]
+
+
+def _decided(
+    rp: Replay,
+    engine: Engine,
+    facts: Mapping[str, Any],
+    categories: list[str],
+    groups: list[Facts3],
+    count: int,
+) -> _Decided:
+    # Every request-wide fact a decision reads, lists as tuples (the schema makes the
+    # two lists arrays), under the policy and register in force.
     key = (
         engine.policy_hash,
         rp.register.version,
-        *(facts[f] if not isinstance(facts[f], list) else tuple(facts[f]) for f in _DECIDED_ON),
+        facts["requester"],
+        facts["holder"],
+        facts["purpose"],
+        facts["legal_basis"],
+        tuple(facts["other_bases"]),
+        facts["offence"],
+        facts["court_order"],
+        tuple(facts["onward_recipients"]),
         tuple(categories),
         tuple(groups),
         count,
@@ -64,22 +88,9 @@ def decide(
     if remembered is None:
         if len(rp.decisions) >= _MAX_REMEMBERED:
             rp.decisions.clear()
-        remembered = rp.decisions[key] = _decide(
-            engine, rp.register.register(), facts, categories, groups, count
-        )
+        decision = _decide(engine, rp.register.register(), facts, categories, groups, count)
+        remembered = rp.decisions[key] = (decision, decision.to_json(), decision.permitted)
     return remembered
-
-
-_DECIDED_ON = (
-    "requester",
-    "holder",
-    "purpose",
-    "legal_basis",
-    "other_bases",
-    "offence",
-    "court_order",
-    "onward_recipients",
-)
 
 
 def _decide(
@@ -154,7 +165,9 @@ def on_request(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None
         rp.find(index, "request", f"cannot be decided again: {rp.policy.missing()}")
         return
     try:
-        decision = decide(rp, engine, e, list(e["categories"]), list(groups), e["subjects"])
+        decision, as_json, permitted = _decided(
+            rp, engine, e, list(e["categories"]), list(groups), e["subjects"]
+        )
     except CarewallError as err:
         rp.find(index, "request", f"cannot be decided again: {err.message}")
         return
@@ -162,12 +175,20 @@ def on_request(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None
         rp.find(index, "request", "the logged policy could not be evaluated for it (fail closed)")
         return
     rp.totals.decisions_replayed += 1
-    rp.requests[rid].permitted = decision.permitted
-    rp.replayed[rid] = decision.to_json()
+    # Shared between the requests decided alike: read, never changed.
+    rp.requests[rid].permitted = permitted
+    rp.replayed[rid] = as_json
 
 
 def _difference(logged: Mapping[str, Any], again: Mapping[str, Any]) -> str | None:
     """The first way ``logged`` differs from the decision made again, in words."""
+    if (
+        logged["categories"] == again["categories"]
+        and logged["rules"] == again["rules"]
+        and logged["outcome"] == again["outcome"]
+        and logged["policy"] == again["policy"]
+    ):
+        return None  # equal as JSON: every comparison below holds
     if logged["policy"] != again["policy"]:
         return "field 'policy' is not the policy in force"
     if logged["outcome"] != again["outcome"]:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import queue
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -42,6 +44,7 @@ __all__ = [
     "get",
     "log_base",
     "open_log_checkpoint",
+    "prefetched",
     "verifier_for",
 ]
 
@@ -180,6 +183,55 @@ def entry_bundles(client: httpx.Client, start: int, size: int) -> Iterator[tuple
         bundle = _fetch_bundle(client, k, width)
         first = max(start, k * TILE_WIDTH)
         yield first, bundle[first - k * TILE_WIDTH :]
+
+
+_Bundle = tuple[int, list[bytes]]
+_DONE = object()
+
+
+def prefetched(bundles: Iterator[_Bundle], ahead: int = 2) -> Iterator[_Bundle]:
+    """``bundles`` (from :func:`entry_bundles`), fetched up to ``ahead`` in a thread.
+
+    The server prepares the next bundles while this one is checked. The same bundles in
+    the same order, and the same exceptions where the loop would have met them: an error
+    fetching a bundle is raised when that bundle is due, after every bundle before it.
+    The thread is done with the client when the iteration ends, however it ends.
+    """
+    out: queue.Queue[Any] = queue.Queue(ahead)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run() -> None:
+        try:
+            for item in bundles:
+                if not put(item):
+                    return
+        except BaseException as e:  # raised in the caller's thread when its turn comes
+            put(e)
+            return
+        put(_DONE)
+
+    thread = threading.Thread(target=run, name="audit-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = out.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def first_bad_leaf(client: httpx.Client, start: int, leaves: bytes) -> int | None:

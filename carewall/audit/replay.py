@@ -41,7 +41,9 @@ class Replay:
         # across runs (an open chain at the end of a run is a finding).
         self.chain: Chain | None = None
         self.replayed: dict[str, dict[str, Any]] = {}  # decisions made again, awaiting entry
-        self.decisions: dict[tuple[Any, ...], Decision] = {}  # see decisions.decide
+        # Decisions made again by their facts, with their JSON and what they permit (see
+        # decisions.decide)
+        self.decisions: dict[tuple[Any, ...], tuple[Decision, dict[str, Any], list[str]]] = {}
         # The public statistics, counted as the entries are read (None: a state file
         # written before the auditor counted them).
         self.tally: Tally | None = Tally()
@@ -82,7 +84,7 @@ class Replay:
         kind = entry["kind"]
         if index == 0 and kind != "policy":
             self.find(0, kind, "the log's first entry must be the initial policy")
-        fits = self._fits(entry)
+        fits = self.chain is not None and self._fits(entry)
         if self.chain is not None and not fits and self._releases_end():
             pass  # the releases ended; their notices are owed (see _releases_end)
         elif self.chain is not None and not fits:
@@ -94,7 +96,8 @@ class Replay:
             )
             self.chain = None
         _HANDLERS[kind](self, index, entry, fits)
-        self.agreements.observe(index, entry)
+        if kind in _OBSERVED:
+            self.agreements.observe(index, entry)
         if self.tally is not None:
             try:
                 self.tally.feed(entry)
@@ -181,6 +184,8 @@ def _on_reviewer(rp: Replay, index: int, entry: Mapping[str, Any], fits: bool) -
     for problem in rp.register.reviewer(entry, index):
         rp.find(index, "reviewer", problem)
 
+
+_OBSERVED = frozenset(("release", "deletion"))  # what AgreementReplay.observe remembers
 
 _HANDLERS: dict[str, Handler] = {
     "policy": _on_policy,

@@ -35,7 +35,7 @@ Facts3 = tuple[bool, bool, bool]  # (is_child, is_victim_or_witness, consent)
 
 
 def _groups_json(groups: dict[Facts3, int]) -> list[list[Any]]:
-    return [[*k, n] for k, n in groups.items()]
+    return [[a, b, c, n] for (a, b, c), n in groups.items()] if groups else []
 
 
 def _groups_from(obj: Any) -> dict[Facts3, int]:
@@ -87,7 +87,7 @@ class RequestState:
         out["claimed"] = _groups_json(self.claimed)
         out["held"] = _groups_json(self.held)
         out["released_by_facts"] = _groups_json(self.released_by_facts)
-        out["notices"] = sorted(self.notices)
+        out["notices"] = sorted(self.notices) if self.notices else []
         return out
 
     @classmethod

@@ -405,6 +405,29 @@ class CompactRange:
             self.size = size
         return out
 
+    def append_subtree(self, level: int, root: bytes) -> None:
+        """Append the ``2**level`` leaves of a perfect subtree, given only its ``root``.
+
+        The same as :meth:`extend` with those leaves (``collect=False``), when the size is a
+        multiple of ``2**level`` (LedgerError otherwise): the subtree is then one node of
+        the tree whose leaves are blocks of ``2**level``.
+        """
+        _check_hash(root, "subtree root", LedgerError)
+        if level < 0 or self.size & ((1 << level) - 1):
+            raise LedgerError(
+                "a perfect subtree is appended only at a multiple of its width",
+                field="level",
+                fix="append the leaves one by one with extend()",
+            )
+        stack = self._hashes
+        h = bytes(root)
+        s = self.size >> level
+        while s & 1:
+            h = _sha256(_NODE + stack.pop() + h).digest()
+            s >>= 1
+        stack.append(h)
+        self.size += 1 << level
+
     def extend_root(self, leaves: Iterable[bytes]) -> RootHash:
         """Append leaf hashes without collecting nodes and return the new root."""
         self.extend(leaves, collect=False)

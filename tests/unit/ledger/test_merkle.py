@@ -265,3 +265,35 @@ def test_extend_without_collect_returns_nothing_and_same_root() -> None:
     nodes = b.extend(leaves)
     assert len(nodes) == 2 * 1000 - (1000).bit_count()
     assert a.root() == b.root() == root_of(leaves)
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=st.integers(0, 40), level=st.integers(0, 5), blocks=st.integers(1, 4))
+def test_a_perfect_subtree_appends_as_its_leaves_do(before: int, level: int, blocks: int) -> None:
+    """append_subtree(level, root) at a multiple of 2**level is extend() of those leaves."""
+    start = before << level
+    leaves = [hashlib.sha256(b"%d" % i).digest() for i in range(start + (blocks << level))]
+    whole = CompactRange()
+    whole.extend(leaves, collect=False)
+    cr = CompactRange()
+    cr.extend(leaves[:start], collect=False)
+    for b in range(blocks):
+        lo = start + (b << level)
+        cr.append_subtree(level, root_of(leaves[lo : lo + (1 << level)]))
+    assert (cr.size, cr.frontier(), cr.root()) == (whole.size, whole.frontier(), whole.root())
+
+
+@pytest.mark.parametrize("level", [1, 3, 8])
+def test_a_subtree_is_appended_only_at_a_multiple_of_its_width(level: int) -> None:
+    cr = CompactRange()
+    cr.extend([bytes(32)], collect=False)
+    with pytest.raises(LedgerError, match="multiple of its width"):
+        cr.append_subtree(level, bytes(32))
+    assert cr.size == 1  # unchanged
+
+
+def test_a_subtree_root_must_be_a_hash() -> None:
+    with pytest.raises(LedgerError, match="32 bytes"):
+        CompactRange().append_subtree(3, b"root")
+    with pytest.raises(LedgerError):
+        CompactRange().append_subtree(-1, bytes(32))

@@ -1,0 +1,83 @@
+"""The audit loop's plumbing: bundles fetched ahead, tiles folded whole, the collector paused."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import threading
+from collections.abc import Generator, Iterator
+
+import pytest
+
+from carewall.audit.fetch import FetchError, prefetched
+from carewall.audit.run import _collector_paused, _extend, _leaf_hashes
+from carewall.errors import VerificationError
+from carewall.ledger.merkle import CompactRange, hash_leaf
+
+
+def bundles(
+    n: int, fail_at: int | None = None, error: Exception | None = None
+) -> Iterator[tuple[int, list[bytes]]]:
+    for k in range(n):
+        if k == fail_at:
+            raise error or FetchError("could not fetch")
+        yield k * 256, [b"%d" % (k * 256 + i) for i in range(256)]
+
+
+def test_prefetched_yields_the_same_bundles_in_order() -> None:
+    assert list(prefetched(bundles(7))) == list(bundles(7))
+    assert list(prefetched(bundles(0))) == []
+
+
+@pytest.mark.parametrize("error", [FetchError("gone"), VerificationError("not served")])
+def test_an_error_is_raised_when_its_bundle_is_due(error: Exception) -> None:
+    got = []
+    with pytest.raises(type(error)):
+        for first, _ in prefetched(bundles(6, fail_at=4, error=error)):
+            got.append(first)
+    assert got == [0, 256, 512, 768]  # every bundle before it, and none after
+
+
+def test_the_fetching_thread_ends_when_the_loop_stops_early() -> None:
+    before = {t.ident for t in threading.enumerate()}
+    it = prefetched(bundles(50), ahead=2)
+    assert isinstance(it, Generator)
+    assert next(it)[0] == 0
+    it.close()  # as a loop left by an exception does
+    assert not [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+
+
+@pytest.mark.parametrize("start", [0, 1, 100, 255, 256, 300, 512])
+def test_tiles_fold_into_the_range_as_their_leaves_do(start: int) -> None:
+    datas = [b"entry %d" % i for i in range(start + 3 * 256 + 17)]
+    whole = CompactRange()
+    whole.extend([hash_leaf(d) for d in datas], collect=False)
+    cr = CompactRange()
+    cr.extend([hash_leaf(d) for d in datas[:start]], collect=False)
+    rest = datas[start:]
+    # bundles as the log serves them: up to the next multiple of 256, then whole tiles
+    cut = min(len(rest), -start % 256)
+    pieces = [rest[:cut]] if cut else []
+    pieces += [rest[i : i + 256] for i in range(cut, len(rest), 256)]
+    for piece in pieces:
+        leaves = _leaf_hashes(piece)
+        assert leaves == [hashlib.sha256(b"\x00" + d).digest() for d in piece]
+        _extend(cr, leaves)
+    assert (cr.size, cr.frontier(), cr.root()) == (whole.size, whole.frontier(), whole.root())
+
+
+def test_the_collector_is_paused_for_a_run_and_restored_after() -> None:
+    assert gc.isenabled()
+    with _collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _collector_paused():
+        raise RuntimeError("a run that fails")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # a caller that had it off keeps it off
+    finally:
+        gc.enable()
