@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 from rich.console import Console
 from rich.table import Table
-from support import free_port, server
+from support import free_port, report, server
 
 from carewall.audit import audit_log
 from carewall.audit.fetch import entry_bundles, log_base, open_log_checkpoint, verifier_for
@@ -125,6 +125,14 @@ def main() -> None:
         verdict = ""
         if target:
             verdict = f"≥ {TARGET}× " + ("[green]met[/]" if ratio >= TARGET else "[red]missed[/]")
+            report(
+                "auditor from empty state",
+                f"{statistics.median(values):,.0f} entries/s",
+                f"fetch + hash {c:,.0f}/s",
+                f"{ratio:.2f}x",
+                f"≥ {TARGET}x",
+                ratio >= TARGET,
+            )
         table.add_row(
             name, f"{statistics.median(values):,.0f}", f"{c:,.0f}", f"{ratio:.2f}×", verdict
         )

@@ -46,6 +46,7 @@ from pymerkle import SqliteTree
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from support import report
 
 from carewall.ledger import Ledger, verify_ledger
 from carewall.ledger.canonical import canonical
@@ -129,7 +130,9 @@ class CeilingRow:
         return self.carewall / self.ceiling
 
 
-def _tree_rows(datas: list[bytes], start: int = 0) -> tuple[list[tuple[int, bytes, bytes]], list]:
+def _tree_rows(
+    datas: list[bytes], start: int = 0
+) -> tuple[list[tuple[int, bytes, bytes]], list[tuple[int, int, bytes]]]:
     """Entry rows and every perfect-subtree node row over ``datas`` (``start`` aligned)."""
     sha = hashlib.sha256
     leaves = [sha(b"\x00" + d).digest() for d in datas]
@@ -559,6 +562,14 @@ def render_ceilings(bench: Bench) -> Table:
             met = r.ratio() >= r.target
             target = f"≥ {r.target:.1f}×"
         verdict = "[green]met[/]" if met else "[red]missed[/]"
+        report(
+            f"{r.metric} ({r.size})",
+            f"{r.carewall:,.0f}/s",
+            f"{r.ceiling_is} {r.ceiling:,.0f}/s",
+            f"{r.ratio():.2f}x",
+            target,
+            met,
+        )
         table.add_row(
             r.metric,
             r.size,
