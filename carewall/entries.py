@@ -13,7 +13,6 @@ exact shape of each kind, as a JSON Schema, is :func:`carewall.entry_schema.entr
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from typing import Literal, TypedDict
 
