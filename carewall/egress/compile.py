@@ -4,11 +4,11 @@ The query has two levels. The inner one reads the source: each output column cas
 (``_cw_0``, ``_cw_1``, … in output order), the row's group code (``_cw_group``, see
 :func:`~carewall.egress.plan.group_code`) computed from the flag columns, and optionally
 an ordering key (``_cw_order``). The outer one writes, for each output column,
-``CASE WHEN _cw_group = a OR _cw_group = b … THEN _cw_i END`` (the groups that may
-receive it) (a plain
-``_cw_i`` when every receiving group may), keeps only rows whose group receives anything,
-and orders by ``_cw_order`` when there is one. Flag columns, the subject reference and
-unmapped columns are never selected by the outer level.
+``CASE WHEN (mask >> _cw_group) & 1 = 1 THEN _cw_i END`` (bit ``c`` of ``mask`` set for
+each group ``c`` that may receive it; a plain ``_cw_i`` when every receiving group may),
+keeps only rows whose group receives anything (the same test), and orders by
+``_cw_order`` when there is one. Flag columns, the subject reference and unmapped columns
+are never selected by the outer level.
 
 Every identifier is quoted by sqlglot for the dialect (``"…"`` with ``""`` for DuckDB and
 PostgreSQL, backticks for Spark), and every literal is a sqlglot literal: no source or
@@ -19,11 +19,14 @@ Values are text on every engine (``CAST(x AS TEXT)``, ``STRING`` in Spark): the 
 mapping gives the same values whether the rows come from CSV, Parquet, SQLite or
 PostgreSQL. Flags are read with ``CASE LOWER(TRIM(CAST(x AS TEXT))) WHEN 'yes' THEN …``
 (TRIM removes spaces only, on every engine), compared with ASCII words only, so
-Unicode-aware and ASCII lowercasing agree.
+Unicode-aware and ASCII lowercasing agree. DuckDB runs the same comparison written as a
+list lookup (``lists``, :func:`list_position`), which it evaluates once per distinct value of
+a Parquet column rather than once per row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final, Literal
 
 from sqlglot import exp
@@ -38,12 +41,15 @@ __all__ = [
     "Dialect",
     "count_query",
     "fact_code",
+    "fact_share",
     "file_table",
     "group_expression",
+    "list_position",
     "named_table",
     "render",
     "select_query",
     "subjects_query",
+    "sum_codes",
 ]
 
 Dialect = Literal["duckdb", "postgres", "spark"]
@@ -60,33 +66,62 @@ def _text(e: exp.Expression) -> exp.Cast:
     return exp.Cast(this=e, to=exp.DataType.build("text"))
 
 
-def fact_code(fact: str, source: FactSource) -> exp.Expression:
+def fact_share(fact: str, position: exp.Expression) -> exp.Expression:
+    """The fact's share of the group code from ``position``, where the value stands among
+    the words that make the fact non-protective (:data:`TRUE_WORDS` for consent,
+    :data:`FALSE_WORDS` otherwise), NULL when it is not one of them:
+    ``CASE WHEN position IS NULL THEN <protective share> ELSE <other share> END``."""
+    weight = WEIGHTS[fact]
+    listed, absent = (weight, 0) if fact == "consent" else (0, weight)
+    missing = exp.Is(this=position, expression=exp.Null())
+    return exp.Case().when(missing, exp.Literal.number(absent)).else_(exp.Literal.number(listed))
+
+
+def list_position(values: Sequence[exp.Expression], value: exp.Expression) -> exp.Expression:
+    """``LIST_POSITION([v1, v2, …], value)`` (DuckDB only): where ``value`` stands among
+    ``values`` (none of them NULL), NULL when it equals none of them, as exactly as
+    ``CASE value WHEN v1 …`` compares. One function of one column, which DuckDB evaluates
+    once per distinct value of a dictionary-encoded vector (a Parquet column chunk's)
+    instead of once per row. Not ``IN (…)``: see :func:`_member`."""
+    items = exp.Array(expressions=list(values))
+    return exp.Anonymous(this="LIST_POSITION", expressions=[items, value])
+
+
+def fact_code(fact: str, source: FactSource, *, lists: bool = False) -> exp.Expression:
     """The fact's share of the group code: its weight when true, 0 when false.
 
     A stated boolean is a constant; a flag column is read fail-closed (NULL or an
-    unrecognised value makes a child, a victim or witness, and no consent).
+    unrecognised value makes a child, a victim or witness, and no consent). The value is
+    ``LOWER(TRIM(CAST(x AS TEXT)))`` compared with the words; ``lists`` (DuckDB only) writes
+    the comparison as a :func:`list_position` lookup instead of ``CASE v WHEN 'w' THEN …``:
+    the same answer for every value, held equal by a property test.
     """
     weight = WEIGHTS[fact]
     if isinstance(source, bool):
         return exp.Literal.number(weight if source else 0)
     value = exp.Lower(this=exp.Trim(this=_text(_ident(source))))
-    if fact == "consent":
-        words, then, other = TRUE_WORDS, weight, 0
-    else:
-        words, then, other = FALSE_WORDS, 0, weight
+    words = [exp.Literal.string(w) for w in (TRUE_WORDS if fact == "consent" else FALSE_WORDS)]
+    if lists:
+        return fact_share(fact, list_position(words, value))
+    then, other = (weight, 0) if fact == "consent" else (0, weight)
     case = exp.Case(this=value)  # CASE v WHEN 'w' THEN …: see _member for why not IN
     for w in words:
-        case = case.when(exp.Literal.string(w), exp.Literal.number(then))
+        case = case.when(w, exp.Literal.number(then))
     return case.else_(exp.Literal.number(other))
 
 
-def group_expression(mapping: EgressMapping) -> exp.Expression:
-    """The row's group code, 0..7, as one integer expression."""
-    parts = [fact_code(f, s) for f, s in mapping.facts]
-    total: exp.Expression = parts[0]
+def sum_codes(parts: Sequence[exp.Expression]) -> exp.Expression:
+    """``(a + b + c)``: the facts' shares added up to the group code."""
+    total = parts[0]
     for p in parts[1:]:
         total = exp.Add(this=total, expression=p)
     return exp.paren(total, copy=False)
+
+
+def group_expression(mapping: EgressMapping, *, lists: bool = False) -> exp.Expression:
+    """The row's group code, 0..7, as one integer expression (``lists``: see
+    :func:`fact_code`)."""
+    return sum_codes([fact_code(f, s, lists=lists) for f, s in mapping.facts])
 
 
 def file_table(function: str, path: str, **options: exp.Expression) -> exp.Expression:
@@ -121,18 +156,18 @@ def _inner(
 
 
 def _member(codes: tuple[int, ...]) -> exp.Expr:
-    """``_cw_group = a OR _cw_group = b …``. Not ``IN (…)``: DuckDB (2.0) plans an IN list of
-    five or more values as a parallel MARK join, which loses the source's row order.
-    The group code is always one of 0..7, so more than four codes are written as the
-    complement, ``NOT (_cw_group = x OR …)``: fewer comparisons per row."""
-    if len(codes) > 4:
-        rest = tuple(c for c in range(8) if c not in codes)
-        if not rest:
-            return exp.true()
-        return exp.not_(
-            exp.paren(exp.or_(*(_ident(GROUP).eq(exp.Literal.number(c)) for c in rest)))
-        )
-    return exp.or_(*(_ident(GROUP).eq(exp.Literal.number(c)) for c in codes))
+    """Whether ``_cw_group`` is one of ``codes``: ``(mask >> _cw_group) & 1 = 1``, where bit
+    ``c`` of ``mask`` is set for each code ``c`` (always one of 0..7). One test per row
+    whatever the codes, where ``_cw_group = a OR _cw_group = b …`` made up to four and DuckDB
+    copies the group's whole expression into each of them when it pushes the WHERE down.
+    Not ``IN (…)``: DuckDB (2.0) plans an IN list of five or more values as a parallel MARK
+    join, which loses the source's row order."""
+    if set(codes) >= set(range(8)):
+        return exp.true()
+    mask = sum(1 << c for c in set(codes))
+    shifted = exp.BitwiseRightShift(this=exp.Literal.number(mask), expression=_ident(GROUP))
+    bit = exp.BitwiseAnd(this=exp.paren(shifted, copy=False), expression=exp.Literal.number(1))
+    return exp.paren(bit, copy=False).eq(exp.Literal.number(1))
 
 
 def select_query(
@@ -178,19 +213,22 @@ def select_query(
     return query
 
 
-def subjects_query(mapping: EgressMapping, source: exp.Expression) -> exp.Select:
+def subjects_query(
+    mapping: EgressMapping, source: exp.Expression, *, group: exp.Expression | None = None
+) -> exp.Select:
     """``SELECT <subject_ref as text>, <group code>``: each row's person and group, in the
-    order the engine reads the source."""
-    return exp.select(_text(_ident(mapping.subject_ref)), group_expression(mapping)).from_(
-        source.copy()
-    )
+    order the engine reads the source (``group``: as in :func:`select_query`)."""
+    code = group_expression(mapping) if group is None else group.copy()
+    return exp.select(_text(_ident(mapping.subject_ref)), code).from_(source.copy())
 
 
-def count_query(mapping: EgressMapping, source: exp.Expression) -> exp.Select:
-    """``SELECT _cw_group, COUNT(*) … GROUP BY _cw_group``: rows per group, one pass."""
-    inner = exp.select(exp.alias_(group_expression(mapping), GROUP, quoted=True)).from_(
-        source.copy()
-    )
+def count_query(
+    mapping: EgressMapping, source: exp.Expression, *, group: exp.Expression | None = None
+) -> exp.Select:
+    """``SELECT _cw_group, COUNT(*) … GROUP BY _cw_group``: rows per group, one pass
+    (``group``: as in :func:`select_query`)."""
+    code = group_expression(mapping) if group is None else group.copy()
+    inner = exp.select(exp.alias_(code, GROUP, quoted=True)).from_(source.copy())
     return (
         exp.select(_ident(GROUP), exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
         .from_(inner.subquery("_cw_source", copy=False))

@@ -1,13 +1,17 @@
-"""Flags decoded once per distinct value instead of once per row (DuckDB's fast path).
+"""Flags decoded once per distinct value instead of once per row (DuckDB, plain rows).
 
-A flag column holds a handful of distinct values (``Y``, `` yes``, ``0``, NULL…). One
-``GROUP BY`` over the raw flag columns counts each combination; each distinct value is
-then decoded here, by exactly the rule the SQL form applies (:func:`fact_code`: the text
-form, spaces trimmed, ASCII-lowercased, compared with the word lists), and the filter
-compares raw values: ``CASE "under_18" WHEN 'N' THEN 0 WHEN ' No' THEN 0 … ELSE 4 END``.
+CSV and database rows reach DuckDB as plain values, where lowercasing and trimming every
+row's flag would cost more than the rest of the filter. A flag column holds a handful of
+distinct values (``Y``, `` yes``, ``0``, NULL…): one ``GROUP BY`` over the raw flag
+columns counts each combination; each distinct value is then decoded here, by exactly the
+rule the SQL form applies (:func:`fact_code`: the text form, spaces trimmed,
+ASCII-lowercased, compared with the word lists), and the filter looks raw values up:
+``CASE WHEN LIST_POSITION(['0', 'N', ' No', …], "under_18") IS NULL THEN 4 ELSE 0 END``.
 Only values that decode to the non-protective answer are listed, so any value not seen in
 the count pass (the source changed meanwhile) still fails closed. Values of other types
-(dates, floats…) are left to the SQL form.
+(dates, floats…) are left to the SQL form. (A Parquet source needs none of this: DuckDB
+evaluates the SQL form's lookup once per entry of a column chunk's dictionary; see
+:func:`carewall.egress.engines._duck_counts`.)
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 
 from sqlglot import exp
 
+from carewall.egress.compile import fact_code, fact_share, list_position, sum_codes
 from carewall.egress.mapping import FALSE_WORDS, TRUE_WORDS, EgressMapping, fail_closed
 from carewall.egress.plan import WEIGHTS
 
@@ -57,9 +62,8 @@ def raw_group_expression(
     or None when some value is of a type only the SQL form decodes."""
     parts: list[exp.Expression] = []
     for fact, source in mapping.facts:
-        weight = WEIGHTS[fact]
         if isinstance(source, bool):
-            parts.append(exp.Literal.number(weight if source else 0))
+            parts.append(fact_code(fact, source))
             continue
         closed = fail_closed(fact)
         other: list[Any] = []
@@ -69,16 +73,10 @@ def raw_group_expression(
                 return None
             if v is not None and decoded != closed:
                 other.append(v)
-        col = exp.column(source, quoted=True)
-        protective = exp.Literal.number(weight if closed else 0)
         if not other:
-            parts.append(protective)
+            parts.append(exp.Literal.number(WEIGHTS[fact] if closed else 0))
             continue
-        case = exp.Case(this=col)
-        for v in other:
-            case = case.when(_literal(v), exp.Literal.number(0 if closed else weight))
-        parts.append(case.else_(protective))
-    total = parts[0]
-    for p in parts[1:]:
-        total = exp.Add(this=total, expression=p)
-    return exp.paren(total, copy=False)
+        other.sort(key=repr)  # the same SQL text from one run to the next
+        col = exp.column(source, quoted=True)
+        parts.append(fact_share(fact, list_position([_literal(v) for v in other], col)))
+    return sum_codes(parts)

@@ -180,6 +180,9 @@ def test_duckdb_parquet_and_csv_match_the_oracle(data: Path, out: Path) -> None:
     result = run(plan, source, out / "p.parquet")
     check_output(plan, result, expected)
     assert result.counts == counts and result.left_out == ROWS - expected.num_rows > 0
+    # one row group per source row group (engines.aligned_row_groups)
+    groups = pq.read_metadata(data / "pupils.parquet").num_row_groups
+    assert pq.read_metadata(result.path).num_row_groups == groups > 1
     assert len(result.sha256 or "") == 64 and result.bytes == (out / "p.parquet").stat().st_size
     assert dry_run(plan, counts).rows_out == result.rows
     # the CSV extract holds the same text: the same rows, in the same order

@@ -101,3 +101,23 @@ def test_no_in_lists() -> None:
     # DuckDB plans IN lists of 5+ values as MARK joins that lose row order
     sql = render(select_query(_plan(), named_table("src")), "duckdb")
     assert " IN (" not in sql
+
+
+def test_group_membership_is_a_bitmask_test() -> None:
+    """``_member(codes)`` is true exactly for the codes listed, for every subset of 0..7, and
+    renders to one expression in every dialect."""
+    from carewall.egress.compile import GROUP, _member
+
+    con = duckdb.connect()
+    try:
+        for subset in range(1, 256):
+            codes = tuple(c for c in range(8) if subset >> c & 1)
+            for dialect in DIALECTS:
+                sql = render(_member(codes), dialect)
+                assert isinstance(sqlglot.parse_one(sql, read=dialect), sqlglot.exp.Expression)
+                assert " IN (" not in sql and " OR " not in sql
+            test = render(_member(codes), "duckdb")
+            q = f'SELECT "{GROUP}" FROM range(8) AS t("{GROUP}") WHERE {test} ORDER BY 1'
+            assert [r[0] for r in con.execute(q).fetchall()] == list(codes)
+    finally:
+        con.close()
