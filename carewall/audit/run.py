@@ -13,14 +13,13 @@ caller.
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import ssl
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import httpx
 
+from carewall import collector
 from carewall.audit.aftercare import notices_owed
 from carewall.audit.fetch import (
     TILE_WIDTH,
@@ -97,7 +96,7 @@ def audit_log(
     own = client is None
     http = client or httpx.Client(base_url=log_base(url) + "/", timeout=30.0, verify=_tls())
     try:
-        with _collector_paused():
+        with collector.paused():
             return _audit(http, verifier, state, progress, replay, stats_url, (witnesses, quorum))
     finally:
         if own:
@@ -112,26 +111,6 @@ def _tls() -> ssl.SSLContext:
     again; one context serves every client (an SSLContext may be shared between threads).
     """
     return httpx.create_ssl_context()
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for one run, and on again after it.
-
-    A run allocates a few containers per entry and keeps many of them (the replay's state
-    grows with the log), so the collector would sweep that growing state again and again,
-    about a tenth of a run's time, and find nothing: what the run drops is freed by
-    reference counting. The few cycles it makes (some in the HTTP client, a few objects per
-    bundle fetched) wait for the collector's next pass after the run.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _start(state: AuditState | None, replay: bool) -> tuple[CompactRange, Replay | None]:

@@ -18,18 +18,17 @@ worker processes (one per core, each with its own read connection) check in para
 from __future__ import annotations
 
 import bisect
-import gc
 import hashlib
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
+from carewall import collector
 from carewall.errors import CarewallError
 from carewall.ledger import merkle
 from carewall.ledger.checkpoint import open_checkpoint
@@ -250,7 +249,7 @@ def _span_worker(url: str, needed: set[NodeRef], lo: int, hi: int, size: int) ->
     store = open_store(url)
     try:
         report = VerifyReport()
-        with _collector_paused(), store.read() as conn:
+        with collector.paused(), store.read() as conn:
             tops, bad, recomputed = _verify_span(conn, report, needed, lo, hi, None, size)
         return report, tops, bad, recomputed
     finally:
@@ -329,7 +328,7 @@ def verify_ledger(
     With ``pinned`` every checkpoint must be signed by that key, and the stored key and
     origin must be the pinned ones (``report.key_problem`` says why not).
     """
-    with _collector_paused():
+    with collector.paused():
         return _verify(store, progress, pinned)
 
 
@@ -364,24 +363,6 @@ def _verify(store: Store, progress: Progress | None, pinned: Pin | None) -> Veri
     report.checkpoints = len(cps)
     report.seconds = time.perf_counter() - started
     return report
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off for one check, and on again after it.
-
-    A chunk is read as a row (a tuple) per entry and per node: tens of thousands of
-    containers at a time, all freed by reference counting, which the collector would
-    otherwise sweep again and again (about a tenth of the time) to find no garbage.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _check_extra_nodes(conn: Connection, report: VerifyReport, size: int) -> None:

@@ -10,7 +10,8 @@ from collections.abc import Generator, Iterator
 import pytest
 
 from carewall.audit.fetch import FetchError, prefetched
-from carewall.audit.run import _collector_paused, _extend, _leaf_hashes
+from carewall.audit.run import _extend, _leaf_hashes
+from carewall.collector import paused
 from carewall.errors import VerificationError
 from carewall.ledger.merkle import CompactRange, hash_leaf
 
@@ -68,15 +69,15 @@ def test_tiles_fold_into_the_range_as_their_leaves_do(start: int) -> None:
 
 def test_the_collector_is_paused_for_a_run_and_restored_after() -> None:
     assert gc.isenabled()
-    with _collector_paused():
+    with paused():
         assert not gc.isenabled()
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), _collector_paused():
+    with pytest.raises(RuntimeError), paused():
         raise RuntimeError("a run that fails")
     assert gc.isenabled()
     gc.disable()
     try:
-        with _collector_paused():
+        with paused():
             assert not gc.isenabled()
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
