@@ -50,10 +50,6 @@ def _values_sql(table: sa.Table, columns: tuple[str, ...], prefixes: list[str]) 
     return f'INSERT INTO "{table.name}" ({cols}) VALUES {rows}'
 
 
-# One two-row INSERT (one statement, one round trip) for a submission's two events.
-_TWO_EVENTS = sa.text(_values_sql(t.events, _EVENT_COLUMNS, ["e0_", "e1_"]))
-
-
 _REQUEST_COLUMNS = (
     "id",
     "holder",

@@ -29,7 +29,6 @@ from carewall.service.lifecycle import Action, Outcome, Stage, next_stage
 from carewall.service.records import Submitted
 from carewall.service.registry import holder_key
 from carewall.service.statements import (
-    _TWO_EVENTS,
     SMALL_REQUEST,
     _event_row,
     _insert_request,
@@ -162,16 +161,27 @@ def write_batch(svc: Service, items: Sequence[Ready]) -> list[Submitted]:
             idx = svc.ledger.append_encoded_in(
                 conn, [e for it in items for e in it.rows.entries], head
             )
-            events = []
-            for k, it in enumerate(items):
-                rid, now, stored = it.request_id, it.now, it.decided.stored
-                detail = {"outcome": it.decided.outcome}
-                events.append(_event_row(rid, "received", now, stored["requester"], idx[2 * k]))
-                events.append(_event_row(rid, "decided", now, None, idx[2 * k + 1], detail))
+            events = [
+                row
+                for k, it in enumerate(items)
+                for row in _events(it.request_id, it.now, it.decided, idx[2 * k : 2 * k + 2])
+            ]
             insert_batch(conn, requests, subjects, events)
     return [
         Submitted(id=it.request_id, outcome=it.decided.outcome, log_index=idx[2 * k + 1])
         for k, it in enumerate(items)
+    ]
+
+
+def _events(
+    request_id: str, now: str, d: _Decided, log_indices: Sequence[int]
+) -> list[dict[str, Any]]:
+    """A submitted request's two events: received, then decided (with their log entries)."""
+    received, decided = log_indices
+    requester, detail = d.stored["requester"], {"outcome": d.outcome}
+    return [
+        _event_row(request_id, "received", now, requester, received),
+        _event_row(request_id, "decided", now, None, decided, detail),
     ]
 
 
@@ -241,13 +251,7 @@ def submit(
             idx = svc.ledger.append_encoded_in(conn, rows.entries, head)
             if key_used is not None:
                 idem.settle(conn, stored["requester"], key_used, idx[1])
-            received_row = _event_row(request_id, "received", now, stored["requester"], idx[0])
-            decided_row = _event_row(request_id, "decided", now, None, idx[1], {"outcome": outcome})
-            conn.execute(
-                _TWO_EVENTS,
-                {f"e0_{k}": v for k, v in received_row.items()}
-                | {f"e1_{k}": v for k, v in decided_row.items()},
-            )
+            insert_batch(conn, [], [], _events(request_id, now, d, idx))
     if key is not None:  # holder keys are never changed or deleted: a committed one may be kept
         svc._holder_keys[holder] = key
     return Submitted(id=request_id, outcome=outcome, log_index=idx[1])
