@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import tempfile
 import time
 from contextlib import ExitStack
@@ -25,7 +24,8 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
-from support import database, free_port, report, server
+from service import carewall_server, ceiling_server
+from support import report
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 3.0  # seconds (issue 12)
@@ -69,30 +69,11 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> float:
 
 
 def run(backend: str, n: int, rounds: int, tmp: Path) -> dict[str, Any]:
-    from carewall.api.auth import create_token
-    from carewall.service import Service
-
     body = json.dumps(_doc(n)).encode()
-    py = sys.executable
     with ExitStack() as stack:
-        url = stack.enter_context(database(backend, tmp, "large"))
-        svc = Service.init(url, None, "bench.example/log", tmp / f"{backend}-large.key")
-        token = create_token(svc.store, "met-police", "requester").secret
-        svc.close()
-        port = free_port()
-        cmd = [py, "-c", "from carewall.cli import main; main()", "serve", "--db", url]
-        cmd += ["--key", str(tmp / f"{backend}-large.key"), "--port", str(port)]
-        full = stack.enter_context(server(cmd, port, tmp / f"{backend}-large.log"))
+        full, token, port = carewall_server(stack, backend, tmp, "large")
         full_pid = _server_pid(port)
-        url = stack.enter_context(database(backend, tmp, "large_ceiling"))
-        port = free_port()
-        code = (
-            "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); import service; "
-            "uvicorn.run(service.ceiling_app(sys.argv[2]), host='127.0.0.1', "
-            "port=int(sys.argv[3]), log_level='warning')"
-        )
-        cmd = [py, "-c", code, str(Path(__file__).parent), url, str(port)]
-        ceiling = stack.enter_context(server(cmd, port, tmp / f"{backend}-large-ceiling.log"))
+        ceiling, port = ceiling_server(stack, backend, tmp, "large_ceiling")
         ceiling_pid = _server_pid(port)
         before = {p: _memory_kib(p, "VmRSS") for p in (full_pid, ceiling_pid)}
         times: dict[str, list[float]] = {"carewall": [], "ceiling": []}

@@ -97,45 +97,50 @@ def _load(url: str, headers: dict[str, str], n: int, concurrency: int) -> dict[s
     }
 
 
-def run(
-    backend: str, n: int, concurrency: int, rounds: int, tmp: Path
-) -> tuple[dict[str, float], ...]:
+def carewall_server(stack: ExitStack, backend: str, tmp: Path, name: str) -> tuple[str, str, int]:
+    """`carewall serve` on a fresh database for as long as ``stack``: base URL, a
+    requester's token (met-police) and the port."""
     from carewall.api.auth import create_token
     from carewall.service import Service
 
-    py = sys.executable
+    url = stack.enter_context(database(backend, tmp, name))
+    key = tmp / f"{backend}-{name}.key"
+    svc = Service.init(url, None, "bench.example/log", key)
+    token = create_token(svc.store, "met-police", "requester").secret
+    svc.close()
+    port = free_port()
+    cmd = [sys.executable, "-c", "from carewall.cli import main; main()", "serve", "--db", url]
+    cmd += ["--key", str(key), "--port", str(port)]
+    return stack.enter_context(server(cmd, port, tmp / f"{backend}-{name}.log")), token, port
+
+
+def ceiling_server(stack: ExitStack, backend: str, tmp: Path, name: str) -> tuple[str, int]:
+    """The bare endpoint (:func:`ceiling_app`) on a fresh database: base URL and port."""
+    url = stack.enter_context(database(backend, tmp, name))
+    port = free_port()
+    code = (
+        "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); import service; "
+        "uvicorn.run(service.ceiling_app(sys.argv[2]), host='127.0.0.1', "
+        "port=int(sys.argv[3]), log_level='warning')"
+    )
+    cmd = [sys.executable, "-c", code, str(Path(__file__).parent), url, str(port)]
+    return stack.enter_context(server(cmd, port, tmp / f"{backend}-{name}.log")), port
+
+
+def run(
+    backend: str, n: int, concurrency: int, rounds: int, tmp: Path
+) -> tuple[dict[str, float], dict[str, float], float]:
+    """Medians of the rounds for carewall and the ceiling, and the median of their ratios."""
     with ExitStack() as stack:
-        url = stack.enter_context(database(backend, tmp, "full"))
-        svc = Service.init(url, None, "bench.example/log", tmp / f"{backend}.key")
-        token = create_token(svc.store, "met-police", "requester").secret
-        svc.close()
-        port = free_port()
-        cmd = [py, "-c", "from carewall.cli import main; main()", "serve", "--db", url]
-        cmd += ["--key", str(tmp / f"{backend}.key"), "--port", str(port)]
-        full_base = stack.enter_context(server(cmd, port, tmp / f"{backend}-full.log"))
-        url = stack.enter_context(database(backend, tmp, "ceiling"))
-        port = free_port()
-        code = (
-            "import sys, uvicorn; sys.path.insert(0, sys.argv[1]); import service; "
-            "uvicorn.run(service.ceiling_app(sys.argv[2]), host='127.0.0.1', "
-            "port=int(sys.argv[3]), log_level='warning')"
-        )
-        cmd = [py, "-c", code, str(Path(__file__).parent), url, str(port)]
-        ceiling_base = stack.enter_context(server(cmd, port, tmp / f"{backend}-ceiling.log"))
+        full_base, token, _ = carewall_server(stack, backend, tmp, "full")
+        ceiling_base, _ = ceiling_server(stack, backend, tmp, "ceiling")
         fulls, ceilings = [], []
         for _ in range(rounds):
             auth = {"Authorization": f"Bearer {token}"}
             fulls.append(_load(full_base + "/api/requests", auth, n, concurrency))
             ceilings.append(_load(ceiling_base + "/submit", {}, n, concurrency))
-    return (
-        _median(fulls),
-        _median(ceilings),
-        {
-            "ratio": statistics.median(
-                f["rps"] / c["rps"] for f, c in zip(fulls, ceilings, strict=True)
-            )
-        },
-    )
+    ratio = statistics.median(f["rps"] / c["rps"] for f, c in zip(fulls, ceilings, strict=True))
+    return _median(fulls), _median(ceilings), ratio
 
 
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -153,7 +158,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         for backend in args.backends.split(","):
             full, ceiling, ratio = run(backend, args.n, args.concurrency, args.rounds, Path(d))
-            rows.append((backend, full, ceiling, ratio["ratio"]))
+            rows.append((backend, full, ceiling, ratio))
     table = Table(
         title=f"submissions over HTTP (n={args.n} x {args.rounds} rounds, "
         f"concurrency={args.concurrency}, loopback, medians)"
