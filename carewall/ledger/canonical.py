@@ -2,13 +2,14 @@
 
 Spec: https://www.rfc-editor.org/rfc/rfc8785 (serialisation by the ``rfc8785`` package).
 Entries of only objects with ASCII keys, lists, strings, safe integers, booleans and null
-(every entry carewall writes) take a fast path through the standard library's C encoder,
-whose output for exactly those values is the RFC 8785 form: members sorted (code-point
-order equals UTF-16 order for ASCII keys), no whitespace, integers in decimal, and strings
-escaped as ECMAScript's ``JSON.stringify`` does (quote, backslash and the five short
-escapes; other control characters as lower-case six-character escapes; everything else
-literal). Anything else (a float, a
-non-ASCII key, a lone surrogate) goes to ``rfc8785``. A property test holds the two equal.
+(every entry carewall writes) take a fast path through ``msgspec``'s encoder with sorted
+keys, whose output for exactly those values is the RFC 8785 form: members sorted
+(code-point order equals UTF-16 order for ASCII keys), no whitespace, integers in decimal,
+and strings escaped as ECMAScript's ``JSON.stringify`` does (quote, backslash and the five
+short escapes; other control characters as lower-case six-character escapes; everything
+else literal; a test compares every code point's escaping with ``rfc8785``'s). Anything
+else (a float, a non-ASCII key, a lone surrogate) goes to ``rfc8785``. A property test
+holds the two equal.
 
 Inputs must be I-JSON (RFC 7493): no NaN or infinities, no duplicate member names, integers
 within ±2**53, valid Unicode. Error messages name the problem, never the offending value,
@@ -16,20 +17,22 @@ since entries may be built from request data.
 
 :func:`parse_canonical` is the other direction: it proves that given bytes *are* the RFC 8785
 form of a JSON object and returns the object. Its fast path (pure ASCII bytes without
-fractions or exponents: every entry carewall writes) parses with the standard library's C
-scanner and re-encodes with its C encoder; equal text proves the bytes canonical by the
-argument above (ASCII output means every string, keys too, is ASCII, so code-point order is
-UTF-16 order). Anything else (non-ASCII bytes, a fraction or exponent, a mismatch to be
-explained) takes the reference check: a strict parse, then ``rfc8785``, then a byte
-comparison. A differential property test holds the two paths to the same verdict.
+fractions or exponents and without a run of 16 digits: every entry carewall writes) parses
+with ``msgspec`` (a number with a fraction or exponent stops it) and re-encodes as above;
+equal bytes prove them canonical by the same argument (ASCII input means every string, keys
+too, is ASCII, so code-point order is UTF-16 order; a repeated member name comes back once,
+so never equal). Anything else (non-ASCII bytes, a fraction or exponent, an integer that may
+be beyond ±(2**53 - 1), a mismatch to be explained) takes the reference check: a strict
+parse, then ``rfc8785``, then a byte comparison. A differential property test holds the two
+paths to the same verdict.
 """
 
 from __future__ import annotations
 
 import json
-from json import encoder as _json_encoder
 from typing import Any
 
+import msgspec
 import rfc8785
 
 from carewall.errors import InputError
@@ -40,8 +43,23 @@ _FIX = "entries must be JSON objects of strings, integers, booleans, null, lists
 
 
 _MAX_SAFE = 2**53 - 1
-_FAST = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 _MAX_DEPTH = 64
+# Members sorted: for the values _plain admits, msgspec writes the RFC 8785 form (a test
+# compares every code point's escaping with rfc8785's).
+_encode = msgspec.json.Encoder(order="sorted").encode
+
+
+class _Fraction(Exception):
+    """A number with a fraction or exponent: the fast path leaves it to the reference."""
+
+
+def _no_fast_fraction(_text: str) -> Any:
+    raise _Fraction
+
+
+_decode = msgspec.json.Decoder(float_hook=_no_fast_fraction).decode
+# Every digit to "0", everything else to "x": an integer beyond ±(2**53 - 1) has 16 digits.
+_DIGITS = bytes(ord("0") if chr(c).isdigit() and c < 128 else ord("x") for c in range(256))
 
 
 def _plain(obj: Any, depth: int = 0) -> bool:
@@ -78,8 +96,8 @@ def canonical(obj: Any) -> bytes:
     """The RFC 8785 canonical UTF-8 bytes of ``obj``."""
     if _plain(obj):
         try:
-            return _FAST.encode(obj).encode("utf-8")
-        except UnicodeEncodeError:
+            return _encode(obj)
+        except (msgspec.EncodeError, UnicodeEncodeError):
             pass  # a lone surrogate: rfc8785 refuses it with its own error below
     try:
         return rfc8785.dumps(obj)
@@ -133,51 +151,12 @@ class CanonicalError(ValueError):
     """Bytes that are not the RFC 8785 canonical form of a JSON object; says why, not what."""
 
 
-class _Reference(Exception):
-    """The fast path cannot decide: take the reference check."""
-
-
-def _to_reference(_text: str) -> Any:
-    raise _Reference
-
-
 def _no_fraction(_text: str) -> Any:
     raise CanonicalError("a number is not an integer (entries hold integers only)")
 
 
 def _no_constant_here(name: str) -> Any:
     raise CanonicalError(f"{name} is not JSON")
-
-
-def _exact_int(text: str) -> int:
-    n = int(text)
-    if len(text) > 15 and not -_MAX_SAFE <= n <= _MAX_SAFE:
-        raise CanonicalError("an integer is outside the exact JSON range (±2**53)")
-    return n
-
-
-def _scanner(parse_float: Any) -> Any:
-    # The C scanner the decoder builds, called directly: decode() adds a regex per call.
-    decoder = json.JSONDecoder(
-        parse_float=parse_float, parse_int=_exact_int, parse_constant=_no_constant_here
-    )
-    return decoder.scan_once  # type: ignore[attr-defined]
-
-
-_SCAN_FLOATS = _scanner(_to_reference)  # a fraction or exponent: rfc8785 decides its form
-_SCAN_INTEGERS = _scanner(_no_fraction)
-_c_encoder = getattr(_json_encoder, "c_make_encoder", None)
-if _c_encoder is not None:  # CPython: one C encoder, built once (JSONEncoder.encode rebuilds it)
-    _encode_c = _c_encoder(
-        None, None, _json_encoder.encode_basestring, None, ":", ",", True, False, False
-    )
-
-    def _encode(obj: Any) -> str:
-        return "".join(_encode_c(obj, 0))
-else:  # pragma: no cover - other interpreters
-
-    def _encode(obj: Any) -> str:
-        return _FAST.encode(obj)
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -192,22 +171,20 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def fast_canonical(data: bytes, *, floats: bool = True) -> dict[str, Any] | None:
     """The object when the fast path proves ``data`` its RFC 8785 form; None when it cannot.
 
-    None is no verdict: the bytes may still be canonical (non-ASCII, a fraction) or not.
-    Raises :class:`CanonicalError` only for what is wrong whatever the path (an integer
-    beyond ±2**53, NaN, and with ``floats=False`` any fraction or exponent).
+    None is no verdict: the bytes may still be canonical (non-ASCII, a fraction) or not,
+    and :func:`parse_canonical` hands them to the reference check, which decides and says
+    why. ``floats`` is accepted for symmetry with :func:`parse_canonical`: the fast path
+    never decides a number with a fraction or exponent either way.
     """
-    if not data.isascii():
-        return None
-    text = data.decode("ascii")
+    if not data.isascii() or b"0" * 16 in data.translate(_DIGITS):
+        return None  # 16 digits in a row: perhaps an integer beyond ±(2**53 - 1)
     try:
-        obj, _end = (_SCAN_FLOATS if floats else _SCAN_INTEGERS)(text, 0)
-    except CanonicalError:
-        raise
-    except (_Reference, StopIteration, ValueError, RecursionError):
+        obj = _decode(data)
+    except (_Fraction, msgspec.DecodeError, RecursionError):
         return None
-    if type(obj) is dict and _encode(obj) == text:
-        return obj
-    return None
+    if type(obj) is not dict:
+        return None
+    return obj if _encode(obj) == data else None
 
 
 def parse_canonical(data: bytes, *, floats: bool = True, fast: bool = True) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """``parse_canonical``: the fast path gives the reference check's verdict on any bytes.
 
 The reference is a strict parse (no duplicate names, no NaN), ``rfc8785`` and a byte
-comparison. The fast path (C scanner + C encoder, pure ASCII, no fractions) must accept
+comparison. The fast path (msgspec, pure ASCII, no fractions, no 16-digit runs) must accept
 exactly what the reference accepts, with the same object, and hand everything it cannot
 decide to the reference. Inputs: random JSON (non-ASCII and astral text, escapes and
 control characters, big and small integers, floats, nesting, keys whose UTF-16 order
@@ -20,7 +20,12 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carewall.ledger.canonical import CanonicalError, fast_canonical, parse_canonical
+from carewall.ledger.canonical import (
+    CanonicalError,
+    canonical,
+    fast_canonical,
+    parse_canonical,
+)
 
 # ASCII (with every control character and the escapes' letters), the top of the BMP and
 # astral characters: U+E000..U+FFFF sort after U+10000.. in UTF-16 but before in code points.
@@ -152,8 +157,35 @@ def _inexact_int(value: Any) -> bool:
         pytest.param(b'{"a":"\\ud800"}', False, id="lone-surrogate"),
         pytest.param(b'{"a":1} ', False, id="trailing-space"),
         pytest.param(b'[{"a":1}]', False, id="not-an-object"),
+        pytest.param(b'{"a":1e21}', False, id="exponent-written-as-orjson-writes-it"),
+        pytest.param(b'{"a":-9007199254740992}', False, id="beyond-exact-negative-integers"),
+        pytest.param(b'{"a":18446744073709551616}', False, id="beyond-64-bit-integers"),
+        pytest.param(b'{"a":[[[{"b":0.5}]]]}', True, id="nested-fraction"),
+        pytest.param(b'{"a":{"b":1},"a":{"b":1}}', False, id="duplicate-object-member"),
+        pytest.param(b'\xef\xbb\xbf{"a":1}', False, id="byte-order-mark"),
+        pytest.param(b'{"a":"\\u2028"}', False, id="escaped-line-separator"),
+        pytest.param(b'{"a":"\x7f"}', True, id="delete-literal"),
+        pytest.param(b'{"a":"\\u007f"}', False, id="delete-escaped"),
+        pytest.param(b'{"a":1000000000000000}', True, id="sixteen-digit-exact-integer"),
+        pytest.param(b'{"a":"12345678901234567"}', True, id="digits-in-a-string"),
+        pytest.param(b'{"a":1e3}', False, id="integer-written-with-exponent"),
     ],
 )
 def test_named_edges(data: bytes, canonical: bool) -> None:
     same_verdict(data)
     assert verdict(data, fast=True)[0] == ("ok" if canonical else "refused")
+
+
+def test_every_code_point_is_escaped_as_rfc8785_escapes_it() -> None:
+    """The fast paths rest on orjson writing every string exactly as RFC 8785 does."""
+    for c in range(0x110000):
+        if 0xD800 <= c <= 0xDFFF:
+            continue  # lone surrogates: orjson refuses them and rfc8785 decides
+        obj = {"s": chr(c)}
+        assert canonical(obj) == rfc8785.dumps(obj), hex(c)
+
+
+def test_deep_nesting_is_decided_by_the_reference_without_recursing() -> None:
+    deep = b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert fast_canonical(deep) is None
+    same_verdict(deep)
