@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 # Alembic (~0.3 s to import) is imported by the functions that use it, so a command that
 # only opens an existing ledger (`carewall ledger verify`, `proof`, …) never loads it.
 
-__all__ = ["current_revision", "head_revision", "upgrade"]
+__all__ = ["current_revision", "head_revision", "upgrade", "upgrade_with_alembic"]
 
 
 def _config(store: Store) -> Config:
@@ -30,7 +30,22 @@ def _config(store: Store) -> Config:
 
 
 def upgrade(store: Store, revision: str = "head") -> None:
-    """Bring the schema up to ``revision``; safe to run on an up-to-date database."""
+    """Bring the schema up to ``revision``; safe to run on an up-to-date database.
+
+    A new, empty SQLite database brought to the newest revision is given the migrations'
+    snapshot in one transaction instead (:mod:`carewall.storage.baseline`).
+    """
+    if revision == "head" and store.is_sqlite:
+        from carewall.storage.baseline import create_if_empty
+
+        with translate_errors(), store.writer.begin() as conn:
+            if create_if_empty(conn):
+                return
+    upgrade_with_alembic(store, revision)
+
+
+def upgrade_with_alembic(store: Store, revision: str = "head") -> None:
+    """Run every migration from the database's revision to ``revision`` with Alembic."""
     from alembic import command
 
     cfg = _config(store)
