@@ -84,10 +84,15 @@ def verify_cmd(db: str | None, log_key: str | None, log_key_file: str | None) ->
             console=err_console,
             transient=True,
             disable=size < _PROGRESS_FROM or not err_console.is_terminal,
+            # Redrawn by each update instead of by a thread: verify forks its workers only
+            # when this process has no other thread.
+            auto_refresh=False,
         ) as bar:
             task = bar.add_task("verifying", total=size)
             report = verify_ledger(
-                store, lambda done, _total: bar.update(task, completed=done), pinned=pin
+                store,
+                lambda done, _total: bar.update(task, completed=done, refresh=True),
+                pinned=pin,
             )
     finally:
         store.dispose()

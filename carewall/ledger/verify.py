@@ -12,7 +12,9 @@ with the *pinned* key when one is given (:mod:`.pin`), which must also be the ke
 the database records; without a pin only with the stored key, which proves self-consistency
 and nothing more: whoever can write the database can re-key it and re-sign a rewritten log.
 Chunks below level ``_CHUNK_LEVEL`` are independent, so a big log is split into spans that
-worker processes (one per core, each with its own read connection) check in parallel.
+worker processes (one per core, each with its own read connection) check in parallel:
+forked, when this process has no other thread, from 2**17 entries; spawned otherwise, from
+2**20.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import bisect
 import hashlib
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
 
 from sqlalchemy.engine import Connection
 
@@ -42,7 +46,8 @@ __all__ = ["Fault", "VerifyReport", "verify_ledger"]
 
 _CHUNK_LEVEL = 16
 _MAX_FAULTS = 100
-_PARALLEL_MIN = 1 << 20  # entries; below this, starting workers costs more than it saves
+_PARALLEL_MIN = 1 << 20  # entries; below this, spawning workers costs more than it saves
+_FORK_MIN = 1 << 17  # entries; below this, even forked workers are not worth their start
 _MAX_WORKERS = 8
 _SPANS_PER_WORKER = 4
 _MISSING = b"\x00" * 32
@@ -256,36 +261,51 @@ def _span_worker(url: str, needed: set[NodeRef], lo: int, hi: int, size: int) ->
         store.dispose()
 
 
-def _workers(store: Store, size: int) -> int:
-    """How many processes to re-hash with: all cores for a big log in a file or a server.
+def _workers(store: Store, size: int) -> tuple[int, BaseContext | None]:
+    """How many processes to re-hash with, and how to start them: all cores for a big log in
+    a file or a server.
 
-    Hashing is CPU-bound Python, so threads would not help; each process has its own
-    read connection. Small logs stay in-process: starting a worker costs about a second.
+    Hashing is CPU-bound Python, so threads would not help; each process has its own read
+    connection. A process with no other thread forks its workers (milliseconds each), so
+    any log of ``_FORK_MIN`` entries or more is split; otherwise (a server, a progress
+    thread) forking could copy a lock another thread holds, and the workers are spawned
+    (about a second each, importing everything), worth it from ``_PARALLEL_MIN``.
     """
-    if size < _PARALLEL_MIN:
-        return 1
+    if size < _FORK_MIN:
+        return 1, None
     if store.is_sqlite and store.writer.url.database in (None, "", ":memory:"):
-        return 1
+        return 1, None
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores, _MAX_WORKERS))
+    workers = max(1, min(cores, _MAX_WORKERS))
+    if workers == 1:
+        return 1, None
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return workers, multiprocessing.get_context("fork")
+    if size < _PARALLEL_MIN:
+        return 1, None
+    return workers, multiprocessing.get_context("spawn")
 
 
 def _verify_spans(
     store: Store, report: VerifyReport, needed: set[NodeRef], size: int, progress: Progress | None
 ) -> tuple[list[bytes], set[int], dict[NodeRef, bytes]]:
-    workers = _workers(store, size)
-    if workers == 1:
+    workers, ctx = _workers(store, size)
+    if ctx is None:
         with store.read() as conn:
             return _verify_span(conn, report, needed, 0, size, progress, size)
+    if ctx.get_start_method() == "fork":
+        # No connection may cross a fork (SQLite's locks are per process): close the pooled
+        # ones; each worker opens its own, and this process reopens lazily afterwards.
+        store.reader.dispose()
+        store.writer.dispose()
     chunk = 1 << _CHUNK_LEVEL
     chunks = -(-size // chunk)
     # A few spans per worker, so progress moves and a slow core does not hold up the end.
     per = max(1, -(-chunks // (workers * _SPANS_PER_WORKER)))
     spans = [(a, min(size, a + per * chunk)) for a in range(0, size, per * chunk)]
-    ctx = multiprocessing.get_context("spawn")  # fork is unsafe beside pools and threads
     done: list[_SpanResult] = []
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:

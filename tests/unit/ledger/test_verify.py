@@ -51,3 +51,69 @@ def test_the_collector_is_paused_for_a_check_and_restored_after(tmp_path: Path) 
         assert gc.isenabled()  # and on again after a failure
     finally:
         store.dispose()
+
+
+def _tampered_log(tmp_path: Path) -> str:
+    """A 300-entry log with one entry and one stored node changed behind its back."""
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    store = open_store(url)
+    try:
+        lg = Ledger.create(store, "verify.test/log", tmp_path / "log.key")
+        lg.append_raw([b'{"kind":"policy","n":%d,"v":1}' % i for i in range(300)])
+        lg.publish()
+        with store.write() as conn:
+            conn.exec_driver_sql(
+                "UPDATE ledger_entries SET data = ? WHERE idx = 37", (b'{"kind":"x","v":1}',)
+            )
+            conn.exec_driver_sql(
+                "UPDATE ledger_nodes SET hash = ? WHERE level = 2 AND idx = 50", (b"\x07" * 32,)
+            )
+    finally:
+        store.dispose()
+    return url
+
+
+def test_forked_workers_report_what_one_process_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = _tampered_log(tmp_path)
+    store = open_store(url)
+    try:
+        alone = verify_ledger(store)
+        monkeypatch.setattr(v, "_CHUNK_LEVEL", 4)  # 16-entry chunks: 300 entries, 19 chunks
+        monkeypatch.setattr(v, "_FORK_MIN", 1)
+        workers, ctx = v._workers(store, 300)
+        if workers == 1:
+            pytest.skip("one core: nothing to split")
+        assert ctx is not None and ctx.get_start_method() == "fork"
+        forked = verify_ledger(store)
+        assert verify_ledger(store).faults == forked.faults  # the store works after a fork
+    finally:
+        store.dispose()
+    assert not alone.ok
+    assert [f.index for f in alone.faults][:2] == [37, 200]
+    assert forked.faults == alone.faults
+    assert (forked.size, forked.nodes, forked.fault_count) == (
+        alone.size,
+        alone.nodes,
+        alone.fault_count,
+    )
+
+
+def test_no_fork_beside_another_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread may hold a lock a forked child would inherit held: spawn, or stay alone."""
+    import threading
+
+    monkeypatch.setattr(v, "_FORK_MIN", 1)
+    store = open_store(f"sqlite:///{tmp_path / 'log.db'}")
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert v._workers(store, 1000) == (1, None)  # under _PARALLEL_MIN: in this process
+        _, ctx = v._workers(store, v._PARALLEL_MIN)
+        assert ctx is None or ctx.get_start_method() == "spawn"
+    finally:
+        release.set()
+        other.join()
+        store.dispose()
