@@ -14,11 +14,10 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from carewall.cli import err_console, main
+from carewall.cli.append_input import Batch, checked_batches
 from carewall.cli.options import log_key_options
-from carewall.errors import InputError, LedgerError
-from carewall.ledger import Ledger, check_entry, default_key_path, encode_entry, verify_ledger
-from carewall.ledger.canonical import CanonicalError, fast_canonical, parse_entry
-from carewall.ledger.log import MAX_ENTRY_BYTES
+from carewall.errors import CarewallError, InputError, LedgerError
+from carewall.ledger import Ledger, default_key_path, verify_ledger
 from carewall.ledger.pin import resolve_pin, short, unpinned_warning
 from carewall.ledger.proof_docs import consistency_doc, inclusion_doc
 from carewall.storage.db import DEFAULT_URL, Store, normalise_url, open_store
@@ -187,41 +186,6 @@ def proof_cmd(index: int | None, from_: int | None, size: int | None, db: str | 
     click.echo(json.dumps(out, indent=2))
 
 
-def _entry_bytes(raw: bytes, where: str) -> bytes:
-    """One line's canonical entry bytes: the line itself when it already is canonical."""
-    try:
-        obj = fast_canonical(raw) if len(raw) <= MAX_ENTRY_BYTES else None
-    except CanonicalError:
-        obj = None  # encode_entry below says what is wrong, in the CLI's words
-    if obj is None:  # not provably canonical as written: parse strictly, canonicalise
-        return encode_entry(parse_entry(raw), where)
-    check_entry(obj, where)
-    return raw
-
-
-def _batches(source: IO[bytes], size: int) -> Iterator[tuple[int, list[bytes]]]:
-    """Lines of ``source`` as canonical entries, ``size`` at a time (0: all at once), each
-    batch with the number of the first line after it. A bad line raises before its batch
-    is yielded.
-    """
-    datas: list[bytes] = []
-    number = 0
-    for number, raw in enumerate(source, start=1):
-        if not raw.strip():
-            continue
-        where = f"line {number}"
-        try:
-            datas.append(_entry_bytes(raw.rstrip(b"\n"), where))
-        except InputError as e:
-            field = e.field if e.field and e.field.startswith(where) else where
-            raise InputError(e.message, field=field, fix=e.fix) from e
-        if len(datas) == size:
-            yield number + 1, datas
-            datas = []
-    if datas:
-        yield number + 1, datas
-
-
 @ledger.command("append")
 @_db_option
 @click.option(
@@ -255,7 +219,7 @@ def append_cmd(
     line appends nothing of its batch; batches before it stay appended, and the error says
     from which line to append again. An input of one batch or less is all or nothing.
     """
-    batches = _batches(source, batch)
+    batches = checked_batches(source, batch)
     pending = next(batches, None)  # checked before any ledger or key is created
     key = key_path or default_key_path(db)
     store = open_store(db)
@@ -267,9 +231,7 @@ def append_cmd(
         store.dispose()
 
 
-def _append_batches(
-    lg: Ledger, first: tuple[int, list[bytes]], rest: Iterator[tuple[int, list[bytes]]]
-) -> str:
+def _append_batches(lg: Ledger, first: Batch, rest: Iterator[Batch]) -> str:
     """Append batch after batch; return the checkpoint signed with the last.
 
     The next batch is read and checked while the one before it is written (SQLite and
@@ -282,15 +244,17 @@ def _append_batches(
         while True:
             try:
                 pending = next(rest, None)
-            except InputError as e:
+            except CarewallError as e:  # a bad line, or the checking process stopped
                 note = writing.result()  # what was handed over is committed before we say so
                 size = int(note.splitlines()[1])
-                raise InputError(
-                    e.message,
-                    field=e.field,
-                    fix=(e.fix + "; " if e.fix else "")
-                    + f"the lines before line {after} are appended (the log has {size:,} "
-                    f"entries, signed): fix the line and append again from line {after}",
+                again = (
+                    f"the lines before line {after} are appended (the log has {size:,} "
+                    f"entries, signed): "
+                    + ("fix the line and " if isinstance(e, InputError) else "")
+                    + f"append again from line {after}"
+                )
+                raise type(e)(
+                    e.message, field=e.field, fix=(e.fix + "; " if e.fix else "") + again
                 ) from e
             note = writing.result()
             if pending is None:
