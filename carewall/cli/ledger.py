@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from carewall.cli import err_console, main
 from carewall.cli.append_input import Batch, checked_batches
@@ -71,6 +70,8 @@ def verify_cmd(db: str | None, log_key: str | None, log_key_file: str | None) ->
     Exit 0 when everything matches; exit 1 naming the key that is not the pinned one, or
     the first bad entry index.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
     pin = resolve_pin(log_key, log_key_file)
     store = _open_existing(db)
     try:
