@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from carewall.policy.checks import MAX_REQUEST_BYTES
 from carewall.policy.decision import CategoryDecision, Decision
-from carewall.policy.document import MAX_REQUEST_BYTES, parse_document
+from carewall.policy.document import parse_document
 from carewall.policy.engine import Engine, Rule
 from carewall.policy.pledge_check import PLEDGE_RULE_IDS, pledge_violations
 from carewall.policy.register import (

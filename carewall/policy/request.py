@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from carewall.errors import InputError
-from carewall.policy.document import (
+from carewall.policy.checks import (
     CRIME_EXEMPTION,
     MAX_REQUEST_BYTES,
     check_date,
