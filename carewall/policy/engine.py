@@ -21,15 +21,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import cedarpy
 
 from carewall.errors import PolicyError
-from carewall.ids import is_id
 from carewall.policy.cache import DecisionCache
+from carewall.policy.context import CedarContext
 from carewall.policy.decision import (
     BUILTIN_REASONS,
     DEFAULT_DENY,
@@ -41,9 +39,15 @@ from carewall.policy.decision import (
     Outcome,
 )
 from carewall.policy.facts import RequestFacts, SubjectFacts, facts_of
-from carewall.policy.names import fold
-from carewall.policy.offences import is_immigration_offence
-from carewall.policy.pledge_check import PLEDGE_RULE_IDS
+from carewall.policy.policy_set import (
+    PLEDGE_AST_SHA256,
+    RESERVED,
+    Rule,
+    check_local,
+    check_pledge,
+    package_text,
+    static_policies,
+)
 from carewall.policy.register import Register
 from carewall.policy.schema import ACTION, ENUM_TYPES, schema_text
 from carewall.vocab import vocabulary
@@ -53,22 +57,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PLEDGE_AST_SHA256", "Engine", "Rule"]
 
-# SHA-256 of the pledge's rules in canonical form (Cedar's JSON policy format with sorted
-# keys): comments and layout may change, the rules themselves may not. Changing a pledge
-# rule means changing this constant, in review, in the open.
-PLEDGE_AST_SHA256 = "90ef92163e144c24d6cd593d04dea4584a4683203f763117adf82b49c8a2d7ef"
-
-_IMMIGRATION_EXEMPTION = "dpa2018_sch2_p1_para4_immigration"
-_PLEDGE_FOLDED = fold("pledge")
-
-
-def _looks_like_pledge(rule_id: str) -> bool:
-    """True when the first part of a rule id reads as "pledge", however it is spelt."""
-    first = fold(rule_id.split("/", 1)[0]).replace(" ", "")
-    return first.startswith(_PLEDGE_FOLDED)
-
-
-_RESERVED = frozenset({DEFAULT_DENY, EVALUATION_ERROR, NO_DECISION, UNNAMED_PERMIT})
 _ACTION = {"type": "Action", "id": ACTION}
 
 
@@ -78,150 +66,6 @@ _NO_DECISION = cedarpy.Decision.NoDecision
 _REFUSED_EVALUATION_ERROR = CategoryDecision("refused", (EVALUATION_ERROR,))
 _REFUSED_NO_DECISION = CategoryDecision("refused", (NO_DECISION,))
 _REFUSED_UNNAMED_PERMIT = CategoryDecision("refused", (UNNAMED_PERMIT,))
-
-
-def _entity(kind: str, value: str) -> dict[str, Any]:
-    return {"__entity": {"type": ENUM_TYPES[kind], "id": value}}
-
-
-def _json_value(value: object) -> str:
-    """``json.dumps(value)``, without its call overhead for booleans and integers."""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if type(value) is int:
-        return int.__repr__(value)
-    return json.dumps(value)
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One rule of the active set, as an auditor names it."""
-
-    id: str
-    effect: str  # "permit" | "forbid"
-    legal_basis: str | None
-    rationale: str | None
-    pledge: bool
-
-
-def _package_text(name: str) -> str:
-    return resources.files("carewall.policy").joinpath(name).read_text("utf-8")
-
-
-def _static_policies(text: str, what: str) -> dict[str, Any]:
-    try:
-        parsed = json.loads(cedarpy.policies_to_json_str(text))
-    except ValueError as e:
-        raise PolicyError(
-            f"the {what} is not valid Cedar: {e}",
-            field=what,
-            fix="fix the Cedar syntax (cedar format / cedar validate help)",
-        ) from e
-    if parsed.get("templates"):
-        raise PolicyError(
-            f"the {what} contains a template",
-            field=what,
-            fix="write static policies only; templates with ?principal or ?resource never apply",
-        )
-    policies: dict[str, Any] = parsed.get("staticPolicies", {})
-    # Cedar names policies policy0, policy1, … in text order.
-    return dict(sorted(policies.items(), key=lambda kv: int(kv[0].removeprefix("policy"))))
-
-
-def _canonical(policies: dict[str, Any]) -> str:
-    return json.dumps(list(policies.values()), sort_keys=True, separators=(",", ":"))
-
-
-def _check_pledge(text: str) -> list[Rule]:
-    policies = _static_policies(text, "pledge")
-    rules = []
-    for p in policies.values():
-        ann = p.get("annotations", {})
-        rules.append(Rule(ann.get("id", ""), p["effect"], None, ann.get("rationale"), True))
-    ids = [r.id for r in rules]
-    missing = [i for i in PLEDGE_RULE_IDS if i not in ids]
-    if missing:
-        raise PolicyError(
-            f"the pledge rule {missing[0]!r} is missing",
-            field="pledge",
-            fix="reinstall carewall: pledge.cedar must hold every rule of contract §5",
-        )
-    extra = [i for i in ids if i not in PLEDGE_RULE_IDS]
-    if extra or len(ids) != len(set(ids)):
-        raise PolicyError(
-            "the pledge holds a rule that is not in contract §5, or holds one twice",
-            field="pledge",
-            fix="reinstall carewall",
-        )
-    for r in rules:
-        if r.effect != "forbid" or not r.rationale:
-            raise PolicyError(
-                f"the pledge rule {r.id!r} must be a forbid with a @rationale",
-                field="pledge",
-                fix="reinstall carewall",
-            )
-    digest = hashlib.sha256(_canonical(policies).encode()).hexdigest()
-    if digest != PLEDGE_AST_SHA256:
-        raise PolicyError(
-            "the pledge rules have been altered",
-            field="pledge",
-            fix="reinstall carewall: the pledge must be present verbatim",
-        )
-    return rules
-
-
-def _check_local(text: str) -> list[Rule]:
-    bases = vocabulary()["legal_basis"]
-    rules: list[Rule] = []
-    seen: set[str] = set()
-    for n, p in enumerate(_static_policies(text, "policy").values()):
-        ann = p.get("annotations", {})
-        rule_id = ann.get("id")
-        where = f"policy rule {n + 1}"
-        if not rule_id:
-            raise PolicyError(
-                f"{where} has no @id", field="policy", fix='add @id("local/…") to every rule'
-            )
-        if not is_id(rule_id, "rule"):
-            raise PolicyError(
-                f"{where} has an @id that is not a rule id",
-                field="policy",
-                fix="write rule ids in lowercase ASCII letters, digits, '-', '_' and '/', "
-                'e.g. @id("local/police-suspect")',
-            )
-        if _looks_like_pledge(rule_id):
-            verb = "redefines the pledge rule" if rule_id in PLEDGE_RULE_IDS else "uses the id"
-            raise PolicyError(
-                f"{where} {verb} {rule_id!r}",
-                field="policy",
-                fix="the pledge is loaded from the package; local rule ids must not start "
-                "with 'pledge' in any spelling",
-            )
-        if rule_id in _RESERVED or rule_id in seen:
-            raise PolicyError(
-                f"the rule id {rule_id!r} is reserved or used twice",
-                field="policy",
-                fix="give every rule its own @id",
-            )
-        seen.add(rule_id)
-        basis = ann.get("legal_basis")
-        if p["effect"] == "permit" and basis == _IMMIGRATION_EXEMPTION:
-            raise PolicyError(
-                f"the permit {rule_id!r} cites the immigration exemption",
-                field="policy",
-                fix="the pledge refuses that basis; no local permit may cite it",
-            )
-        if p["effect"] == "permit" and basis not in bases:
-            raise PolicyError(
-                f"the permit {rule_id!r} names no known @legal_basis"
-                + (f" ({basis!r})" if basis else ""),
-                field="policy",
-                fix=f"add @legal_basis with one of: {', '.join(bases)}",
-            )
-        rules.append(Rule(rule_id, p["effect"], basis, ann.get("rationale"), False))
-    return rules
 
 
 def _group(subjects: Sequence[SubjectFacts]) -> dict[SubjectFacts, list[int]]:
@@ -240,8 +84,8 @@ class Engine:
     """A loaded, validated policy set. Build with :meth:`Engine.load`; decide many times."""
 
     def __init__(self, pledge: str, local: str) -> None:
-        pledge_rules = _check_pledge(pledge)
-        local_rules = _check_local(local)
+        pledge_rules = check_pledge(pledge)
+        local_rules = check_local(local)
         combined = pledge.rstrip("\n") + "\n\n" + local
         result = cedarpy.validate_policies(combined, schema_text())
         if not result.validation_passed:
@@ -262,12 +106,12 @@ class Engine:
         self.rule_ids: list[str] = [r.id for r in self.rules]
         # Cedar's positional ids (policy0…) follow text order: pledge first, then local.
         self._by_cedar_id = {f"policy{i}": r for i, r in enumerate(self.rules)}
-        for cedar_id, p in _static_policies(combined, "policy").items():
+        for cedar_id, p in static_policies(combined, "policy").items():
             if p.get("annotations", {}).get("id") != self._by_cedar_id[cedar_id].id:
                 raise PolicyError(
                     "rule ids could not be matched to Cedar's", field="policy", fix="report this"
                 )
-        self._order = {rid: i for i, rid in enumerate([*self.rule_ids, *sorted(_RESERVED)])}
+        self._order = {rid: i for i, rid in enumerate([*self.rule_ids, *sorted(RESERVED)])}
         self._reasons = {
             r.id: r.rationale or f"Permitted by {r.id} (legal basis {r.legal_basis})."
             for r in self.rules
@@ -275,12 +119,7 @@ class Engine:
         self._policies = cedarpy.PolicySet.from_str(combined)
         self._schema = cedarpy.Schema.from_str(schema_text())
         self._resources = {c: {"type": "Category", "id": c} for c in vocabulary()["category"]}
-        # Each vocabulary id's entity reference as JSON, as json.dumps writes it (for
-        # context_json); derived from the packaged vocabulary, which cannot change under us.
-        self._entity_json = {
-            kind: {v: json.dumps(_entity(kind, v)) for v in vocabulary()[kind]}
-            for kind in ("purpose", "legal_basis", "function")
-        }
+        self._contexts = CedarContext()
         # How _judge names Cedar's policies: permits that may allow (named, with a basis)
         # and forbids, by Cedar's positional id.
         self._named_permits = {
@@ -307,18 +146,18 @@ class Engine:
         ``pledge`` replaces the packaged pledge text (for tests and auditors); it must still
         hold the contract's rules verbatim.
         """
-        local = _package_text("default.cedar") if local_policy is None else local_policy
+        local = package_text("default.cedar") if local_policy is None else local_policy
         return cls(cls.pledge_text() if pledge is None else pledge, local)
 
     @staticmethod
     def pledge_text() -> str:
         """The packaged ``pledge.cedar``."""
-        return _package_text("pledge.cedar")
+        return package_text("pledge.cedar")
 
     @staticmethod
     def default_text() -> str:
         """The packaged default local policy, ``default.cedar``."""
-        return _package_text("default.cedar")
+        return package_text("default.cedar")
 
     def _entities_for(self, register: Register) -> Any:
         cached = self._entities
@@ -340,74 +179,11 @@ class Engine:
 
     def context(self, facts: RequestFacts, subject: SubjectFacts, count: int) -> dict[str, Any]:
         """The Cedar context for one subject combination (facts from request and register)."""
-        return {
-            "holder": {"__entity": {"type": "Organisation", "id": facts.holder}},
-            "purpose": _entity("purpose", facts.purpose),
-            "legal_basis": _entity("legal_basis", facts.legal_basis),
-            "other_bases": [_entity("legal_basis", b) for b in facts.other_bases],
-            "offence": facts.offence or "",
-            "immigration_offence": is_immigration_offence(facts.offence),
-            "court_order": facts.court_order,
-            "onward_recipients": [_entity("function", f) for f in facts.onward_recipients],
-            "victim_or_witness": subject.is_victim_or_witness,
-            "child": subject.is_child,
-            "consent": subject.consent,
-            "subjects": count,
-        }
+        return self._contexts.as_dict(facts, subject, count)
 
     def context_json(self, facts: RequestFacts, subject: SubjectFacts, count: int) -> str:
-        """``json.dumps(self.context(facts, subject, count))``, character for character.
-
-        Built from pieces: the request-wide part once per request (:meth:`_context_head`)
-        and each vocabulary id's entity JSON once per engine. A property test holds the two
-        equal for any facts, ids outside the vocabulary included.
-        """
-        return self._context_tail(self._context_head(facts), subject, count)
-
-    def _entity_text(self, kind: str, value: str) -> str:
-        known = self._entity_json[kind].get(value)
-        return known if known is not None else json.dumps(_entity(kind, value))
-
-    def _context_head(self, facts: RequestFacts) -> str:
-        ent = self._entity_text
-        return "".join(
-            (
-                '{"holder": {"__entity": {"type": "Organisation", "id": ',
-                json.dumps(facts.holder),
-                '}}, "purpose": ',
-                ent("purpose", facts.purpose),
-                ', "legal_basis": ',
-                ent("legal_basis", facts.legal_basis),
-                ', "other_bases": [',
-                ", ".join([ent("legal_basis", b) for b in facts.other_bases]),
-                '], "offence": ',
-                json.dumps(facts.offence or ""),
-                ', "immigration_offence": ',
-                _json_value(is_immigration_offence(facts.offence)),
-                ', "court_order": ',
-                _json_value(facts.court_order),
-                ', "onward_recipients": [',
-                ", ".join([ent("function", f) for f in facts.onward_recipients]),
-                "], ",
-            )
-        )
-
-    @staticmethod
-    def _context_tail(head: str, subject: SubjectFacts, count: int) -> str:
-        return "".join(
-            (
-                head,
-                '"victim_or_witness": ',
-                _json_value(subject.is_victim_or_witness),
-                ', "child": ',
-                _json_value(subject.is_child),
-                ', "consent": ',
-                _json_value(subject.consent),
-                ', "subjects": ',
-                _json_value(count),
-                "}",
-            )
-        )
+        """``json.dumps(self.context(facts, subject, count))``, character for character."""
+        return self._contexts.as_json(facts, subject, count)
 
     def cedar_requests(
         self,
@@ -426,9 +202,9 @@ class Engine:
         principal = {"type": "Organisation", "id": facts.requester}
         total = len(subjects) if count is None else count
         out = []
-        head = self._context_head(facts)
+        head = self._contexts.head(facts)
         for key in keys:
-            ctx = self._context_tail(head, key, total)
+            ctx = self._contexts.tail(head, key, total)
             for c in facts.categories:
                 out.append(
                     {
@@ -483,12 +259,12 @@ class Engine:
         if missing:
             principal = {"type": "Organisation", "id": facts.requester}
             contexts: dict[int, str] = {}
-            head = self._context_head(facts)
+            head = self._contexts.head(facts)
             batch = []
             for g, j in missing:
                 ctx = contexts.get(g)
                 if ctx is None:
-                    ctx = contexts[g] = self._context_tail(head, keys[g], total)
+                    ctx = contexts[g] = self._contexts.tail(head, keys[g], total)
                 batch.append(
                     {
                         "principal": principal,
