@@ -475,19 +475,19 @@ def fill_year(
             release = rng.random() < ev.data["sc"].release_rate
             reviewer = rng.choice(_reviewers(svc, rec.holder, "release_reviewer"))
             facts = _holder_facts(rng, rec)
+            # record_review: the record is read again below only when it is needed
             try:
-                rec = svc.review(rec.id, reviewer, release, facts=facts if release else None)
+                svc.record_review(rec.id, reviewer, release, facts=facts if release else None)
             except ConflictError:  # nothing may go on the holder's record: refuse instead
                 release = False
-                rec = svc.review(rec.id, reviewer, False)
+                svc.record_review(rec.id, reviewer, False)
             if release:
                 # the notices are written now, as a server's worker would write them
                 record_queued(svc)
-                rec = svc.get(rec.id)
                 stats.released += 1
                 if rng.random() < 0.03:
                     later(ev, (10, 40), "appeal", id=rec.id, by="subject")
-                if any(n_.status == "deferred" for n_ in rec.notices):
+                if svc.notices(rec.id, status="deferred"):
                     roll = rng.random()
                     if roll < 0.5:
                         later(ev, (30, 80), "lift", id=rec.id)
@@ -525,11 +525,11 @@ def fill_year(
                 not uphold and rec.appeal is not None and rec.appeal.prior_outcome == "refused"
             )
             try:
-                svc.decide_appeal(
+                svc.record_appeal_decision(
                     rec.id, decider, uphold, facts=_holder_facts(rng, rec) if releases else None
                 )
             except ConflictError:  # nothing may go on the holder's record: the refusal stands
-                svc.decide_appeal(rec.id, decider, True)
+                svc.record_appeal_decision(rec.id, decider, True)
             record_queued(svc)
         elif ev.kind in ("lift", "renew"):
             rec = svc.get(ev.data["id"])

@@ -35,8 +35,8 @@ from carewall.policy import (
     Register,
     load_register,
 )
+from carewall.service import deciding, submitting
 from carewall.service import logentries as le
-from carewall.service import submitting
 from carewall.service import tables as t
 from carewall.service.deferrals import (
     Deferral,
@@ -49,16 +49,16 @@ from carewall.service.extract_terms import Extract
 from carewall.service.group_commit import GroupCommit
 from carewall.service.jobs import JobPolicy, after_commit, queue_notices
 from carewall.service.jobstore import QueuedJob
-from carewall.service.lifecycle import Action, Outcome, Stage, next_stage
+from carewall.service.lifecycle import Action, Outcome, next_stage
 from carewall.service.notices import Channel, channel_from_env
 from carewall.service.reading import ReadMixin
 from carewall.service.records import RequestRecord, RequestSummary, Submitted
 from carewall.service.register_policy import RegisterPolicyMixin
 from carewall.service.registry import record_admin, register_entries, write_register
-from carewall.service.releasing import DEFAULT_DEFERRAL_DAYS, release_in
+from carewall.service.releasing import DEFAULT_DEFERRAL_DAYS
 from carewall.service.statements import (
+    _INSERT_EVENT,
     _LOCK_REQUEST,
-    _UPDATE_APPEAL,
     _UPDATE_REQUEST,
     _event_row,
 )
@@ -72,19 +72,6 @@ __all__ = ["DEFAULT_DEFERRAL_DAYS", "Service"]
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _only_with_release(
-    facts: Sequence[Any] | None, defer_until: str | None, no_defer: bool
-) -> None:
-    """Facts and deferral are the reviewer's decisions about a release, and only that."""
-    for given, field in ((facts, "facts"), (defer_until, "defer_until"), (no_defer, "no_defer")):
-        if given:
-            raise InputError(
-                "is decided only with a release",
-                field=field,
-                fix="leave it out when refusing or upholding",
-            )
 
 
 def _new_id() -> str:
@@ -304,9 +291,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         log_index: int | None,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        conn.execute(
-            t.events.insert(), _event_row(request_id, kind, time, actor, log_index, detail)
-        )
+        conn.execute(_INSERT_EVENT, _event_row(request_id, kind, time, actor, log_index, detail))
 
     # ----- the lifecycle ---------------------------------------------------------------
 
@@ -341,15 +326,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         Returns the full record; :meth:`record_review` records the same without reading
         it back (a release of 100,000 people has a record of tens of megabytes).
         """
-        self.record_review(
-            id,
-            reviewer_id,
-            release,
-            note,
-            facts=facts,
-            defer_until=defer_until,
-            no_defer=no_defer,
-        )
+        deciding.review(self, id, reviewer_id, release, note, facts, defer_until, no_defer, None)
         return self.get(id)
 
     def record_review(
@@ -367,45 +344,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         """:meth:`review`, returning only the request's summary (ids, stage, counts).
 
         ``extract``: the release of an extract's held file (see :mod:`.extracts`)."""
-        if note is not None:
-            check_text(note, field="note", kind="prose", max_length=5000)
-        register = self.register()
-        job: QueuedJob | None = None
-        with self._write() as conn:
-            row = self._lock_row(conn, id)
-            self._check_reviewer(register, reviewer_id, row.holder, "release_reviewer")
-            next_stage(row.stage, row.outcome, Action.REVIEW)
-            now = le.rfc3339(self.clock())
-            if release:
-                job = release_in(
-                    self,
-                    conn,
-                    row,
-                    register,
-                    reviewer_id,
-                    now,
-                    [],
-                    facts,
-                    defer_until,
-                    no_defer,
-                    extract,
-                )
-            else:
-                _only_with_release(facts, defer_until, no_defer)
-                idx = self.ledger.append_in(
-                    conn, [le.review_entry(id, "refused", reviewer_id, [], now)]
-                )
-                self._event(conn, id, "reviewed", now, reviewer_id, idx[0], {"outcome": "refused"})
-            values: dict[str, Any] = {
-                "stage": Stage.REVIEWED.value,
-                "reviewer": reviewer_id,
-                "reviewed_at": now,
-                "review_note": note,
-            }
-            if not release:
-                values["outcome"] = Outcome.REFUSED.value
-            conn.execute(_UPDATE_REQUEST, {"rid": id, **values})
-        self._after_commit(job)
+        deciding.review(self, id, reviewer_id, release, note, facts, defer_until, no_defer, extract)
         return self.summary(id)
 
     def appeal(
@@ -466,9 +405,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         Overturning a refusal releases what the policy permits (never more); overturning a
         release records that it should not have happened. Returns the full record.
         """
-        self.record_appeal_decision(
-            id, reviewer_id, uphold, facts=facts, defer_until=defer_until, no_defer=no_defer
-        )
+        deciding.decide_appeal(self, id, reviewer_id, uphold, facts, defer_until, no_defer)
         return self.get(id)
 
     def record_appeal_decision(
@@ -482,47 +419,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         no_defer: bool = False,
     ) -> RequestSummary:
         """:meth:`decide_appeal`, returning only the request's summary."""
-        register = self.register()
-        job: QueuedJob | None = None
-        with self._write() as conn:
-            row = self._lock_row(conn, id)
-            self._check_reviewer(register, reviewer_id, row.holder, "appeal_reviewer")
-            if row.reviewer is not None and row.reviewer == reviewer_id:
-                raise AuthError(
-                    "the appeal must be decided by someone other than the first reviewer",
-                    field="reviewer",
-                    fix="ask another appeal reviewer",
-                )
-            stage = next_stage(row.stage, row.outcome, Action.UPHOLD if uphold else Action.OVERTURN)
-            appeal = conn.execute(sa.select(t.appeals).where(t.appeals.c.request_id == id)).one()
-            now = le.rfc3339(self.clock())
-            result: Literal["upheld", "overturned"] = "upheld" if uphold else "overturned"
-            entry = dict(le.appeal_entry(id, appeal.by, result, now, reviewer_id))
-            if not uphold and appeal.prior_outcome == Outcome.REFUSED.value:
-                job = release_in(
-                    self,
-                    conn,
-                    row,
-                    register,
-                    reviewer_id,
-                    now,
-                    [entry],
-                    facts,
-                    defer_until,
-                    no_defer,
-                )
-            else:
-                _only_with_release(facts, defer_until, no_defer)
-                idx = self.ledger.append_in(conn, [entry])
-                self._event(conn, id, "appeal_" + result, now, reviewer_id, idx[0])
-                if not uphold:
-                    conn.execute(_UPDATE_REQUEST, {"rid": id, "outcome": Outcome.REFUSED.value})
-            conn.execute(
-                _UPDATE_APPEAL,
-                {"rid": id, "reviewer": reviewer_id, "decided_at": now, "result": result},
-            )
-            conn.execute(_UPDATE_REQUEST, {"rid": id, "stage": stage.value})
-        self._after_commit(job)
+        deciding.decide_appeal(self, id, reviewer_id, uphold, facts, defer_until, no_defer)
         return self.summary(id)
 
     def withdraw(self, id: str, by_org: str) -> RequestRecord:

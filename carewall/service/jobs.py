@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -41,7 +41,7 @@ from carewall.service.logentries import rfc3339
 from carewall.service.recording import record_notices
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Row
 
     from carewall.service.facade import Service
 
@@ -196,7 +196,20 @@ def run_claimed(
     some of its notices (it is tried again once their claims could have run out).
     """
     with svc.store.read() as conn:
-        row = conn.execute(sa.select(jobstore.jobs).where(jobstore.jobs.c.id == job_id)).one()
+        row = conn.execute(jobstore.JOB, {"job": job_id}).one()
+    return _run(svc, row, worker, on_progress, stop)[0]
+
+
+def _run(
+    svc: Service,
+    row: Row[Any],
+    worker: str,
+    on_progress: OnProgress | None,
+    stop: threading.Event | None,
+) -> tuple[int, bool]:
+    """:func:`run_claimed` on the job's ``row`` as committed when ``worker`` took it; also
+    says whether the job ended done (it can never be claimed again)."""
+    job_id = int(row.id)
     record = jobstore._record(row)
     sent = 0
 
@@ -212,9 +225,13 @@ def run_claimed(
             on_progress(record.model_copy(update={"stage": "record"}), n)
 
     try:
-        stage = record_notices(svc, job_id, worker, on_recorded=recorded, stop=stop)
+        stage: str = "done"
+        if row.stage == "record" or row.worker != worker or row.state != "running":
+            # its notices are still to be written (or it is not this worker's: "lost");
+            # a job past that stage never goes back to it
+            stage = record_notices(svc, job_id, worker, on_recorded=recorded, stop=stop)
         if stage == "lost":
-            return 0
+            return 0, False
         if stage == "stopped":
             raise _Stopped
         Delivery(svc).pending(row.request_id, on_delivered=delivered, stop=stop)
@@ -224,7 +241,7 @@ def run_claimed(
             retry = rfc3339(now)
             with svc._writer_turn, svc.store.write() as conn:
                 jobstore.give_back(conn, job_id, worker, retry, None, retry)
-            return sent
+            return sent, False
         code = e.code if isinstance(e, CarewallError) else type(e).__name__
         now = svc.clock()
         retry = rfc3339(now + timedelta(seconds=svc.job_policy.lease))
@@ -235,8 +252,8 @@ def run_claimed(
             pass  # the lease runs out and another worker takes it over
         raise
     with svc._writer_turn, svc.store.write() as conn:
-        jobstore.finish(conn, job_id, worker, svc.clock(), svc.job_policy.lease)
-    return sent
+        state = jobstore.finish(conn, job_id, worker, svc.clock(), svc.job_policy.lease)
+    return sent, state == "done"
 
 
 def record_queued(svc: Service) -> int:
@@ -249,6 +266,9 @@ def record_queued(svc: Service) -> int:
     pol = svc.job_policy
     recorded = 0
     while True:
+        with svc.store.read() as conn:  # nothing to hold: no writer transaction to find that
+            if not jobstore.any_to_record(conn):
+                return recorded
         now = rfc3339(svc.clock())
         with svc._writer_turn, svc.store.write() as conn:
             job_id = jobstore.hold_for_recording(conn, pol.worker, now)
@@ -262,13 +282,13 @@ def record_queued(svc: Service) -> int:
         recorded += 1
 
 
-def _claim(svc: Service, *, ignore_backoff: bool, skip: set[int]) -> int | None:
+def _claim(svc: Service, *, ignore_backoff: bool, skip: set[int]) -> Row[Any] | None:
+    """The job this worker claimed (its row as the claim committed it), or None."""
     pol = svc.job_policy
     with svc._writer_turn, svc.store.write() as conn:
-        row = jobstore.claim_next(
+        return jobstore.claim_next(
             conn, pol.worker, svc.clock(), pol.lease, ignore_backoff=ignore_backoff, skip=skip
         )
-    return None if row is None else int(row.id)
 
 
 def drain(
@@ -281,16 +301,23 @@ def drain(
     """Run every job this worker can claim, each at most once, until none is left.
 
     A job given back unfinished (other workers still hold some of its notices) is not
-    taken again in the same round: it waits for its ``run_after``.
+    taken again in the same round: it waits for its ``run_after``. Only those are named to
+    the claim as jobs to skip: a job that ended done can never be claimed again, so the
+    claim's statement stays small however many jobs a round runs.
     """
     sent = 0
     ran: set[int] = set()
+    unfinished: set[int] = set()
     while stop is None or not stop.is_set():
-        job_id = _claim(svc, ignore_backoff=ignore_backoff, skip=ran)
-        if job_id is None:
+        row = _claim(svc, ignore_backoff=ignore_backoff, skip=unfinished)
+        if row is None:
             break
+        job_id = int(row.id)
         ran.add(job_id)
-        sent += run_claimed(svc, job_id, svc.job_policy.worker, on_progress=on_progress, stop=stop)
+        n, done = _run(svc, row, svc.job_policy.worker, on_progress, stop)
+        sent += n
+        if not done:
+            unfinished.add(job_id)
     return Sweep(sent=sent, jobs=len(ran))
 
 

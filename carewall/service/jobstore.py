@@ -33,9 +33,11 @@ from carewall.service.logentries import rfc3339
 from carewall.storage.db import Store
 
 __all__ = [
+    "JOB",
     "NOTICES",
     "JobRecord",
     "QueuedJob",
+    "any_to_record",
     "claim_next",
     "close_finished",
     "enqueue",
@@ -159,15 +161,62 @@ def enqueue(
             "heartbeat_at": now,
             "attempts": 1,
         }
-    job_id = conn.execute(jobs.insert().values(values).returning(jobs.c.id)).scalar_one()
+    job_id = conn.execute(_ENQUEUE, values).scalar_one()
     return QueuedJob(int(job_id), total, worker if total else None)
 
 
-def _claimable(now: str, stale: str, ignore_backoff: bool) -> sa.ColumnElement[bool]:
+_Time = str | sa.BindParameter[str]
+
+
+def _claimable(now: _Time, stale: _Time, ignore_backoff: bool) -> sa.ColumnElement[bool]:
+    """Queued (and due at ``now``, unless ``ignore_backoff``), or running with a heartbeat
+    at or before ``stale`` (times, or bound parameters)."""
     queued = jobs.c.state == "queued"
     if not ignore_backoff:
         queued = queued & (jobs.c.run_after <= now)
     return queued | ((jobs.c.state == "running") & (jobs.c.heartbeat_at <= stale))
+
+
+# Statements built once (per variant), so their compiled forms are reused. Parameters: ``at``
+# (now), ``stale`` (now less the lease), ``job``, ``me`` (the worker), ``skip`` (ids).
+_AT: sa.BindParameter[str] = sa.bindparam("at")
+_STALE: sa.BindParameter[str] = sa.bindparam("stale")
+JOB = sa.select(jobs).where(jobs.c.id == sa.bindparam("job"))
+_ENQUEUE = jobs.insert().returning(jobs.c.id)
+_PICKS: dict[tuple[bool, bool], sa.Select[Any]] = {}
+_CLAIMS: dict[bool, sa.Update] = {}
+
+
+def _pick(ignore_backoff: bool, skipping: bool) -> sa.Select[Any]:
+    key = (ignore_backoff, skipping)
+    if key not in _PICKS:
+        cond = _claimable(_AT, _STALE, ignore_backoff)
+        if skipping:
+            cond = cond & jobs.c.id.not_in(sa.bindparam("skip", expanding=True))
+        _PICKS[key] = (
+            sa.select(jobs.c.id)
+            .where(cond)
+            .order_by(jobs.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite holds the writer lock
+        )
+    return _PICKS[key]
+
+
+def _claim(ignore_backoff: bool) -> sa.Update:
+    if ignore_backoff not in _CLAIMS:
+        _CLAIMS[ignore_backoff] = (
+            jobs.update()
+            .where((jobs.c.id == sa.bindparam("job")) & _claimable(_AT, _STALE, ignore_backoff))
+            .values(
+                state="running",
+                worker=sa.bindparam("me"),
+                started_at=sa.func.coalesce(jobs.c.started_at, _AT),
+                heartbeat_at=_AT,
+                attempts=jobs.c.attempts + 1,
+            )
+        )
+    return _CLAIMS[ignore_backoff]
 
 
 def claim_next(
@@ -183,35 +232,39 @@ def claim_next(
 
     ``skip`` names jobs not to claim (those this worker already ran in this round).
     """
-    at = rfc3339(now)
-    stale = rfc3339(now - timedelta(seconds=lease))
-    cond = _claimable(at, stale, ignore_backoff)
+    params: dict[str, Any] = {
+        "at": rfc3339(now),
+        "stale": rfc3339(now - timedelta(seconds=lease)),
+        "me": worker,
+    }
     if skip:
-        cond = cond & jobs.c.id.not_in(list(skip))
-    pick = (
-        sa.select(jobs.c.id)
-        .where(cond)
-        .order_by(jobs.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite already holds the writer lock
-    )
-    job_id = conn.execute(pick).scalar()
+        params["skip"] = list(skip)
+    job_id = conn.execute(_pick(ignore_backoff, bool(skip)), params).scalar()
     if job_id is None:
         return None
-    claimed = conn.execute(
-        jobs.update()
-        .where((jobs.c.id == job_id) & _claimable(at, stale, ignore_backoff))
-        .values(
-            state="running",
-            worker=worker,
-            started_at=sa.func.coalesce(jobs.c.started_at, at),
-            heartbeat_at=at,
-            attempts=jobs.c.attempts + 1,
-        )
-    )
+    claimed = conn.execute(_claim(ignore_backoff), {**params, "job": job_id})
     if claimed.rowcount != 1:
         return None
-    return conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one()
+    return conn.execute(JOB, {"job": job_id}).one()
+
+
+_HOLD_PICK = (
+    sa.select(jobs.c.id)
+    .where((jobs.c.state == "queued") & (jobs.c.stage == "record"))
+    .order_by(jobs.c.id)
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
+_HOLD = (
+    jobs.update()
+    .where((jobs.c.id == sa.bindparam("job")) & (jobs.c.state == "queued"))
+    .values(state="running", worker=sa.bindparam("me"), heartbeat_at=_AT)
+)
+
+
+def any_to_record(conn: Connection) -> bool:
+    """Whether a queued job has notices still to write (a read: it holds nothing)."""
+    return conn.execute(_HOLD_PICK).first() is not None
 
 
 def hold_for_recording(conn: Connection, worker: str, now: str) -> int | None:
@@ -220,21 +273,10 @@ def hold_for_recording(conn: Connection, worker: str, now: str) -> int | None:
     Not a claim: the job's attempts and start are left alone, and the holder gives it back
     to the queue (:func:`give_back`) once its notices are written, for a worker to deliver.
     """
-    pick = (
-        sa.select(jobs.c.id)
-        .where((jobs.c.state == "queued") & (jobs.c.stage == "record"))
-        .order_by(jobs.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    job_id = conn.execute(pick).scalar()
+    job_id = conn.execute(_HOLD_PICK).scalar()
     if job_id is None:
         return None
-    held = conn.execute(
-        jobs.update()
-        .where((jobs.c.id == job_id) & (jobs.c.state == "queued"))
-        .values(state="running", worker=worker, heartbeat_at=now)
-    )
+    held = conn.execute(_HOLD, {"job": job_id, "me": worker, "at": now})
     return int(job_id) if held.rowcount == 1 else None
 
 
@@ -275,32 +317,35 @@ def finish(conn: Connection, job_id: int, worker: str, now: datetime, lease: flo
     have run out); None when the job was no longer this worker's.
     """
     at = rfc3339(now)
-    row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).one()
+    row = conn.execute(JOB, {"job": job_id}).one()
     if row.worker != worker or row.state != "running":
         return None
     if row.stage == "record":  # its notices are not all written yet: its worker goes on
         give_back(conn, job_id, worker, at, None, at)
         return "queued"
-    if conn.execute(sa.select(_undelivered(row.request_id))).scalar():
-        oldest = conn.execute(
-            sa.select(sa.func.min(t.notices.c.claimed_at)).where(
-                (t.notices.c.request_id == row.request_id)
-                & (t.notices.c.status == "sent")
-                & t.notices.c.delivered_at.is_(None)
-            )
-        ).scalar()
+    if conn.execute(_ANY_UNDELIVERED, {"rid": row.request_id}).scalar():
+        oldest = conn.execute(_OLDEST_CLAIM, {"rid": row.request_id}).scalar()
         retry = at
         if oldest:
             freed_at = datetime.fromisoformat(str(oldest).replace("Z", "+00:00"))
             retry = max(at, rfc3339(freed_at + timedelta(seconds=lease)))
         give_back(conn, job_id, worker, at, None, retry)
         return "queued"
-    conn.execute(
-        jobs.update()
-        .where(jobs.c.id == job_id)
-        .values(state="done", done=jobs.c.total, finished_at=at, heartbeat_at=at, error=None)
-    )
+    conn.execute(_DONE, {"job": job_id, "at": at})
     return "done"
+
+
+_ANY_UNDELIVERED = sa.select(_undelivered(sa.bindparam("rid")))
+_OLDEST_CLAIM = sa.select(sa.func.min(t.notices.c.claimed_at)).where(
+    (t.notices.c.request_id == sa.bindparam("rid"))
+    & (t.notices.c.status == "sent")
+    & t.notices.c.delivered_at.is_(None)
+)
+_DONE = (
+    jobs.update()
+    .where(jobs.c.id == sa.bindparam("job"))
+    .values(state="done", done=jobs.c.total, finished_at=_AT, heartbeat_at=_AT, error=None)
+)
 
 
 def give_back(
@@ -310,11 +355,15 @@ def give_back(
     values: dict[str, Any] = {"state": "queued", "worker": None, "run_after": retry_at or now}
     if error is not None:
         values["error"] = error[:200]
-    conn.execute(
-        jobs.update()
-        .where((jobs.c.id == job_id) & (jobs.c.worker == worker) & (jobs.c.state == "running"))
-        .values(values)
-    )
+    conn.execute(_GIVE_BACK, {"job": job_id, "me": worker, **values})
+
+
+# The SET columns come from the parameters (``error`` only when one is given).
+_GIVE_BACK = jobs.update().where(
+    (jobs.c.id == sa.bindparam("job"))
+    & (jobs.c.worker == sa.bindparam("me"))
+    & (jobs.c.state == "running")
+)
 
 
 def close_finished(conn: Connection, now: str) -> int:

@@ -24,6 +24,7 @@ from carewall.ledger.subjects import SubjectTree, subjects_root
 from carewall.service import tables as t
 from carewall.service.codes import CodeMaker, code_maker, hash_code
 from carewall.service.notices import Notice, render_notice
+from carewall.service.request_record import REQUEST
 
 if TYPE_CHECKING:
     from carewall.service.reading import ReadMixin
@@ -109,7 +110,7 @@ class LetterRun:
         if facts is not None:
             self.requests.move_to_end(request_id)
             return facts
-        req = conn.execute(sa.select(t.requests).where(t.requests.c.id == request_id)).one()
+        req = conn.execute(REQUEST, {"rid": request_id}).one()
         rel = json.loads(req.release)
         commitments = commitments_of(conn, request_id)
         count, root, request_index = subjects_facts(conn, req, commitments)
@@ -117,9 +118,9 @@ class LetterRun:
             common={
                 "request_id": req.id,
                 "holder": req.holder,
-                "holder_name": self.svc._org_name(req.holder),
+                "holder_name": self.svc._org_name(req.holder, conn),
                 "recipient": rel["recipient"],
-                "recipient_name": self.svc._org_name(rel["recipient"]),
+                "recipient_name": self.svc._org_name(rel["recipient"], conn),
                 "purpose": req.purpose,
                 "legal_basis": req.legal_basis,
                 "court_order": bool(json.loads(req.document).get("court_order")),
@@ -139,25 +140,7 @@ class LetterRun:
     def prepare(self, ids: Sequence[int]) -> list[Prepared]:
         """Render each claimed notice with its code; a pinned letter is rendered again."""
         with self.svc.store.read() as conn:
-            rows = conn.execute(
-                sa.select(
-                    t.notices.c.id,
-                    t.notices.c.request_id,
-                    t.notices.c.position,
-                    t.notices.c.release_index,
-                    t.notices.c.body,
-                    t.notices.c.path,
-                    t.subjects.c.commitment,
-                    t.subjects.c.contact,
-                )
-                .join(
-                    t.subjects,
-                    (t.subjects.c.request_id == t.notices.c.request_id)
-                    & (t.subjects.c.position == t.notices.c.position),
-                )
-                .where(t.notices.c.id.in_(list(ids)))
-                .order_by(t.notices.c.id)
-            ).all()
+            rows = conn.execute(_CLAIMED, {"ids": list(ids)}).all()
             fresh = [r for r in rows if not _pinned(r)]
             facts = {r.id: self._request(conn, r.request_id) for r in fresh}
         out = []
@@ -205,14 +188,7 @@ def _pinned(r: Any) -> bool:
 
 def commitments_of(conn: Connection, request_id: str) -> list[str]:
     """The request's subjects' commitments, in request order (the subjects tree's leaves)."""
-    return [
-        str(c)
-        for c in conn.execute(
-            sa.select(t.subjects.c.commitment)
-            .where(t.subjects.c.request_id == request_id)
-            .order_by(t.subjects.c.position)
-        ).scalars()
-    ]
+    return [str(c) for c in conn.execute(_COMMITMENTS, {"rid": request_id}).scalars()]
 
 
 def subjects_facts(
@@ -220,21 +196,46 @@ def subjects_facts(
 ) -> tuple[int, str, int | None]:
     """(subject count, subjects root, the request entry's log index) of request ``req``."""
     if commitments is None and req.subjects_root:
-        count = int(
-            conn.execute(
-                sa.select(sa.func.count()).where(t.subjects.c.request_id == req.id)
-            ).scalar_one()
-        )
+        count = int(conn.execute(_COUNT, {"rid": req.id}).scalar_one())
         root = str(req.subjects_root)
     else:
         commitments = commitments_of(conn, req.id) if commitments is None else commitments
         count = len(commitments)
         # a request stored before the root was kept has it recomputed from its rows
         root = str(req.subjects_root or subjects_root(commitments))
-    index = conn.execute(
-        sa.select(t.events.c.log_index)
-        .where((t.events.c.request_id == req.id) & (t.events.c.kind == "received"))
-        .order_by(t.events.c.id)
-        .limit(1)
-    ).scalar()
+    index = conn.execute(_RECEIVED_INDEX, {"rid": req.id}).scalar()
     return count, root, None if index is None else int(index)
+
+
+# Built once, so their compiled forms are reused for every delivery.
+_CLAIMED = (
+    sa.select(
+        t.notices.c.id,
+        t.notices.c.request_id,
+        t.notices.c.position,
+        t.notices.c.release_index,
+        t.notices.c.body,
+        t.notices.c.path,
+        t.subjects.c.commitment,
+        t.subjects.c.contact,
+    )
+    .join(
+        t.subjects,
+        (t.subjects.c.request_id == t.notices.c.request_id)
+        & (t.subjects.c.position == t.notices.c.position),
+    )
+    .where(t.notices.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(t.notices.c.id)
+)
+_COMMITMENTS = (
+    sa.select(t.subjects.c.commitment)
+    .where(t.subjects.c.request_id == sa.bindparam("rid"))
+    .order_by(t.subjects.c.position)
+)
+_COUNT = sa.select(sa.func.count()).where(t.subjects.c.request_id == sa.bindparam("rid"))
+_RECEIVED_INDEX = (
+    sa.select(t.events.c.log_index)
+    .where((t.events.c.request_id == sa.bindparam("rid")) & (t.events.c.kind == "received"))
+    .order_by(t.events.c.id)
+    .limit(1)
+)

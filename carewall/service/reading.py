@@ -21,22 +21,23 @@ from carewall.errors import AuthError, InputError, NotFoundError
 from carewall.ledger.checkpoint import parse_checkpoint
 from carewall.ledger.note import parse_note
 from carewall.ledger.subjects import SubjectTree
-from carewall.policy.facts import SubjectFacts
 from carewall.service import tables as t
 from carewall.service.delivery import Delivery, commitments_of, hash_code, subjects_facts
 from carewall.service.records import (
     AppealRecord,
-    EventRecord,
-    HeldFacts,
     NoticeRecord,
-    ReleaseGroup,
-    ReleaseRecord,
     RequestRecord,
     RequestSummary,
-    SubjectRecord,
     SubjectView,
 )
 from carewall.service.release_plan import ReleasePlan
+from carewall.service.request_record import (
+    REQUEST,
+    appeal_record,
+    claimed_facts,
+    notice_record,
+    read_record,
+)
 from carewall.witness.client import with_cosignatures
 
 if TYPE_CHECKING:
@@ -56,40 +57,10 @@ _WRONG_CODE = "the request id and access code do not match"
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _notice(r: Row[Any]) -> NoticeRecord:
-    return NoticeRecord(
-        id=r.id,
-        request_id=r.request_id,
-        subject=r.position,
-        status=r.status,
-        review_date=r.review_date,
-        release_index=r.release_index,
-        log_index=r.log_index,
-        created_at=r.created_at,
-        delivered_at=r.delivered_at,
-        channel=r.channel,
-        claimed_at=r.claimed_at,
-    )
-
-
-def _appeal(r: Row[Any] | None) -> AppealRecord | None:
-    if r is None:
-        return None
-    return AppealRecord(
-        by=r.by,
-        grounds=r.grounds,
-        prior_outcome=r.prior_outcome,
-        lodged_at=r.lodged_at,
-        reviewer=r.reviewer,
-        decided_at=r.decided_at,
-        result=r.result,
-    )
-
-
 def _appeal_for_subject(r: Row[Any] | None, position: int) -> AppealRecord | None:
     """The appeal as the subject at ``position`` may see it: their own in full; the
     requester's without its grounds; another subject's not at all (its grounds are theirs)."""
-    appeal = _appeal(r)
+    appeal = appeal_record(r)
     if r is None or appeal is None:
         return None
     if appeal.by == "requester":
@@ -159,105 +130,19 @@ class ReadMixin:
 
         def register(self, conn: Connection | None = None) -> Register: ...
 
-    def _org_name(self, org_id: str) -> str:
-        org = self.register().any_organisation(org_id)
+    def _org_name(self, org_id: str, conn: Connection | None = None) -> str:
+        org = self.register(conn).any_organisation(org_id)
         return org.name if org else org_id
 
     def get(self, id: str) -> RequestRecord:
         """The full DPO record of one request (holds personal data)."""
         with self.store.read() as conn:
-            row = conn.execute(sa.select(t.requests).where(t.requests.c.id == id)).first()
-            if row is None:
-                raise NotFoundError("no such request", field="id", fix="check the request id")
-            subjects = conn.execute(
-                sa.select(t.subjects)
-                .where(t.subjects.c.request_id == id)
-                .order_by(t.subjects.c.position)
-            ).all()
-            events = conn.execute(
-                sa.select(t.events).where(t.events.c.request_id == id).order_by(t.events.c.id)
-            ).all()
-            appeal = conn.execute(sa.select(t.appeals).where(t.appeals.c.request_id == id)).first()
-            notices = conn.execute(
-                sa.select(t.notices).where(t.notices.c.request_id == id).order_by(t.notices.c.id)
-            ).all()
-        doc = json.loads(row.document)
-        release = None
-        plan: ReleasePlan | None = None
-        if row.release:
-            rel = json.loads(row.release)
-            plan = ReleasePlan.of_record(rel)
-            if plan is not None:  # a group's subjects follow from the plan
-                members = plan.positions((int(s.position), _claimed(s)) for s in subjects)
-                rel["groups"] = [
-                    {
-                        "subjects": members[k],
-                        "categories": g["categories"],
-                        "log_index": g["log_index"],
-                    }
-                    for k, g in enumerate(rel["groups"])
-                ]
-            release = ReleaseRecord(
-                sent_at=rel["sent_at"],
-                recipient=rel["recipient"],
-                recipient_name=self._org_name(rel["recipient"]),
-                reviewer=rel["reviewer"],
-                policy=rel["policy"],
-                categories=rel["categories"],
-                groups=[ReleaseGroup(**g) for g in rel["groups"]],
-            )
-        return RequestRecord(
-            id=row.id,
-            reference=doc["reference"],
-            holder=row.holder,
-            requester=row.requester,
-            officer=doc.get("officer"),
-            authorised_by=doc.get("authorised_by"),
-            purpose=row.purpose,
-            legal_basis=row.legal_basis,
-            other_bases=doc.get("other_bases") or [],
-            offence=doc.get("offence"),
-            court_order=doc.get("court_order"),
-            necessity=doc.get("necessity"),
-            prejudice=bool(doc.get("prejudice")),
-            subjects=[
-                SubjectRecord(
-                    position=s.position,
-                    ref=s.ref,
-                    is_child=s.is_child,
-                    is_victim_or_witness=s.is_victim_or_witness,
-                    consent=bool(s.consent),
-                    commitment=s.commitment,
-                    has_contact=bool(s.contact),
-                    held=_held(s, plan),
-                )
-                for s in subjects
-            ],
-            categories=doc["categories"],
-            onward_recipients=doc.get("onward_recipients") or [],
-            received_at=row.received_at,
-            stage=row.stage,
-            outcome=row.outcome,
-            decided_at=row.decided_at,
-            decision=json.loads(row.decision),
-            reviewer=row.reviewer,
-            reviewed_at=row.reviewed_at,
-            review_note=row.review_note,
-            release=release,
-            appeal=_appeal(appeal),
-            notices=[_notice(n) for n in notices],
-            withdrawn_by=row.withdrawn_by,
-            withdrawn_at=row.withdrawn_at,
-            events=[
-                EventRecord(kind=e.kind, time=e.time, actor=e.actor, log_index=e.log_index)
-                for e in events
-            ],
-        )
+            return read_record(conn, id, lambda org: self._org_name(org, conn))
 
     def summary(self, id: str) -> RequestSummary:
         """One request's summary (as in a list): one row read, whatever its size."""
         with self.store.read() as conn:
-            r = conn.execute(sa.select(t.requests).where(t.requests.c.id == id)).first()
+            r = conn.execute(REQUEST, {"rid": id}).first()
         if r is None:
             raise NotFoundError("no such request", field="id", fix="check the request id")
         return _summary(r, self.documents.get(r.id, r.document))
@@ -354,7 +239,7 @@ class ReadMixin:
         if undelivered:
             q = q.where((t.notices.c.status == "sent") & t.notices.c.delivered_at.is_(None))
         with self.store.read() as conn:
-            return [_notice(r) for r in conn.execute(q).all()]
+            return [notice_record(r) for r in conn.execute(q).all()]
 
     def outbox(self, notice_id: int | None = None) -> list[dict[str, Any]]:
         """Messages waiting in the database outbox (they hold access codes: keep private)."""
@@ -390,7 +275,7 @@ class ReadMixin:
         """
         position = self._subject_position(request_id, code)
         with self.store.read() as conn:
-            req = conn.execute(sa.select(t.requests).where(t.requests.c.id == request_id)).one()
+            req = conn.execute(REQUEST, {"rid": request_id}).one()
             subj = conn.execute(
                 sa.select(
                     t.subjects.c.commitment,
@@ -422,7 +307,7 @@ class ReadMixin:
             if plan is None:
                 group = next((g for g in release["groups"] if position in g["subjects"]), None)
             else:
-                k = plan.group_of(position, _claimed(subj))
+                k = plan.group_of(position, claimed_facts(subj))
                 group = None if k is None else release["groups"][k]
         proof: list[str] = []
         size: int | None = None
@@ -481,27 +366,6 @@ class ReadMixin:
     def release_stale_claims(self, older_than_seconds: float) -> int:
         """Free claims older than ``older_than_seconds`` on notices never delivered."""
         return Delivery(self).release_stale_claims(older_than_seconds)
-
-
-def _claimed(s: Any) -> SubjectFacts:
-    return SubjectFacts(bool(s.is_child), bool(s.is_victim_or_witness), bool(s.consent))
-
-
-def _held(s: Row[Any], plan: ReleasePlan | None) -> HeldFacts | None:
-    """A subject's facts as the holder recorded them at release (None: not released)."""
-    if s.held_child is not None:
-        return HeldFacts(
-            is_child=bool(s.held_child),
-            is_victim_or_witness=bool(s.held_victim),
-            consent=bool(s.held_consent),
-        )
-    if plan is None:
-        return None
-    # the release's job has not written this subject's record yet: it follows from the plan
-    h = plan.held(int(s.position), _claimed(s))
-    return HeldFacts(
-        is_child=h.is_child, is_victim_or_witness=h.is_victim_or_witness, consent=h.consent
-    )
 
 
 # Built once so its compiled form is reused for every view.

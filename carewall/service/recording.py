@@ -75,6 +75,12 @@ _HELD = (
         held_consent=sa.bindparam("h_consent"),
     )
 )
+_INSERT_NOTICE = t.notices.insert()
+_LOCK_JOB = sa.select(jobs).where(jobs.c.id == sa.bindparam("job")).with_for_update()
+# A batch moves the job's cursor; the last one also ends the recording stage.
+_JOB_ROW = jobs.update().where(jobs.c.id == sa.bindparam("job"))
+_MOVED = _JOB_ROW.values(done=jobs.c.done + sa.bindparam("n"), heartbeat_at=sa.bindparam("at"))
+_ENDED = _JOB_ROW.values(done=0, stage="deliver")
 _SENT = (
     t.notices.update()
     .where((t.notices.c.id == sa.bindparam("nid")) & (t.notices.c.status == "deferred"))
@@ -160,7 +166,7 @@ def _batch(svc: Service, conn: Connection, req: Row[Any], cursor: int) -> tuple[
         else:
             turned.append({"nid": nid, "li": idx[k]})
     if new_rows:
-        conn.execute(t.notices.insert(), new_rows)
+        conn.execute(_INSERT_NOTICE, new_rows)
     if turned:
         conn.execute(_SENT, turned)
     if held_rows:
@@ -186,23 +192,18 @@ def record_notices(
         if stop is not None and stop.is_set():
             return "stopped"
         with svc._write() as conn:
-            job = conn.execute(
-                sa.select(jobs).where(jobs.c.id == job_id).with_for_update()
-            ).one_or_none()
+            job = conn.execute(_LOCK_JOB, {"job": job_id}).one_or_none()
             if job is None or job.worker != worker or job.state != "running":
                 return "lost"
             if job.stage != "record":
                 return "done"
             req = conn.execute(_LOCK_REQUEST, {"rid": job.request_id}).one()
             cursor, n, ended = _batch(svc, conn, req, int(job.cursor))
-            values: dict[str, Any] = {
-                "cursor": cursor,
-                "heartbeat_at": le.rfc3339(svc.clock()),
-                "done": 0 if ended else jobs.c.done + n,
-            }
+            now = le.rfc3339(svc.clock())
             if ended:
-                values["stage"] = "deliver"
-            conn.execute(jobs.update().where(jobs.c.id == job_id).values(values))
+                conn.execute(_ENDED, {"job": job_id, "cursor": cursor, "heartbeat_at": now})
+            else:
+                conn.execute(_MOVED, {"job": job_id, "cursor": cursor, "at": now, "n": n})
         written += n
         if on_recorded is not None:
             on_recorded(written, int(job.total))

@@ -132,14 +132,22 @@ def check_review_date(value: str, today: date, field: str = "defer_until") -> st
     return value
 
 
+_s = t.subjects.c
+# Built once, so their compiled forms are reused for every release.
+_CLAIMED_COUNTS = (
+    sa.select(_s.is_child, _s.is_victim_or_witness, _s.consent, sa.func.count())
+    .where(_s.request_id == sa.bindparam("rid"))
+    .group_by(_s.is_child, _s.is_victim_or_witness, _s.consent)
+)
+_CLAIMS_OF = sa.select(_s.position, _s.is_child, _s.is_victim_or_witness, _s.consent).where(
+    (_s.request_id == sa.bindparam("rid")) & _s.position.in_(sa.bindparam("pos", expanding=True))
+)
+_EXTRACT = sa.select(t.extracts.c.state).where(t.extracts.c.request_id == sa.bindparam("rid"))
+
+
 def _claimed_counts(conn: Connection, request_id: str) -> dict[SubjectFacts, int]:
     """How many subjects share each combination of claimed facts: one grouped read."""
-    s = t.subjects.c
-    rows = conn.execute(
-        sa.select(s.is_child, s.is_victim_or_witness, s.consent, sa.func.count())
-        .where(s.request_id == request_id)
-        .group_by(s.is_child, s.is_victim_or_witness, s.consent)
-    ).all()
+    rows = conn.execute(_CLAIMED_COUNTS, {"rid": request_id}).all()
     out: dict[SubjectFacts, int] = Counter()
     for a, b, c, n in rows:
         out[SubjectFacts(bool(a), bool(b), bool(c))] += int(n)
@@ -148,14 +156,9 @@ def _claimed_counts(conn: Connection, request_id: str) -> dict[SubjectFacts, int
 
 def _claims_of(conn: Connection, request_id: str, positions: list[int]) -> dict[int, SubjectFacts]:
     """The claimed facts of the subjects the reviewer spoke about (few, read in chunks)."""
-    s = t.subjects.c
     out: dict[int, SubjectFacts] = {}
     for k in range(0, len(positions), 900):
-        for r in conn.execute(
-            sa.select(s.position, s.is_child, s.is_victim_or_witness, s.consent).where(
-                (s.request_id == request_id) & s.position.in_(positions[k : k + 900])
-            )
-        ):
+        for r in conn.execute(_CLAIMS_OF, {"rid": request_id, "pos": positions[k : k + 900]}):
             out[int(r.position)] = SubjectFacts(
                 bool(r.is_child), bool(r.is_victim_or_witness), bool(r.consent)
             )
@@ -218,12 +221,7 @@ def release_in(
     writes each subject's notice (its row and, unless deferred, its ``notice`` entry) and
     delivers them: the per-subject work is the job's, off the caller's transaction.
     """
-    if (
-        extract is None
-        and conn.execute(
-            sa.select(t.extracts.c.state).where(t.extracts.c.request_id == row.id)
-        ).first()
-    ):
+    if extract is None and conn.execute(_EXTRACT, {"rid": row.id}).first():
         raise ConflictError(
             "this request is an extract: its file is released with its hash",
             field="id",

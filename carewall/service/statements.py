@@ -36,6 +36,12 @@ _LOCK_REQUEST = (
 )
 
 
+_APPEAL = sa.select(t.appeals).where(t.appeals.c.request_id == sa.bindparam("rid"))
+
+
+_INSERT_EVENT = t.events.insert()
+
+
 _EVENT_COLUMNS = ("request_id", "kind", "time", "actor", "log_index", "detail")
 
 
