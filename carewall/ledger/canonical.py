@@ -17,7 +17,7 @@ since entries may be built from request data.
 
 :func:`parse_canonical` is the other direction: it proves that given bytes *are* the RFC 8785
 form of a JSON object and returns the object. Its fast path (pure ASCII bytes without
-fractions or exponents and without a run of 16 digits: every entry carewall writes) parses
+fractions or exponents and without a 16-digit number: every entry carewall writes) parses
 with ``msgspec`` (a number with a fraction or exponent stops it) and re-encodes as above;
 equal bytes prove them canonical by the same argument (ASCII input means every string, keys
 too, is ASCII, so code-point order is UTF-16 order; a repeated member name comes back once,
@@ -58,8 +58,16 @@ def _no_fast_fraction(_text: str) -> Any:
 
 
 _decode = msgspec.json.Decoder(float_hook=_no_fast_fraction).decode
-# Every digit to "0", everything else to "x": an integer beyond ±(2**53 - 1) has 16 digits.
-_DIGITS = bytes(ord("0") if chr(c).isdigit() and c < 128 else ord("x") for c in range(256))
+# Where a number may start in bytes the fast path can accept (no whitespace: after ":", ","
+# or "["), each digit as "0", the separators as "S", "-" kept, all else "x". An integer
+# beyond ±(2**53 - 1) has 16 digits: "S" or "S-" then sixteen "0"s. Digits inside strings
+# (hex hashes) seldom follow a separator, so they keep the fast path.
+_NUMBERS = bytes(
+    ord("0") if 48 <= c <= 57 else ord("S") if c in b":,[" else c if c == 45 else ord("x")
+    for c in range(256)
+)
+_LONG = b"S" + b"0" * 16
+_LONG_NEGATIVE = b"S-" + b"0" * 16
 
 
 def _plain(obj: Any, depth: int = 0) -> bool:
@@ -176,8 +184,11 @@ def fast_canonical(data: bytes, *, floats: bool = True) -> dict[str, Any] | None
     why. ``floats`` is accepted for symmetry with :func:`parse_canonical`: the fast path
     never decides a number with a fraction or exponent either way.
     """
-    if not data.isascii() or b"0" * 16 in data.translate(_DIGITS):
-        return None  # 16 digits in a row: perhaps an integer beyond ±(2**53 - 1)
+    if not data.isascii():
+        return None
+    shape = data.translate(_NUMBERS)
+    if _LONG in shape or _LONG_NEGATIVE in shape:
+        return None  # a number of 16 digits or more: perhaps beyond ±(2**53 - 1)
     try:
         obj = _decode(data)
     except (_Fraction, msgspec.DecodeError, RecursionError):

@@ -168,6 +168,10 @@ def _inexact_int(value: Any) -> bool:
         pytest.param(b'{"a":"\\u007f"}', False, id="delete-escaped"),
         pytest.param(b'{"a":1000000000000000}', True, id="sixteen-digit-exact-integer"),
         pytest.param(b'{"a":"12345678901234567"}', True, id="digits-in-a-string"),
+        pytest.param(b'{"a":"x:12345678901234567"}', True, id="separator-and-digits-in-a-string"),
+        pytest.param(b'{"a":[1,12345678901234567]}', False, id="long-integer-in-a-list"),
+        pytest.param(b'{"a":[-12345678901234567]}', False, id="long-negative-first-in-a-list"),
+        pytest.param(b'{"a":-9007199254740991}', True, id="least-exact-integer"),
         pytest.param(b'{"a":1e3}', False, id="integer-written-with-exponent"),
     ],
 )
@@ -189,3 +193,9 @@ def test_deep_nesting_is_decided_by_the_reference_without_recursing() -> None:
     deep = b'{"a":' + b"[" * 5000 + b"]" * 5000 + b"}"
     assert fast_canonical(deep) is None
     same_verdict(deep)
+
+
+def test_hex_digests_keep_the_fast_path() -> None:
+    """Digits inside a digest, not right after a separator, are decided fast."""
+    data = b'{"policy":"sha256:ab' + b"0123456789" * 6 + b'cd","v":1}'
+    assert fast_canonical(data) == {"policy": "sha256:ab" + "0123456789" * 6 + "cd", "v": 1}
