@@ -3,28 +3,41 @@
 The CLI tests in test_ledger_cli.py drive the command in-process (their input has no file
 descriptor, so it is checked in-process); these run it as a real process reading a real
 standard input or file, where the child checks, and hold the two paths to the same
-results: the same batches, the same refusals, and a clear error if the child dies.
+results: the same batches, the same refusals, and a clear error if the child dies. What
+forks runs in a fresh interpreter (fork_probe.py): a test worker may hold threads.
 """
 
 from __future__ import annotations
 
 import io
-import os
+import json
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 import pytest
 
 from carewall.cli import append_input
-from carewall.cli.append_input import Batch, checked_batches, read_batches
+from carewall.cli.append_input import Batch, checked_batches
 from carewall.errors import CarewallError
 
 GOOD = b'{"kind":"notice","v":1}\n'
 CLI = [sys.executable, "-c", "from carewall.cli import main; main()"]
+
+
+PROBE = Path(__file__).with_name("fork_probe.py")
+
+
+def _probe(*args: str) -> Any:
+    """What fork_probe.py prints, run alone (a forked child needs a process without threads)."""
+    done = subprocess.run(
+        [sys.executable, str(PROBE), *args], capture_output=True, check=False, timeout=600
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return json.loads(done.stdout)
 
 
 def _cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
@@ -99,41 +112,20 @@ def _all(batches: Iterator[Batch]) -> list[Batch] | tuple[str, str | None, str]:
         "more-than-a-pipe-holds",
     ],
 )
-def test_the_child_gives_what_checking_here_gives(
-    tmp_path: Path, text: bytes, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    here = _all(read_batches(io.BytesIO(text), 2048))
-    forked: list[int] = []
-    real = append_input._from_child
-
-    def spy(fd: int, size: int) -> Iterator[Batch]:
-        forked.append(fd)
-        return real(fd, size)
-
-    monkeypatch.setattr(append_input, "_from_child", spy)
+def test_the_child_gives_what_checking_here_gives(tmp_path: Path, text: bytes) -> None:
     source = tmp_path / "entries.jsonl"
     source.write_bytes(text)
-    with source.open("rb") as f:
-        there = _all(checked_batches(f, 2048))
-    assert forked, "checked here, not by a child"
-    assert there == here
+    got = _probe("append", str(source), "2048")
+    assert got["forked"], "checked here, not by a child"
+    assert got["same"]
 
 
-def test_a_child_that_dies_is_an_error_after_what_it_sent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def one_batch_then_die(source: IO[bytes], size: int) -> Iterator[Batch]:
-        yield 2, [GOOD.rstrip()]
-        os._exit(3)
-
-    monkeypatch.setattr(append_input, "read_batches", one_batch_then_die)
+def test_a_child_that_dies_is_an_error_after_what_it_sent(tmp_path: Path) -> None:
     source = tmp_path / "entries.jsonl"
     source.write_bytes(GOOD * 3)
-    with source.open("rb") as f:
-        batches = checked_batches(f, 1)
-        assert next(batches) == (2, [GOOD.rstrip()])
-        with pytest.raises(CarewallError, match="stopped before the end"):
-            next(batches)
+    got = _probe("dies", str(source))
+    assert got["first"] == [2, ["first"]]
+    assert got["error"] is not None and "stopped before the end" in got["error"]
 
 
 def test_no_fork_beside_another_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
