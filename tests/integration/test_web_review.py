@@ -176,7 +176,11 @@ def test_signing_out_ends_the_session(page: Page, site: Site) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Review this request")
     page.get_by_role("link", name="Sign out").click()
     page.get_by_role("button", name="Sign out").click()
+    # Each step waits for its page: under load Chromium may still be swapping the page in
+    # when the next history step is asked for ("Not attached to an active page").
+    page.wait_for_load_state("load")
     page.go_back()
+    page.wait_for_load_state("load")
     page.go_back()  # back to the request page: it is not shown again
     expect(page.get_by_role("heading", level=1)).to_have_text("You need to sign in")
     assert "ISL-CRN-88213" not in visible_text(page)
