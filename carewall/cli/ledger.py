@@ -13,9 +13,9 @@ from typing import IO, Any
 import click
 
 from carewall.cli import err_console, main
-from carewall.cli.append_input import Batch, checked_batches
+from carewall.cli.append_input import Batch, read_batches
 from carewall.cli.options import log_key_options
-from carewall.errors import CarewallError, InputError, LedgerError
+from carewall.errors import InputError, LedgerError
 from carewall.ledger import Ledger, default_key_path, verify_ledger
 from carewall.ledger.pin import resolve_pin, short, unpinned_warning
 from carewall.ledger.proof_docs import consistency_doc, inclusion_doc
@@ -220,7 +220,7 @@ def append_cmd(
     line appends nothing of its batch; batches before it stay appended, and the error says
     from which line to append again. An input of one batch or less is all or nothing.
     """
-    batches = checked_batches(source, batch)
+    batches = read_batches(source, batch)
     pending = next(batches, None)  # checked before any ledger or key is created
     key = key_path or default_key_path(db)
     store = open_store(db)
@@ -245,17 +245,15 @@ def _append_batches(lg: Ledger, first: Batch, rest: Iterator[Batch]) -> str:
         while True:
             try:
                 pending = next(rest, None)
-            except CarewallError as e:  # a bad line, or the checking process stopped
+            except InputError as e:
                 note = writing.result()  # what was handed over is committed before we say so
                 size = int(note.splitlines()[1])
-                again = (
-                    f"the lines before line {after} are appended (the log has {size:,} "
-                    f"entries, signed): "
-                    + ("fix the line and " if isinstance(e, InputError) else "")
-                    + f"append again from line {after}"
-                )
-                raise type(e)(
-                    e.message, field=e.field, fix=(e.fix + "; " if e.fix else "") + again
+                raise InputError(
+                    e.message,
+                    field=e.field,
+                    fix=(e.fix + "; " if e.fix else "")
+                    + f"the lines before line {after} are appended (the log has {size:,} "
+                    f"entries, signed): fix the line and append again from line {after}",
                 ) from e
             note = writing.result()
             if pending is None:
