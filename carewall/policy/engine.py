@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import cedarpy
 
 from carewall.errors import PolicyError
-from carewall.policy.answers import ALLOW, DENY, UNDECIDED, Answer, read_answer
 from carewall.policy.cache import DecisionCache
 from carewall.policy.context import CedarContext
 from carewall.policy.decision import (
@@ -61,9 +60,9 @@ __all__ = ["PLEDGE_AST_SHA256", "Engine", "Rule"]
 _ACTION = {"type": "Action", "id": ACTION}
 
 
-# The evaluator under cedarpy's wrapper (pinned version; tests/unit/policy/test_answers.py
-# holds what is read of it to the wrapper's own answers).
-_authorize = cedarpy._internal.is_authorized_batch
+_ALLOW = cedarpy.Decision.Allow
+_DENY = cedarpy.Decision.Deny
+_NO_DECISION = cedarpy.Decision.NoDecision
 _REFUSED_EVALUATION_ERROR = CategoryDecision("refused", (EVALUATION_ERROR,))
 _REFUSED_NO_DECISION = CategoryDecision("refused", (NO_DECISION,))
 _REFUSED_UNNAMED_PERMIT = CategoryDecision("refused", (UNNAMED_PERMIT,))
@@ -133,7 +132,7 @@ class Engine:
         # rule (_judge_reasons), so the two agree by construction.
         self._one_reason = {
             (decision, cid): self._judge_reasons(decision, [cid])
-            for decision in (ALLOW, DENY)
+            for decision in (_ALLOW, _DENY)
             for cid in self._by_cedar_id
         }
         self._entities: tuple[Register, Any] | None = None
@@ -310,15 +309,15 @@ class Engine:
 
     def _evaluate(
         self, batch: list[dict[str, Any]], register: Register, errors: list[str]
-    ) -> list[Answer | None]:
+    ) -> list[Any]:
         """Cedar's answers to ``batch``, or None for each when the evaluator fails."""
         try:
             # No schema here: the policies were validated against it at load, the entities
             # when they were built, and every context value comes from a parsed, vocabulary-
             # checked request. Re-validating each request would cost ~45% of a decision.
-            entities = self._entities_for(register)._inner
-            answers = _authorize(batch, self._policies, entities, None, False)
-            results: list[Answer | None] = [read_answer(a) for a in answers]
+            results: list[Any] = cedarpy.is_authorized_batch(
+                batch, self._policies, self._entities_for(register)
+            )
             if len(results) != len(batch):
                 raise ValueError("Cedar returned a different number of answers")
         except Exception as e:  # fail closed on anything the evaluator throws
@@ -326,12 +325,12 @@ class Engine:
             return [None] * len(batch)
         return results
 
-    def _judge(self, result: Answer | None, errors: list[str]) -> CategoryDecision:
+    def _judge(self, result: Any, errors: list[str]) -> CategoryDecision:
         if result is None:
             return _REFUSED_EVALUATION_ERROR
         decision = result.decision
         diag = result.diagnostics
-        if decision == UNDECIDED:
+        if decision is _NO_DECISION:
             errors.extend(diag.errors)
             return _REFUSED_NO_DECISION
         if diag.errors:
@@ -345,9 +344,9 @@ class Engine:
                 return known
         return self._judge_reasons(decision, reasons)
 
-    def _judge_reasons(self, decision: str, reasons: list[str]) -> CategoryDecision:
+    def _judge_reasons(self, decision: Any, reasons: list[str]) -> CategoryDecision:
         """An answer without errors, Allow or Deny, judged by the policies it names."""
-        if decision == ALLOW:
+        if decision is _ALLOW:
             # Only permits that name their rule and legal basis may allow; anything else
             # among the reasons (or none at all) is a refusal.
             permits = self._named_permits

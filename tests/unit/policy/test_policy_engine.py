@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from types import SimpleNamespace
 
 import pytest
 from policy_helpers import request, subject
@@ -10,7 +11,6 @@ from policy_helpers import request, subject
 import carewall.policy as api
 from carewall.errors import PolicyError
 from carewall.policy import PLEDGE_RULE_IDS, Engine, Register, parse_request
-from carewall.policy.answers import Answer, Diagnostics
 
 PERMIT = (
     '@id("local/x") @legal_basis("consent")\n'
@@ -164,7 +164,11 @@ def test_evaluation_error_fails_closed(register: Register) -> None:
 
 def test_allow_without_reason_is_refused(engine: Engine) -> None:
     # An Allow with no determining policy, which Cedar never returns for our sets.
-    fake = Answer(decision="Allow", diagnostics=Diagnostics(reason=[], errors=[]))
+    import cedarpy
+
+    fake = SimpleNamespace(
+        decision=cedarpy.Decision.Allow, diagnostics=SimpleNamespace(errors=[], reasons=[])
+    )
     assert engine._judge(fake, []).rules == ("unnamed-permit",)
 
 
