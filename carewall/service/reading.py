@@ -38,6 +38,7 @@ from carewall.service.request_record import (
     notice_record,
     read_record,
 )
+from carewall.service.statements import _APPEAL
 from carewall.witness.client import with_cosignatures
 
 if TYPE_CHECKING:
@@ -293,9 +294,7 @@ class ReadMixin:
                 .order_by(t.notices.c.id.desc())
                 .limit(1)
             ).first()
-            appeal = conn.execute(
-                sa.select(t.appeals).where(t.appeals.c.request_id == request_id)
-            ).first()
+            appeal = conn.execute(_APPEAL, {"rid": request_id}).first()
             count, root, request_index = subjects_facts(conn, req)
             path = None if notice is None or not notice.path else json.loads(notice.path)
             if path is None:

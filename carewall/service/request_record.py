@@ -28,6 +28,7 @@ from carewall.service.records import (
     SubjectRecord,
 )
 from carewall.service.release_plan import ReleasePlan
+from carewall.service.statements import _APPEAL
 
 __all__ = [
     "REQUEST",
@@ -45,7 +46,6 @@ _SUBJECTS = (
     sa.select(t.subjects).where(t.subjects.c.request_id == _RID).order_by(t.subjects.c.position)
 )
 _EVENTS = sa.select(t.events).where(t.events.c.request_id == _RID).order_by(t.events.c.id)
-_APPEAL = sa.select(t.appeals).where(t.appeals.c.request_id == _RID)
 _NOTICES = sa.select(t.notices).where(t.notices.c.request_id == _RID).order_by(t.notices.c.id)
 
 
