@@ -71,7 +71,7 @@ _LONG_NEGATIVE = b"S-" + b"0" * 16
 
 
 def _plain(obj: Any, depth: int = 0) -> bool:
-    """True when ``obj`` holds only values the standard encoder writes as RFC 8785 does.
+    """True when ``obj`` holds only values msgspec's encoder writes as RFC 8785 does.
 
     Scalars are tested inline (no call per value): this runs once per entry written.
     """
@@ -176,13 +176,13 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def fast_canonical(data: bytes, *, floats: bool = True) -> dict[str, Any] | None:
+def fast_canonical(data: bytes) -> dict[str, Any] | None:
     """The object when the fast path proves ``data`` its RFC 8785 form; None when it cannot.
 
     None is no verdict: the bytes may still be canonical (non-ASCII, a fraction) or not,
     and :func:`parse_canonical` hands them to the reference check, which decides and says
-    why. ``floats`` is accepted for symmetry with :func:`parse_canonical`: the fast path
-    never decides a number with a fraction or exponent either way.
+    why. The fast path never decides a number with a fraction or exponent, so it needs no
+    ``floats`` switch: the reference applies it.
     """
     if not data.isascii():
         return None
@@ -206,7 +206,7 @@ def parse_canonical(data: bytes, *, floats: bool = True, fast: bool = True) -> d
     compare the two).
     """
     if fast:
-        obj = fast_canonical(data, floats=floats)
+        obj = fast_canonical(data)
         if obj is not None:
             return obj
     # Not canonical, or beyond the fast path: the reference check decides, and says why.
