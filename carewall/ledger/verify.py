@@ -299,8 +299,7 @@ def _verify_spans(
     if ctx.get_start_method() == "fork":
         # No connection may cross a fork (SQLite's locks are per process): close the pooled
         # ones; each worker opens its own, and this process reopens lazily afterwards.
-        store.reader.dispose()
-        store.writer.dispose()
+        store.dispose()
     chunk = 1 << _CHUNK_LEVEL
     chunks = -(-size // chunk)
     # A few spans per worker, so progress moves and a slow core does not hold up the end.
