@@ -298,6 +298,8 @@ class Ledger:
 
 
 def _check_sizes(datas: Sequence[bytes]) -> None:
+    if not datas or max(map(len, datas)) <= MAX_ENTRY_BYTES:
+        return  # the common case, in C
     for i, d in enumerate(datas):
         if len(d) > MAX_ENTRY_BYTES:
             raise InputError(

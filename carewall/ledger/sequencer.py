@@ -96,24 +96,10 @@ def sequence(conn: Connection, datas: Sequence[bytes], at: Head | None = None) -
     elif at.spent:
         raise LedgerError("a ledger head can be appended at only once")
     at.spent = True
-    size, stack = at.size, list(at.frontier)
-    sha, leaf, node = hashlib.sha256, b"\x00", b"\x01"
-    # RFC 9162 hashing inlined (as CompactRange.extend, minus its per-node tuples): Python
-    # overhead per entry is most of an append's CPU time.
+    size = at.size
+    sha, leaf = hashlib.sha256, b"\x00"
     leaves = [sha(leaf + d).digest() for d in datas]
-    node_rows: list[tuple[int, int, bytes]] = []
-    push, pop, keep = node_rows.append, stack.pop, stack.append
-    n = size
-    for h in leaves:
-        # Each trailing 1-bit of the old size is a perfect subtree the new leaf completes.
-        s, level = n, 0
-        while s & 1:
-            h = sha(node + pop() + h).digest()
-            level += 1
-            s >>= 1
-            push((level, s, h))
-        keep(h)
-        n += 1
+    node_rows = _completed_nodes(size, at.frontier, leaves)
     entry_rows = list(zip(range(size, size + len(datas)), datas, leaves, strict=True))
     if conn.dialect.name == "postgresql":
         if len(entry_rows) + len(node_rows) <= _PG_SMALL or _in_pipeline(conn):
@@ -124,6 +110,36 @@ def sequence(conn: Connection, datas: Sequence[bytes], at: Head | None = None) -
         _insert(conn, "ledger_entries (idx, data, hash)", entry_rows)
         _insert(conn, "ledger_nodes (level, idx, hash)", node_rows)
     return list(range(size, size + len(datas)))
+
+
+def _completed_nodes(
+    size: int, frontier: Sequence[bytes], leaves: Sequence[bytes]
+) -> list[tuple[int, int, bytes]]:
+    """Every perfect subtree (level >= 1, index, hash) that ``leaves`` complete when appended
+    to a tree of ``size`` leaves whose frontier is ``frontier`` (largest subtree first).
+
+    Level by level, as RFC 9162 hashes them: at each level the run of new nodes is paired
+    off, its first one with the frontier's node at that level when it is a right child.
+    One list comprehension per level instead of a loop per leaf: Python's overhead per
+    entry is most of an append's CPU time.
+    """
+    # The frontier holds one perfect subtree per set bit of the size, largest first.
+    bits = [level for level in range(size.bit_length() - 1, -1, -1) if size >> level & 1]
+    old = dict(zip(bits, frontier, strict=True))
+    sha, node = hashlib.sha256, b"\x01"
+    rows: list[tuple[int, int, bytes]] = []
+    level, first, run = 0, size, list(leaves)
+    while True:
+        if first & 1:  # the run starts with a right child: its sibling is the frontier's
+            run.insert(0, old[level])
+            first -= 1
+        if len(run) < 2:
+            return rows
+        it = iter(run)
+        run = [sha(node + left + right).digest() for left, right in zip(it, it, strict=False)]
+        level += 1
+        first >>= 1
+        rows.extend(zip([level] * len(run), range(first, first + len(run)), run, strict=True))
 
 
 _ROWS_PER_STATEMENT = 1000
