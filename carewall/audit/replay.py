@@ -84,23 +84,25 @@ class Replay:
         kind = entry["kind"]
         if index == 0 and kind != "policy":
             self.find(0, kind, "the log's first entry must be the initial policy")
-        fits = self.chain is not None and self._fits(entry)
-        if self.chain is not None and not fits and self._releases_end():
-            pass  # the releases ended; their notices are owed (see _releases_end)
-        elif self.chain is not None and not fits:
+        chain = self.chain
+        fits = chain is not None and self._fits(entry)
+        # Not continuing a chain: if it was a review's releases, they ended and their
+        # notices are owed (see _releases_end); any other chain was cut short.
+        if chain is not None and not fits and not self._releases_end():
             self.find(
                 index,
                 kind,
-                f"stands where {self.chain.expecting()} was expected; entries written "
+                f"stands where {chain.expecting()} was expected; entries written "
                 "together must be contiguous",
             )
             self.chain = None
         _HANDLERS[kind](self, index, entry, fits)
         if kind in _OBSERVED:
             self.agreements.observe(index, entry)
-        if self.tally is not None:
+        tally = self.tally
+        if tally is not None:
             try:
-                self.tally.feed(entry)
+                tally.feed(entry)
             except StatisticsError as e:
                 self.find(index, kind, f"cannot be counted in the statistics: {e}")
         state = self.requests.get(entry.get("request", ""))

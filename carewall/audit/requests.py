@@ -32,10 +32,7 @@ FACT_FIELDS = (
 )
 
 Facts3 = tuple[bool, bool, bool]  # (is_child, is_victim_or_witness, consent)
-
-
-def _groups_json(groups: dict[Facts3, int]) -> list[list[Any]]:
-    return [[a, b, c, n] for (a, b, c), n in groups.items()] if groups else []
+_GROUP_FIELDS = ("claimed", "held", "released_by_facts")  # {Facts3: count}, saved as lists
 
 
 def _groups_from(obj: Any) -> dict[Facts3, int]:
@@ -83,17 +80,20 @@ class RequestState:
         return f"the request at entry {self.index} (its latest step at entry {self.last})"
 
     def to_json(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        out["claimed"] = _groups_json(self.claimed)
-        out["held"] = _groups_json(self.held)
-        out["released_by_facts"] = _groups_json(self.released_by_facts)
-        out["notices"] = sorted(self.notices) if self.notices else []
+        # Once per request when a state is saved: a copy of the fields, the groups as
+        # [is_child, is_victim_or_witness, consent, count] lists, the notices sorted.
+        out = self.__dict__.copy()
+        for key in _GROUP_FIELDS:
+            groups = out[key]
+            out[key] = [[*facts, n] for facts, n in groups.items()] if groups else []
+        notices = self.notices
+        out["notices"] = sorted(notices) if notices else []
         return out
 
     @classmethod
     def from_json(cls, obj: Any) -> RequestState:
         data = dict(obj)
-        for key in ("claimed", "held", "released_by_facts"):
+        for key in _GROUP_FIELDS:
             data[key] = _groups_from(data[key])
         data["notices"] = set(data["notices"])
         known = set(cls.__dataclass_fields__)
