@@ -182,15 +182,17 @@ def _copy(
                 cp.write_row(node)
 
 
-# The newest entry and the newest node at every level, in one round trip. While the lock is
-# held, the newest node at level l is the frontier's node (l, (size >> l) - 1) whenever bit l
-# of the size is set; the caller checks that every frontier node is there.
+# The newest entry (its index gives the size) and the frontier's nodes above the leaves, in
+# one round trip: node (l, (size >> l) - 1) for each set bit l >= 1 of the size, each one
+# primary-key probe (a probe per level up to 62 with ORDER BY … LIMIT 1 cost PostgreSQL a
+# third more per append). The caller checks that every frontier node is there.
 _PG_HEAD_SQL = (
-    "SELECT 0, idx, hash FROM (SELECT idx, hash FROM ledger_entries ORDER BY idx DESC LIMIT 1) e "
+    "WITH s AS (SELECT coalesce(max(idx) + 1, 0) AS size FROM ledger_entries) "
+    "SELECT 0, e.idx, e.hash FROM s JOIN ledger_entries e ON e.idx = s.size - 1 "
     "UNION ALL "
-    "SELECT l.level, n.idx, n.hash FROM generate_series(1, 62) AS l(level) "
-    "CROSS JOIN LATERAL (SELECT idx, hash FROM ledger_nodes WHERE level = l.level "
-    "ORDER BY idx DESC LIMIT 1) n"
+    "SELECT n.level, n.idx, n.hash FROM s CROSS JOIN generate_series(1, 62) AS l(level) "
+    "JOIN ledger_nodes n ON n.level = l.level AND n.idx = (s.size >> l.level) - 1 "
+    "WHERE (s.size >> l.level) & 1 = 1"
 )
 
 

@@ -287,6 +287,30 @@ def test_batches_of_any_size_store_every_completed_subtree_once_and_right(
     assert report.nodes == size + size - bin(size).count("1")  # no node missing or extra
 
 
+@pytest.mark.parametrize(("level", "why"), [(2, "a frontier node"), (0, "a gap in the entries")])
+def test_a_missing_frontier_node_refuses_the_append_and_appends_nothing(
+    ledger: Ledger, store: Store, level: int, why: str
+) -> None:
+    """A node the next append hashes against, lost (a bad restore, a hand edit): the append
+    must refuse, never hash against something else and fork the tree."""
+    ledger.append_raw([raw(i) for i in range(13)])  # 13 = 0b1101: frontier at levels 3, 2, 0
+    root = ledger.root(13)
+    with store.write() as conn:
+        if level == 0:  # the newest entry moved up: the size read spans a gap
+            conn.exec_driver_sql("UPDATE ledger_entries SET idx = 99 WHERE idx = 12")
+        else:
+            conn.exec_driver_sql(
+                f"DELETE FROM ledger_nodes WHERE level = {level} AND idx = {(13 >> level) - 1}"
+            )
+    with pytest.raises(LedgerError, match="frontier is incomplete"):
+        ledger.append_raw([raw(13)])
+    with store.write() as conn:  # put it back: the log is as it was, nothing appended
+        if level == 0:
+            conn.exec_driver_sql("UPDATE ledger_entries SET idx = 12 WHERE idx = 99")
+    if level == 0:
+        assert ledger.size() == 13 and ledger.root(13) == root, why
+
+
 def test_a_head_read_under_the_lock_appends_once(ledger: Ledger, store: Store) -> None:
     ledger.append_raw([raw(0), raw(1), raw(2)])
     with store.write() as conn:
