@@ -62,6 +62,7 @@ from carewall.service.statements import (
     _UPDATE_REQUEST,
     _event_row,
 )
+from carewall.service.submit_batch import SubmitBatch, submit_together
 from carewall.storage.db import Store, open_store
 from carewall.storage.migrate import current_revision, head_revision, upgrade
 from carewall.storage.undo import InitUndo
@@ -305,6 +306,15 @@ class Service(RegisterPolicyMixin, ReadMixin):
         and records nothing; the same key with another document is a ConflictError.
         """
         return submitting.submit(self, doc, idempotency_key)
+
+    def submit_together(self) -> AbstractContextManager[SubmitBatch]:
+        """Submit many requests, each decided at once, recorded together at the block's end
+        (see :mod:`carewall.service.submit_batch`)::
+
+            with svc.submit_together() as batch:
+                pending = [batch.submit(doc) for doc in docs]
+        """
+        return submit_together(self)
 
     def review(
         self,

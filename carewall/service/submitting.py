@@ -42,7 +42,7 @@ from carewall.text import check_text
 if TYPE_CHECKING:
     from carewall.service.facade import Service
 
-__all__ = ["Ready", "submit", "write_batch"]
+__all__ = ["Ready", "Stale", "prepare", "submit", "write_batch"]
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def write_batch(svc: Service, items: Sequence[Ready]) -> list[Submitted]:
             it.decided.register is not first.register or it.decided.engine is not first.engine
             for it in items
         ):
-            raise _Stale
+            raise Stale
         requests = [it.rows.request for it in items]
         subjects = [row for it in items for row in it.rows.subjects]
         with pipelined(conn):
@@ -185,8 +185,43 @@ def _events(
     ]
 
 
-class _Stale(Exception):
+class Stale(Exception):
     """A batch's register or policy is no longer the stored one."""
+
+
+def _parse_and_decide(
+    svc: Service, doc: bytes | str | Mapping[str, Any]
+) -> tuple[Any, dict[int, str], _Decided]:
+    """The document without its contacts, the contacts, and the request decided."""
+    data, contacts = _split_contacts(doc)
+    for i, contact in contacts.items():
+        check_text(contact, field=f"subjects[{i}].contact", kind="prose", max_length=2000)
+    register, engine = svc._current()
+    try:
+        return data, contacts, _decide(svc, data, register, engine)
+    except InputError:
+        # Refused under what this process last saw: perhaps another process has since
+        # registered the organisation it names. Refuse only under the stored register.
+        stored_pair = svc._current(reread=True)
+        if stored_pair[0] is register and stored_pair[1] is engine:
+            raise
+        return data, contacts, _decide(svc, data, *stored_pair)
+
+
+def prepare(svc: Service, doc: bytes | str | Mapping[str, Any]) -> Ready | None:
+    """``doc`` parsed, decided and built to share a transaction with others
+    (:func:`write_batch`), with its id and the time now; None, before any id is taken, when
+    it cannot share one (its holder's first request, whose key the transaction creates, or
+    more than ``SMALL_REQUEST`` subjects): :func:`submit` it alone. Raises InputError as
+    :func:`submit` does.
+    """
+    _, contacts, d = _parse_and_decide(svc, doc)
+    key = svc._holder_keys.get(d.stored["holder"])
+    if key is None or len(d.claimed) > SMALL_REQUEST:
+        return None
+    request_id = svc.new_id()
+    now = le.rfc3339(svc.clock())
+    return Ready(d, _rows(svc, d, request_id, contacts, key, now), request_id, now)
 
 
 def submit(
@@ -200,19 +235,7 @@ def submit(
     do meanwhile.
     """
     key_used = None if idempotency_key is None else idem.check_key(idempotency_key)
-    data, contacts = _split_contacts(doc)
-    for i, contact in contacts.items():
-        check_text(contact, field=f"subjects[{i}].contact", kind="prose", max_length=2000)
-    register, engine = svc._current()
-    try:
-        d = _decide(svc, data, register, engine)
-    except InputError:
-        # Refused under what this process last saw: perhaps another process has since
-        # registered the organisation it names. Refuse only under the stored register.
-        stored_pair = svc._current(reread=True)
-        if stored_pair[0] is register and stored_pair[1] is engine:
-            raise
-        d = _decide(svc, data, *stored_pair)
+    data, contacts, d = _parse_and_decide(svc, doc)
     request_id = svc.new_id()
     now = le.rfc3339(svc.clock())
     key = svc._holder_keys.get(d.stored["holder"])
