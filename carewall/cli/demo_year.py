@@ -24,6 +24,7 @@ from carewall.errors import ConflictError
 from carewall.service.facade import Service
 from carewall.service.jobs import drain, record_queued
 from carewall.service.records import RequestRecord
+from carewall.service.submit_batch import SubmitBatch
 
 __all__ = ["SCENARIOS", "DemoStats", "Scenario", "fill_year", "plan_year"]
 
@@ -450,105 +451,130 @@ def fill_year(
         t = ev.time + timedelta(days=rng.randint(*days), hours=rng.randint(0, 6))
         heapq.heappush(events, _Event(t, next(seq), kind, data))
 
-    for ev in _drain(events):
-        clock_now[0] = ev.time
-        if ev.kind == "submit":
-            sc: Scenario = ev.data["sc"]
-            got = svc.submit(ev.data["doc"])
-            stats.submitted += 1
-            stats.by_scenario[sc.name] = stats.by_scenario.get(sc.name, 0) + 1
-            if got.outcome == "refused":
-                stats.refused += 1
-                if rng.random() < 0.03:
-                    later(ev, (3, 20), "appeal", id=got.id, by="requester")
-            elif rng.random() < 0.03:
-                later(ev, (0, 2), "withdraw", id=got.id, org=sc.requester)
-            else:
-                later(ev, (0, 12), "review", id=got.id, sc=sc)
-            done += 1
-            if progress:
-                progress(done, total)
-        elif ev.kind == "review":
-            rec = svc.get(ev.data["id"])
-            if rec.stage != "decided":
+    with svc.submit_together() as batch:
+        for ev in _drain(events):
+            clock_now[0] = ev.time
+            if ev.kind == "submit":
+                done += _submit(batch, ev, stats, later, rng)
+                if progress:
+                    progress(done, total)
+                if not events or events[0].kind != "submit":
+                    batch.flush()  # what follows reads or changes these requests
                 continue
-            release = rng.random() < ev.data["sc"].release_rate
-            reviewer = rng.choice(_reviewers(svc, rec.holder, "release_reviewer"))
-            facts = _holder_facts(rng, rec)
-            # record_review: the record is read again below only when it is needed
-            try:
-                svc.record_review(rec.id, reviewer, release, facts=facts if release else None)
-            except ConflictError:  # nothing may go on the holder's record: refuse instead
-                release = False
-                svc.record_review(rec.id, reviewer, False)
-            if release:
-                # the notices are written now, as a server's worker would write them
-                record_queued(svc)
-                stats.released += 1
-                if rng.random() < 0.03:
-                    later(ev, (10, 40), "appeal", id=rec.id, by="subject")
-                if svc.notices(rec.id, status="deferred"):
-                    roll = rng.random()
-                    if roll < 0.5:
-                        later(ev, (30, 80), "lift", id=rec.id)
-                    elif roll < 0.7:
-                        later(ev, (60, 85), "renew", id=rec.id)
-            else:
-                stats.review_refused += 1
-                if rng.random() < 0.25:
-                    later(ev, (3, 20), "appeal", id=rec.id, by="requester")
-        elif ev.kind == "withdraw":
-            svc.withdraw(ev.data["id"], ev.data["org"])
-            stats.withdrawn += 1
-        elif ev.kind == "appeal":
-            rec = svc.appeal(ev.data["id"], ev.data["by"], "The decision was wrong.")
-            stats.appeals += 1
-            later(ev, (5, 25), "decide_appeal", id=rec.id)
-        elif ev.kind == "decide_appeal":
-            rec = svc.get(ev.data["id"])
-            who = [r for r in _reviewers(svc, rec.holder, "appeal_reviewer") if r != rec.reviewer]
-            if not who:
-                continue
-            # Only a refusal the policy would have allowed can be overturned into a release.
-            can_release = (
-                rec.appeal is not None
-                and rec.appeal.prior_outcome == "refused"
-                and (rec.decision.get("outcome") == "review")
-            )
-            uphold = not (can_release and rng.random() < 0.5) and not (
-                rec.appeal is not None and rec.appeal.by == "subject" and rng.random() < 0.2
-            )
-            if rec.appeal is not None and rec.appeal.prior_outcome == "refused" and not can_release:
-                uphold = True
-            decider = rng.choice(who)
-            releases = (
-                not uphold and rec.appeal is not None and rec.appeal.prior_outcome == "refused"
-            )
-            try:
-                svc.record_appeal_decision(
-                    rec.id, decider, uphold, facts=_holder_facts(rng, rec) if releases else None
-                )
-            except ConflictError:  # nothing may go on the holder's record: the refusal stands
-                svc.record_appeal_decision(rec.id, decider, True)
-            record_queued(svc)
-        elif ev.kind in ("lift", "renew"):
-            rec = svc.get(ev.data["id"])
-            if not any(n_.status == "deferred" for n_ in rec.notices):
-                continue
-            decider = _reviewers(svc, rec.holder, "release_reviewer")[0]
-            if ev.kind == "lift":
-                svc.lift_deferral(rec.id, decider)
-                record_queued(svc)
-            else:
-                until = (ev.time + timedelta(days=rng.randint(30, 89))).date().isoformat()
-                svc.renew_deferral(rec.id, decider, until)
-                later(ev, (20, 60), "lift", id=rec.id)
+            _step(svc, ev, stats, later, rng)
     svc.ledger.publish()
     svc.auto_publish = True
     # Every release queued a job for its notices; run them as the server's worker would.
     stats.notices = drain(svc).sent + svc.deliver_pending()
     stats.deferred = len(svc.notices(status="deferred"))
     return stats
+
+
+def _submit(
+    batch: SubmitBatch,
+    ev: _Event,
+    stats: DemoStats,
+    later: Callable[..., None],
+    rng: random.Random,
+) -> int:
+    """A request of the year, decided now and recorded with the ones submitted beside it
+    (the same log as one by one: each keeps its id and time)."""
+    sc: Scenario = ev.data["sc"]
+    got = batch.submit(ev.data["doc"])
+    stats.submitted += 1
+    stats.by_scenario[sc.name] = stats.by_scenario.get(sc.name, 0) + 1
+    if got.outcome == "refused":
+        stats.refused += 1
+        if rng.random() < 0.03:
+            later(ev, (3, 20), "appeal", id=got.id, by="requester")
+    elif rng.random() < 0.03:
+        later(ev, (0, 2), "withdraw", id=got.id, org=sc.requester)
+    else:
+        later(ev, (0, 12), "review", id=got.id, sc=sc)
+    return 1
+
+
+def _step(
+    svc: Service,
+    ev: _Event,
+    stats: DemoStats,
+    later: Callable[..., None],
+    rng: random.Random,
+) -> None:
+    """Any other event of the year: a review, withdrawal, appeal, deferral lifted or renewed."""
+    if ev.kind == "review":
+        rec = svc.get(ev.data["id"])
+        if rec.stage != "decided":
+            return
+        release = rng.random() < ev.data["sc"].release_rate
+        reviewer = rng.choice(_reviewers(svc, rec.holder, "release_reviewer"))
+        facts = _holder_facts(rng, rec)
+        # record_review: the record is read again below only when it is needed
+        try:
+            svc.record_review(rec.id, reviewer, release, facts=facts if release else None)
+        except ConflictError:  # nothing may go on the holder's record: refuse instead
+            release = False
+            svc.record_review(rec.id, reviewer, False)
+        if release:
+            # the notices are written now, as a server's worker would write them
+            record_queued(svc)
+            stats.released += 1
+            if rng.random() < 0.03:
+                later(ev, (10, 40), "appeal", id=rec.id, by="subject")
+            if svc.notices(rec.id, status="deferred"):
+                roll = rng.random()
+                if roll < 0.5:
+                    later(ev, (30, 80), "lift", id=rec.id)
+                elif roll < 0.7:
+                    later(ev, (60, 85), "renew", id=rec.id)
+        else:
+            stats.review_refused += 1
+            if rng.random() < 0.25:
+                later(ev, (3, 20), "appeal", id=rec.id, by="requester")
+    elif ev.kind == "withdraw":
+        svc.withdraw(ev.data["id"], ev.data["org"])
+        stats.withdrawn += 1
+    elif ev.kind == "appeal":
+        rec = svc.appeal(ev.data["id"], ev.data["by"], "The decision was wrong.")
+        stats.appeals += 1
+        later(ev, (5, 25), "decide_appeal", id=rec.id)
+    elif ev.kind == "decide_appeal":
+        rec = svc.get(ev.data["id"])
+        who = [r for r in _reviewers(svc, rec.holder, "appeal_reviewer") if r != rec.reviewer]
+        if not who:
+            return
+        # Only a refusal the policy would have allowed can be overturned into a release.
+        can_release = (
+            rec.appeal is not None
+            and rec.appeal.prior_outcome == "refused"
+            and (rec.decision.get("outcome") == "review")
+        )
+        uphold = not (can_release and rng.random() < 0.5) and not (
+            rec.appeal is not None and rec.appeal.by == "subject" and rng.random() < 0.2
+        )
+        if rec.appeal is not None and rec.appeal.prior_outcome == "refused" and not can_release:
+            uphold = True
+        decider = rng.choice(who)
+        releases = not uphold and rec.appeal is not None and rec.appeal.prior_outcome == "refused"
+        try:
+            svc.record_appeal_decision(
+                rec.id, decider, uphold, facts=_holder_facts(rng, rec) if releases else None
+            )
+        except ConflictError:  # nothing may go on the holder's record: the refusal stands
+            svc.record_appeal_decision(rec.id, decider, True)
+        record_queued(svc)
+    elif ev.kind in ("lift", "renew"):
+        rec = svc.get(ev.data["id"])
+        if not any(n_.status == "deferred" for n_ in rec.notices):
+            return
+        decider = _reviewers(svc, rec.holder, "release_reviewer")[0]
+        if ev.kind == "lift":
+            svc.lift_deferral(rec.id, decider)
+            record_queued(svc)
+        else:
+            until = (ev.time + timedelta(days=rng.randint(30, 89))).date().isoformat()
+            svc.renew_deferral(rec.id, decider, until)
+            later(ev, (20, 60), "lift", id=rec.id)
 
 
 def _holder_facts(rng: random.Random, rec: RequestRecord) -> list[dict[str, Any]]:
