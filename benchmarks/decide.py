@@ -66,12 +66,12 @@ def _demo_stream(register: Register) -> tuple[int, float, float, int, int]:
     """The demo year's requests decided without and with the cache (interleaved, best of 3)."""
     import random
 
-    from carewall.cli.demo_year import _document, plan_year
+    from carewall.cli.demo_scenarios import document, plan_year
 
     rng = random.Random(2027)
     facts = []
     for n, (scenario, when) in enumerate(plan_year(), 1):
-        doc = _document(rng, scenario, n, when)
+        doc = document(rng, scenario, n, when)
         for s in doc["subjects"]:
             s.pop("contact", None)
         try:

@@ -198,13 +198,13 @@ when { context.subjects * 4611686018427387904 > 0 };
 
 
 def test_the_demo_year_decides_the_same_both_ways() -> None:
-    from carewall.cli.demo_year import _document, plan_year  # the demo's request stream
+    from carewall.cli.demo_scenarios import document, plan_year  # the demo's request stream
 
     rng = random.Random(2027)
     cached = Engine.load()
     plan = plan_year(scale=0.2)
     for n, (scenario, when) in enumerate(plan, 1):
-        doc = _document(rng, scenario, n, when)
+        doc = document(rng, scenario, n, when)
         for s in doc["subjects"]:
             s.pop("contact", None)  # the service keeps contacts apart; the policy never sees them
         try:
