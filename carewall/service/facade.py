@@ -17,27 +17,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from carewall.errors import (
     AuthError,
-    ConflictError,
     ForbiddenError,
-    InputError,
     NotFoundError,
 )
-from carewall.ledger import Ledger, check_origin
-from carewall.ledger.keys import default_key_path
+from carewall.ledger import Ledger
 from carewall.policy import (
-    DEFAULT_REGISTER_PATH,
     Engine,
     Register,
-    load_register,
 )
-from carewall.service import deciding, submitting
+from carewall.service import deciding, lodging, opening, submitting
 from carewall.service import logentries as le
-from carewall.service import tables as t
 from carewall.service.deferrals import (
     Deferral,
     change_deferral,
@@ -49,24 +42,19 @@ from carewall.service.extract_terms import Extract
 from carewall.service.group_commit import GroupCommit
 from carewall.service.jobs import JobPolicy, after_commit, queue_notices
 from carewall.service.jobstore import QueuedJob
-from carewall.service.lifecycle import Action, Outcome, next_stage
 from carewall.service.notices import Channel, channel_from_env
 from carewall.service.reading import ReadMixin
 from carewall.service.records import RequestRecord, RequestSummary, Submitted
 from carewall.service.register_policy import RegisterPolicyMixin
-from carewall.service.registry import record_admin, register_entries, write_register
+from carewall.service.registry import record_admin
 from carewall.service.releasing import DEFAULT_DEFERRAL_DAYS
 from carewall.service.statements import (
     _INSERT_EVENT,
     _LOCK_REQUEST,
-    _UPDATE_REQUEST,
     _event_row,
 )
 from carewall.service.submit_batch import SubmitBatch, submit_together
-from carewall.storage.db import Store, open_store
-from carewall.storage.migrate import current_revision, head_revision, upgrade
-from carewall.storage.undo import InitUndo
-from carewall.text import check_text
+from carewall.storage.db import Store
 
 __all__ = ["DEFAULT_DEFERRAL_DAYS", "Service"]
 
@@ -136,55 +124,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         demo); see :func:`carewall.storage.db.open_store`. Close it and open it again to
         serve.
         """
-        register = load_register(orgs_path or DEFAULT_REGISTER_PATH)
-        if operator is not None:
-            org = register.organisation(operator, field_name="--operator")
-            if org.function == "immigration_enforcement":
-                raise InputError(
-                    "an immigration-enforcement body cannot run a carewall instance",
-                    field="--operator",
-                    fix="name the public body that holds the data",
-                )
-        engine = Engine.load(None)
-        origin = check_origin(origin or "carewall.example/log")  # a bad one creates nothing
-        key = Path(key_path) if key_path else default_key_path(db_url)
-        # A failed init leaves nothing behind: no database file or tables, no key file.
-        undo = InitUndo(db_url)
-        try:
-            store = open_store(db_url, durable=durable)
-            undo.watch(store)
-            upgrade(store)
-            with store.read() as conn:
-                if conn.execute(sa.select(t.settings.c.key).limit(1)).first() is not None:
-                    raise ConflictError(
-                        "this database already holds a carewall instance",
-                        field="--db",
-                        fix="use `carewall serve` on it, or choose a new database",
-                    )
-            ledger = Ledger.create(store, origin, key)
-            undo.key_created(key)
-            svc = cls(store, ledger, channel)
-            with store.write() as conn:
-                write_register(conn, register)
-                conn.execute(
-                    t.settings.insert(),
-                    [
-                        {"key": "local_policy", "value": ""},
-                        {"key": "register_version", "value": "1"},
-                        {"key": "deferral_days", "value": str(DEFAULT_DEFERRAL_DAYS)},
-                        {"key": "operator", "value": operator or ""},
-                    ],
-                )
-                now = le.rfc3339(svc.clock())
-                ledger.append_in(
-                    conn, [svc._policy_entry(engine, "init"), *register_entries(register, now)]
-                )
-            ledger.publish()
-        except BaseException:
-            undo.undo()
-            raise
-        undo.done()
-        return svc
+        return opening.create(cls, db_url, orgs_path, origin, key_path, channel, operator, durable)
 
     @classmethod
     def open(
@@ -195,22 +135,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         channel: Channel | None = None,
     ) -> Service:
         """Open an existing instance; upgrades its schema and checks the policy loads."""
-        store = open_store(db_url)
-        # Alembic is not thread-safe, so only run it when the schema is actually behind.
-        if current_revision(store) != head_revision(store):
-            upgrade(store)
-        with store.read() as conn:
-            if conn.execute(sa.select(t.settings.c.key).limit(1)).first() is None:
-                raise NotFoundError(
-                    "no carewall instance in this database",
-                    field="--db",
-                    fix="create one with `carewall init`",
-                )
-        key = Path(key_path) if key_path else default_key_path(db_url)
-        ledger = Ledger.open(store, key if key.exists() else None)
-        svc = cls(store, ledger, channel)
-        svc.engine()  # refuse to open when the stored policy no longer loads (pledge altered)
-        return svc
+        return opening.open_existing(cls, db_url, key_path, channel)
 
     def close(self) -> None:
         self.store.dispose()
@@ -369,30 +294,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
 
         ``subject`` is the appealing subject's position, so only they read their grounds.
         """
-        if by not in ("requester", "subject"):
-            raise InputError("must be 'requester' or 'subject'", field="by")
-        if not isinstance(grounds, str) or not grounds.strip():
-            raise InputError("give the grounds of the appeal", field="grounds")
-        check_text(grounds, field="grounds", kind="prose", max_length=10000)
-        action = Action.APPEAL_REQUESTER if by == "requester" else Action.APPEAL_SUBJECT
-        with self._write() as conn:
-            row = self._lock_row(conn, id)
-            stage = next_stage(row.stage, row.outcome, action)
-            now = le.rfc3339(self.clock())
-            idx = self.ledger.append_in(conn, [le.appeal_entry(id, by, "lodged", now)])
-            conn.execute(
-                t.appeals.insert(),
-                {
-                    "request_id": id,
-                    "by": by,
-                    "grounds": grounds,
-                    "prior_outcome": row.outcome,
-                    "lodged_at": now,
-                    "subject": subject if by == "subject" else None,
-                },
-            )
-            conn.execute(_UPDATE_REQUEST, {"rid": id, "stage": stage.value})
-            self._event(conn, id, "appeal_lodged", now, by, idx[0])
+        lodging.lodge_appeal(self, id, by, grounds, subject)
         return self.get(id)
 
     def subject_appeal(self, request_id: str, code: str, grounds: str) -> RequestRecord:
@@ -434,28 +336,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
 
     def withdraw(self, id: str, by_org: str) -> RequestRecord:
         """The requester withdraws a request not yet reviewed; a ``withdrawal`` entry says so."""
-        with self._write() as conn:
-            row = self._lock_row(conn, id)
-            if by_org != row.requester:
-                raise AuthError(
-                    "only the requesting organisation can withdraw its request",
-                    field="by_org",
-                    fix="withdraw as the requester",
-                )
-            stage = next_stage(row.stage, row.outcome, Action.WITHDRAW)
-            now = le.rfc3339(self.clock())
-            idx = self.ledger.append_in(conn, [le.withdrawal_entry(id, by_org, now)])
-            conn.execute(
-                _UPDATE_REQUEST,
-                {
-                    "rid": id,
-                    "stage": stage.value,
-                    "outcome": Outcome.WITHDRAWN.value,
-                    "withdrawn_by": by_org,
-                    "withdrawn_at": now,
-                },
-            )
-            self._event(conn, id, "withdrawn", now, by_org, idx[0])
+        lodging.withdraw(self, id, by_org)
         return self.get(id)
 
     def deferrals(self, holder: str | None = None, *, due_by: str | None = None) -> list[Deferral]:
