@@ -8,11 +8,12 @@ submitted. Each keeps its own time, as if it had been submitted alone; only the 
 shared.
 
 All or nothing per flush: when the transaction fails, none of its requests is recorded and
-the error is raised, naming how many were lost. If the policy or the register changed since
-they were decided (another process changed them), none is recorded: a ConflictError says to
-submit them again. A request that cannot share a transaction (its holder's first, whose key
-the transaction creates, or one of more than 32 subjects) is recorded on its own at once,
-after everything submitted before it, so the log keeps the order of submission.
+the error is raised (:attr:`SubmitBatch.recorded` says how many were before it). If the
+policy or the register changed since they were decided (another process changed them),
+none is recorded: a ConflictError says to submit them again. A request that cannot share a
+transaction (its holder's first, whose key the transaction creates, or one of more than 32
+subjects) is recorded on its own at once, after everything submitted before it, so the log
+keeps the order of submission.
 """
 
 from __future__ import annotations
@@ -61,10 +62,11 @@ class SubmitBatch:
                 "this batch's block has ended; nothing more can be submitted through it",
                 fix="open another with Service.submit_together()",
             )
-        ready = submitting.prepare(self._svc, doc)
+        parsed = submitting.parse(self._svc, doc)
+        ready = submitting.prepare(self._svc, parsed)
         if ready is None:
             self.flush()
-            alone = self._svc.submit(doc)
+            alone = submitting.submit(self._svc, doc, None, parsed)
             self.recorded += 1
             return Pending(alone.id, alone.outcome)
         self._ready.append(ready)

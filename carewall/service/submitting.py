@@ -42,7 +42,7 @@ from carewall.text import check_text
 if TYPE_CHECKING:
     from carewall.service.facade import Service
 
-__all__ = ["Ready", "Stale", "prepare", "submit", "write_batch"]
+__all__ = ["Parsed", "Ready", "Stale", "parse", "prepare", "submit", "write_batch"]
 
 
 @dataclass(frozen=True)
@@ -189,45 +189,58 @@ class Stale(Exception):
     """A batch's register or policy is no longer the stored one."""
 
 
-def _parse_and_decide(
-    svc: Service, doc: bytes | str | Mapping[str, Any]
-) -> tuple[Any, dict[int, str], _Decided]:
-    """The document without its contacts, the contacts, and the request decided."""
+@dataclass(frozen=True)
+class Parsed:
+    """A document read and decided: its data without the contacts, the contacts, and the
+    decision with the register and engine it was made under."""
+
+    data: Any
+    contacts: dict[int, str]
+    decided: _Decided
+
+
+def parse(svc: Service, doc: bytes | str | Mapping[str, Any]) -> Parsed:
+    """``doc`` parsed and decided (InputError, naming the field, if it is not a request)."""
     data, contacts = _split_contacts(doc)
     for i, contact in contacts.items():
         check_text(contact, field=f"subjects[{i}].contact", kind="prose", max_length=2000)
     register, engine = svc._current()
     try:
-        return data, contacts, _decide(svc, data, register, engine)
+        return Parsed(data, contacts, _decide(svc, data, register, engine))
     except InputError:
         # Refused under what this process last saw: perhaps another process has since
         # registered the organisation it names. Refuse only under the stored register.
         stored_pair = svc._current(reread=True)
         if stored_pair[0] is register and stored_pair[1] is engine:
             raise
-        return data, contacts, _decide(svc, data, *stored_pair)
+        return Parsed(data, contacts, _decide(svc, data, *stored_pair))
 
 
-def prepare(svc: Service, doc: bytes | str | Mapping[str, Any]) -> Ready | None:
-    """``doc`` parsed, decided and built to share a transaction with others
-    (:func:`write_batch`), with its id and the time now; None, before any id is taken, when
-    it cannot share one (its holder's first request, whose key the transaction creates, or
-    more than ``SMALL_REQUEST`` subjects): :func:`submit` it alone. Raises InputError as
-    :func:`submit` does.
+def prepare(svc: Service, parsed: Parsed) -> Ready | None:
+    """A parsed request built to share a transaction with others (:func:`write_batch`),
+    with its id and the time now; None, before any id is taken, when it cannot share one
+    (its holder's first request, whose key the transaction creates, or more than
+    ``SMALL_REQUEST`` subjects): :func:`submit` it alone, with ``parsed``.
     """
-    _, contacts, d = _parse_and_decide(svc, doc)
+    d = parsed.decided
     key = svc._holder_keys.get(d.stored["holder"])
     if key is None or len(d.claimed) > SMALL_REQUEST:
         return None
     request_id = svc.new_id()
     now = le.rfc3339(svc.clock())
-    return Ready(d, _rows(svc, d, request_id, contacts, key, now), request_id, now)
+    rows = _rows(svc, d, request_id, parsed.contacts, key, now)
+    return Ready(d, rows, request_id, now)
 
 
 def submit(
-    svc: Service, doc: bytes | str | Mapping[str, Any], idempotency_key: str | None
+    svc: Service,
+    doc: bytes | str | Mapping[str, Any],
+    idempotency_key: str | None,
+    parsed: Parsed | None = None,
 ) -> Submitted:
     """Record a request and the policy's decision (request + decision entries).
+
+    ``parsed``: ``doc`` as :func:`parse` already read and decided it (not read again).
 
     Everything that needs no lock (parsing, deciding, the subjects' commitments, the rows
     and the encoded entries) is done before the write transaction: on PostgreSQL the
@@ -235,7 +248,8 @@ def submit(
     do meanwhile.
     """
     key_used = None if idempotency_key is None else idem.check_key(idempotency_key)
-    data, contacts, d = _parse_and_decide(svc, doc)
+    parsed = parse(svc, doc) if parsed is None else parsed
+    data, contacts, d = parsed.data, parsed.contacts, parsed.decided
     request_id = svc.new_id()
     now = le.rfc3339(svc.clock())
     key = svc._holder_keys.get(d.stored["holder"])
