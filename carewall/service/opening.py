@@ -20,7 +20,7 @@ from carewall.service import tables as t
 from carewall.service.notices import Channel
 from carewall.service.registry import register_entries, write_register
 from carewall.service.releasing import DEFAULT_DEFERRAL_DAYS
-from carewall.storage.db import open_store
+from carewall.storage.db import Store, open_store
 from carewall.storage.migrate import current_revision, head_revision, upgrade
 from carewall.storage.undo import InitUndo
 
@@ -59,13 +59,12 @@ def create(
         store = open_store(db_url, durable=durable)
         undo.watch(store)
         upgrade(store)
-        with store.read() as conn:
-            if conn.execute(sa.select(t.settings.c.key).limit(1)).first() is not None:
-                raise ConflictError(
-                    "this database already holds a carewall instance",
-                    field="--db",
-                    fix="use `carewall serve` on it, or choose a new database",
-                )
+        if _holds_instance(store):
+            raise ConflictError(
+                "this database already holds a carewall instance",
+                field="--db",
+                fix="use `carewall serve` on it, or choose a new database",
+            )
         ledger = Ledger.create(store, origin, key)
         undo.key_created(key)
         svc = cls(store, ledger, channel)
@@ -103,15 +102,20 @@ def open_existing(
     # Alembic is not thread-safe, so only run it when the schema is actually behind.
     if current_revision(store) != head_revision(store):
         upgrade(store)
-    with store.read() as conn:
-        if conn.execute(sa.select(t.settings.c.key).limit(1)).first() is None:
-            raise NotFoundError(
-                "no carewall instance in this database",
-                field="--db",
-                fix="create one with `carewall init`",
-            )
+    if not _holds_instance(store):
+        raise NotFoundError(
+            "no carewall instance in this database",
+            field="--db",
+            fix="create one with `carewall init`",
+        )
     key = Path(key_path) if key_path else default_key_path(db_url)
     ledger = Ledger.open(store, key if key.exists() else None)
     svc = cls(store, ledger, channel)
     svc.engine()  # refuse to open when the stored policy no longer loads (pledge altered)
     return svc
+
+
+def _holds_instance(store: Store) -> bool:
+    """Whether the database holds an instance's settings (every init writes them)."""
+    with store.read() as conn:
+        return conn.execute(sa.select(t.settings.c.key).limit(1)).first() is not None
