@@ -82,7 +82,6 @@ def fill_year(
     heapq.heapify(events)
     stats = DemoStats()
     total = len(events)
-    done = 0
     svc.auto_publish = False
     clock_now = [datetime(YEAR, 1, 1, tzinfo=UTC)]
     svc.clock = lambda: clock_now[0]
@@ -95,9 +94,9 @@ def fill_year(
         for ev in _drain(events):
             clock_now[0] = ev.time
             if ev.kind == "submit":
-                done += _submit(batch, ev, stats, later, rng)
+                _submit(batch, ev, stats, later, rng)
                 if progress:
-                    progress(done, total)
+                    progress(stats.submitted, total)
                 if not events or events[0].kind != "submit":
                     batch.flush()  # what follows reads or changes these requests
                 continue
@@ -116,7 +115,7 @@ def _submit(
     stats: DemoStats,
     later: Callable[..., None],
     rng: random.Random,
-) -> int:
+) -> None:
     """A request of the year, decided now and recorded with the ones submitted beside it
     (the same log as one by one: each keeps its id and time)."""
     sc: Scenario = ev.data["sc"]
@@ -131,7 +130,6 @@ def _submit(
         later(ev, (0, 2), "withdraw", id=got.id, org=sc.requester)
     else:
         later(ev, (0, 12), "review", id=got.id, sc=sc)
-    return 1
 
 
 def _step(
