@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from carewall.errors import LedgerError
 from carewall.ledger.merkle import CompactRange
 from carewall.ledger.proofs import current_size, fetch_nodes, placeholder
+from carewall.ledger.proofs import rows as driver_rows
 
 __all__ = ["LOCK_KEY", "Head", "head", "lock", "sequence"]
 
@@ -68,9 +69,9 @@ def head(
         got_rows = [[tuple(r) for r in c.fetchall()] for c in cursors]
         size, got = _pg_parse_head(top.fetchall())
     else:
-        got_rows = [
-            [tuple(r) for r in conn.exec_driver_sql(sql, tuple(params))] for sql, params in reads
-        ]
+        # The driver's own cursor (as current_size and fetch_nodes use): SQLAlchemy's result
+        # layer costs several times the read itself, and this runs once per write.
+        got_rows = [driver_rows(conn, sql, params) for sql, params in reads]
         size = current_size(conn)
         got = fetch_nodes(conn, CompactRange.frontier_refs(size))
     refs = CompactRange.frontier_refs(size)

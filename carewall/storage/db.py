@@ -16,6 +16,7 @@ append at once and no index is ever assigned twice.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -142,6 +143,15 @@ def translate_errors() -> Iterator[None]:
             "the database is unavailable; nothing was recorded",
             fix="try again shortly; if it persists, check the database server",
         ) from e
+    except sqlite3.OperationalError as e:
+        # Raised by the driver's own cursor (the hot write path's statements skip
+        # SQLAlchemy's layer): the same as SQLAlchemy's wrapper of it above.
+        raise UnavailableError(
+            "the database is unavailable; nothing was recorded",
+            fix="try again shortly; if it persists, check the database server",
+        ) from e
+    except sqlite3.DatabaseError as e:
+        raise StorageError("the database refused the operation") from e
     except DBAPIError as e:
         if e.connection_invalidated:
             raise UnavailableError(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from carewall.errors import ConflictError, InputError, NotFoundError
+from carewall.errors import ConflictError, InputError, NotFoundError, StorageError
 from carewall.service import Service
 
 Doc = Callable[..., dict[str, Any]]
@@ -146,3 +146,21 @@ def test_what_cannot_share_a_transaction_is_recorded_at_once_and_in_order(
     order = [e["request"] for e in _entries(svc, start) if e["kind"] == "request"]
     assert order == [first.id, second.id, big.id, last.id]
     assert len(svc.get(big.id).subjects) == 40
+
+
+def test_a_batch_that_reuses_a_recorded_id_is_refused_whole_as_a_storage_error(
+    svc: Service, make_doc: Doc
+) -> None:
+    # A dishonest or broken id source: the batch's rows go by the driver's own executemany
+    # on SQLite, and its refusal must still arrive as carewall's error, never sqlite3's.
+    first = svc.submit(make_doc(reference="MPS-2026-999998"))
+    size = svc.ledger.size()
+    ids = iter(["r" + "f" * 20, first.id])
+    svc.new_id = lambda: next(ids)
+    with pytest.raises(StorageError, match="refused"), svc.submit_together() as batch:
+        for doc in _docs(make_doc, 2):
+            batch.submit(doc)
+    assert svc.ledger.size() == size
+    with pytest.raises(NotFoundError):
+        svc.get("r" + "f" * 20)
+    assert svc.get(first.id).stage == "decided"
