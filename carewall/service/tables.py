@@ -68,7 +68,7 @@ requests = sa.Table(
     sa.Column("requester", sa.String(100), nullable=False, index=True),
     sa.Column("purpose", sa.String(100), nullable=False),
     sa.Column("legal_basis", sa.String(100), nullable=False),
-    sa.Column("stage", sa.String(32), nullable=False, index=True),
+    sa.Column("stage", sa.String(32), nullable=False),
     sa.Column("outcome", sa.String(32), nullable=False),
     sa.Column("document", sa.Text, nullable=False),  # the parsed request, JSON
     sa.Column("decision", sa.Text, nullable=False),  # contract §4 JSON at submission
