@@ -23,6 +23,8 @@ from sqlalchemy.engine import Connection
 
 # ForbiddenError (403) lives in the one error tree; re-exported here for the API's callers.
 from carewall.errors import AuthError, ForbiddenError, InputError, NotFoundError
+from carewall.ledger.proofs import placeholder
+from carewall.ledger.proofs import rows as driver_rows
 from carewall.service.registry import record_admin
 from carewall.storage.db import Store
 
@@ -58,11 +60,10 @@ _tokens = sa.table(
     sa.column("revoked_at", sa.String),
 )
 
-# Built once so its compiled form is reused on every request.
-_LIVE_TOKEN = (
-    sa.select(_tokens.c.id, _tokens.c.organisation, _tokens.c.role, _tokens.c.reviewer)
-    .where(_tokens.c.hash == sa.bindparam("digest"))
-    .where(_tokens.c.revoked_at.is_(None))
+# A live token by its hash (the unique index makes it one probe).
+_LIVE_TOKEN_SQL = (
+    "SELECT id, organisation, role, reviewer FROM api_tokens "
+    "WHERE hash = {p} AND revoked_at IS NULL"
 )
 
 
@@ -165,12 +166,13 @@ def authenticate(store: Store, secret: str) -> Principal | None:
     # Looked up on every request (the unique index on ``hash`` makes it one probe), so a
     # revocation by any process takes effect at once.
     with store.read() as conn:
-        row = conn.execute(_LIVE_TOKEN, {"digest": digest}).first()
-    if row is None:
+        # The driver's own cursor: this runs before every API call, and SQLAlchemy's
+        # execution and result layers cost more than the one-row probe itself.
+        found = driver_rows(conn, _LIVE_TOKEN_SQL.format(p=placeholder(conn)), (digest,))
+    if not found:
         return None
-    return Principal(
-        token_id=row.id, organisation=row.organisation, role=row.role, reviewer=row.reviewer
-    )
+    token_id, organisation, role, reviewer = found[0]
+    return Principal(token_id=token_id, organisation=organisation, role=role, reviewer=reviewer)
 
 
 def list_tokens(store: Store, organisation: str | None = None) -> list[TokenInfo]:

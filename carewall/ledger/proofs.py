@@ -16,6 +16,7 @@ from carewall.errors import LedgerError
 from carewall.ledger import merkle
 from carewall.ledger.merkle import NodeRef
 from carewall.ledger.tiles import encode_entry_bundle
+from carewall.storage.db import driver_errors
 from carewall.types import RootHash
 
 __all__ = [
@@ -48,12 +49,13 @@ def rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[A
     Proofs and fsck are dominated by per-row overhead, so they skip SQLAlchemy's result
     layer; the statement still runs in ``conn``'s transaction.
     """
-    cur = conn.connection.cursor()
-    try:
-        cur.execute(sql, tuple(params))
-        return list(cur.fetchall())
-    finally:
-        cur.close()
+    with driver_errors(conn, sql):
+        cur = conn.connection.cursor()
+        try:
+            cur.execute(sql, tuple(params))
+            return list(cur.fetchall())
+        finally:
+            cur.close()
 
 
 def current_size(conn: Connection) -> int:

@@ -21,6 +21,7 @@ from carewall.errors import LedgerError
 from carewall.ledger.merkle import CompactRange
 from carewall.ledger.proofs import current_size, fetch_nodes, placeholder
 from carewall.ledger.proofs import rows as driver_rows
+from carewall.storage.db import driver_errors
 
 __all__ = ["LOCK_KEY", "Head", "head", "lock", "sequence"]
 
@@ -62,12 +63,14 @@ def head(
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.pipeline():
-            raw.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-            cursors = [raw.execute(sql, tuple(params)) for sql, params in reads]
-            top = raw.execute(_PG_HEAD_SQL)
-        got_rows = [[tuple(r) for r in c.fetchall()] for c in cursors]
-        size, got = _pg_parse_head(top.fetchall())
+        with driver_errors(conn, _PG_HEAD_SQL):
+            with raw.pipeline():
+                raw.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+                cursors = [raw.execute(sql, tuple(params)) for sql, params in reads]
+                top = raw.execute(_PG_HEAD_SQL)
+            got_rows = [[tuple(r) for r in c.fetchall()] for c in cursors]
+            fetched = top.fetchall()
+        size, got = _pg_parse_head(fetched)
     else:
         # The driver's own cursor (as current_size and fetch_nodes use): SQLAlchemy's result
         # layer costs several times the read itself, and this runs once per write.

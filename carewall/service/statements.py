@@ -20,6 +20,7 @@ from carewall.ledger.proofs import placeholder
 from carewall.policy.request import _decode as decode_request
 from carewall.service import logentries as le
 from carewall.service import tables as t
+from carewall.storage.db import driver_errors
 
 # Built once: the compiled form is then reused; the SET columns come from the parameters.
 _UPDATE_REQUEST = t.requests.update().where(t.requests.c.id == sa.bindparam("rid"))
@@ -154,7 +155,7 @@ def insert_batch(
     PostgreSQL inside a pipeline, one round trip for all), nothing compiled per row."""
     p = placeholder(conn)
     # On SQLite, the driver's own executemany: SQLAlchemy's layer costs more than SQLite's
-    # in-process INSERT (its errors are translated all the same: storage.db.translate_errors).
+    # in-process INSERT (its errors are still SQLAlchemy's: storage.db.driver_errors).
     raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
     for table, columns, rows in (
         (t.requests.name, _REQUEST_COLUMNS, requests),
@@ -167,7 +168,8 @@ def insert_batch(
                 [tuple(r[c] for c in columns) for r in rows],
             )
             if raw is not None:
-                raw.executemany(sql, values)
+                with driver_errors(conn, sql):
+                    raw.executemany(sql, values)
             else:
                 conn.exec_driver_sql(sql, values)
 

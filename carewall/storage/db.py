@@ -16,7 +16,6 @@ append at once and no index is ever assigned twice.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -143,15 +142,6 @@ def translate_errors() -> Iterator[None]:
             "the database is unavailable; nothing was recorded",
             fix="try again shortly; if it persists, check the database server",
         ) from e
-    except sqlite3.OperationalError as e:
-        # Raised by the driver's own cursor (the hot write path's statements skip
-        # SQLAlchemy's layer): the same as SQLAlchemy's wrapper of it above.
-        raise UnavailableError(
-            "the database is unavailable; nothing was recorded",
-            fix="try again shortly; if it persists, check the database server",
-        ) from e
-    except sqlite3.DatabaseError as e:
-        raise StorageError("the database refused the operation") from e
     except DBAPIError as e:
         if e.connection_invalidated:
             raise UnavailableError(
@@ -161,6 +151,36 @@ def translate_errors() -> Iterator[None]:
         if "cannot contain NUL" in str(e.orig):
             raise _unstorable() from e
         raise StorageError("the database refused the operation") from e
+
+
+@contextmanager
+def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """Errors of a statement run on ``conn``'s own driver cursor, treated as SQLAlchemy
+    treats its own: wrapped (so :func:`translate_errors` names them) and, when the
+    connection was lost, that connection invalidated, so the pool drops it and the caller
+    gets a 503 now and a fresh connection next time, never a 500.
+
+    For the hot paths that skip SQLAlchemy's execution layer (a token's lookup, the
+    ledger's reads, a batch of submits' rows on SQLite).
+    """
+    dialect = conn.dialect
+    base = dialect.loaded_dbapi.Error
+    try:
+        yield
+    except base as e:
+        lost = dialect.is_disconnect(e, conn.connection.dbapi_connection, None)
+        if lost:
+            conn.invalidate(e)
+        wrapped = DBAPIError.instance(
+            statement,
+            None,
+            e,
+            base,
+            hide_parameters=True,
+            connection_invalidated=lost,
+            dialect=dialect,
+        )
+        raise wrapped from e
 
 
 @contextmanager
