@@ -18,13 +18,16 @@ So a decision is cached under
 Only clean answers are kept: an evaluation that reported any error is never cached, so a
 transient evaluator failure is retried, and a refusal for an error is never replayed.
 Entries hold the generation in their key, so a thread deciding under an older register
-can never read an answer computed under a newer one (or the reverse).
+can never read an answer computed under a newer one (or the reverse). They are held by
+(request key, subject facts), each a row of answers by category, so a request's key is
+hashed once per subject combination rather than once per category.
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from operator import attrgetter
 from typing import TYPE_CHECKING, Final
@@ -44,24 +47,39 @@ if len(_FACT_FIELDS) < 2:  # pragma: no cover - a guard for whoever trims Reques
     raise RuntimeError("request_key expects at least two request-wide facts")
 
 RequestKey = tuple[object, ...]
-EntryKey = tuple[RequestKey, SubjectFacts, str]
+RowKey = tuple[RequestKey, SubjectFacts]
+# A frozenset keeps its hash once computed, so a generation is found again cheaply.
+Fingerprint = frozenset[tuple[str, str]]
+
+# The last register fingerprinted, and its fingerprint: a Register is immutable once built
+# (compared by identity), so its fingerprint never changes.
+_last_fingerprint: tuple[Register, Fingerprint] | None = None
 
 
-def register_fingerprint(register: Register) -> tuple[tuple[str, str], ...]:
+def register_fingerprint(register: Register) -> Fingerprint:
     """What the Cedar entities are built from: each active organisation's id and function."""
-    return tuple(sorted((o.id, o.function) for o in register.organisations.values()))
+    global _last_fingerprint
+    last = _last_fingerprint
+    if last is not None and last[0] is register:
+        return last[1]
+    fingerprint = frozenset((o.id, o.function) for o in register.organisations.values())
+    _last_fingerprint = (register, fingerprint)
+    return fingerprint
 
 
 class DecisionCache:
     """Per-category decisions for one or more generations of (policy, register).
 
-    ``max_entries`` bounds memory: when it is reached the cache starts again, empty.
+    ``max_entries`` bounds memory: when a row's answers would take the count of answers
+    held past it, the cache starts again, empty (the count is exact for one thread and may
+    drift a little under concurrent puts; each fresh start sets it right).
     """
 
     def __init__(self, max_entries: int = 200_000) -> None:
         self.max_entries = max_entries
-        self._entries: dict[EntryKey, CategoryDecision] = {}
-        self._generations: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        self._rows: dict[RowKey, Mapping[str, CategoryDecision]] = {}
+        self._size = 0  # answers held, over all rows
+        self._generations: dict[tuple[str, Fingerprint], int] = {}
         self._last: tuple[str, Register, int] | None = None
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
@@ -83,30 +101,55 @@ class DecisionCache:
             if gen is None:
                 gen = next(self._counter)
                 self._generations = {key: gen}
-                self._entries = {}  # older generations can never be read again
+                self._rows = {}  # older generations can never be read again
+                self._size = 0
             self._last = (policy_hash, register, gen)
         return gen
 
     def request_key(self, generation: int, facts: RequestFacts, count: int) -> RequestKey:
         """The key of everything request-wide a decision reads."""
-        return (generation, count, *_FACT_VALUES(facts))
+        return (generation, count, _FACT_VALUES(facts))
 
-    def get(self, key: EntryKey) -> CategoryDecision | None:
-        found = self._entries.get(key)
-        if found is None:
-            self.misses += 1
-        else:
-            self.hits += 1
+    def lookup(
+        self, request: RequestKey, subject: SubjectFacts, categories: Sequence[str]
+    ) -> list[CategoryDecision | None] | None:
+        """The answers held for one subject combination of a request, in ``categories``'
+        order (None where not held), or None when nothing is held for it."""
+        row = self._rows.get((request, subject))
+        if row is None:
+            self.misses += len(categories)
+            return None
+        found = [row.get(c) for c in categories]
+        missing = sum(1 for d in found if d is None)
+        self.misses += missing
+        self.hits += len(found) - missing
         return found
 
-    def put(self, key: EntryKey, decision: CategoryDecision) -> None:
-        entries = self._entries
-        if len(entries) >= self.max_entries:
-            entries = self._entries = {}
-        entries[key] = decision
+    def put(
+        self, request: RequestKey, subject: SubjectFacts, answers: Mapping[str, CategoryDecision]
+    ) -> None:
+        """Keep ``answers`` (by category) for one subject combination of a request.
+
+        ``answers`` is kept as given, not copied: the caller hands it over and never changes
+        it afterwards.
+        """
+        key = (request, subject)
+        rows = self._rows
+        if self._size + len(answers) > self.max_entries:
+            rows = self._rows = {}
+            self._size = 0
+        held = rows.get(key)
+        if held is None:
+            rows[key] = answers
+            self._size += len(answers)
+        else:  # a new row, never a change to one another thread may be reading
+            merged = {**held, **answers}
+            rows[key] = merged
+            self._size += len(merged) - len(held)
 
     def clear(self) -> None:
         with self._lock:
-            self._entries = {}
+            self._rows = {}
+            self._size = 0
             self._generations = {}
             self._last = None

@@ -11,6 +11,7 @@ subject combination, each vocabulary id's entity JSON once per process. What it 
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from carewall.policy.facts import RequestFacts, SubjectFacts
@@ -19,6 +20,10 @@ from carewall.policy.schema import ENUM_TYPES
 from carewall.vocab import vocabulary
 
 __all__ = ["CedarContext"]
+
+# What json.dumps writes for a str (its default ensure_ascii encoder), without the call
+# through JSONEncoder.
+_json_str = encode_basestring_ascii
 
 
 def _entity(kind: str, value: str) -> dict[str, Any]:
@@ -80,24 +85,25 @@ class CedarContext:
     def head(self, facts: RequestFacts) -> str:
         """The request-wide part of every context of a request, up to the subject's facts."""
         ent = self._entity_text
+        bases, onward = facts.other_bases, facts.onward_recipients
         return "".join(
             (
                 '{"holder": {"__entity": {"type": "Organisation", "id": ',
-                json.dumps(facts.holder),
+                _json_str(facts.holder),
                 '}}, "purpose": ',
                 ent("purpose", facts.purpose),
                 ', "legal_basis": ',
                 ent("legal_basis", facts.legal_basis),
                 ', "other_bases": [',
-                ", ".join([ent("legal_basis", b) for b in facts.other_bases]),
+                ", ".join([ent("legal_basis", b) for b in bases]) if bases else "",
                 '], "offence": ',
-                json.dumps(facts.offence or ""),
+                _json_str(facts.offence or ""),
                 ', "immigration_offence": ',
                 _json_value(is_immigration_offence(facts.offence)),
                 ', "court_order": ',
                 _json_value(facts.court_order),
                 ', "onward_recipients": [',
-                ", ".join([ent("function", f) for f in facts.onward_recipients]),
+                ", ".join([ent("function", f) for f in onward]) if onward else "",
                 "], ",
             )
         )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import cedarpy
 
@@ -66,10 +66,14 @@ _NO_DECISION = cedarpy.Decision.NoDecision
 _REFUSED_EVALUATION_ERROR = CategoryDecision("refused", (EVALUATION_ERROR,))
 _REFUSED_NO_DECISION = CategoryDecision("refused", (NO_DECISION,))
 _REFUSED_UNNAMED_PERMIT = CategoryDecision("refused", (UNNAMED_PERMIT,))
+# Each group's answers, one per category of the request, in the request's order.
+_Rows = list[list[CategoryDecision]]
 
 
 def _group(subjects: Sequence[SubjectFacts]) -> dict[SubjectFacts, list[int]]:
     """Each distinct subject combination, with the positions of the subjects that have it."""
+    if len(subjects) == 1:  # the usual request
+        return {subjects[0]: [0]}
     combos: dict[SubjectFacts, list[int]] = {}
     for i, s in enumerate(subjects):
         bucket = combos.get(s)
@@ -112,6 +116,7 @@ class Engine:
                     "rule ids could not be matched to Cedar's", field="policy", fix="report this"
                 )
         self._order = {rid: i for i, rid in enumerate([*self.rule_ids, *sorted(RESERVED)])}
+        self._known = frozenset(self._order)
         self._reasons = {
             r.id: r.rationale or f"Permitted by {r.id} (legal basis {r.legal_basis})."
             for r in self.rules
@@ -130,11 +135,9 @@ class Engine:
         self._forbids = {cid: r.id for cid, r in self._by_cedar_id.items() if r.effect == "forbid"}
         # The usual answer names one policy: its judgement, made once here by the general
         # rule (_judge_reasons), so the two agree by construction.
-        self._one_reason = {
-            (decision, cid): self._judge_reasons(decision, [cid])
-            for decision in (_ALLOW, _DENY)
-            for cid in self._by_cedar_id
-        }
+        # Keyed on Cedar's id alone, one table per decision: an enum member hashes slowly.
+        self._one_allow = {cid: self._judge_reasons(_ALLOW, [cid]) for cid in self._by_cedar_id}
+        self._one_deny = {cid: self._judge_reasons(_DENY, [cid]) for cid in self._by_cedar_id}
         self._entities: tuple[Register, Any] | None = None
         # Decisions already made under this policy; None turns caching off.
         self.cache: DecisionCache | None = DecisionCache()
@@ -199,22 +202,37 @@ class Engine:
         register.organisation(facts.holder, field_name="holder")
         combos = _group(subjects)
         keys = list(combos)
-        principal = {"type": "Organisation", "id": facts.requester}
         total = len(subjects) if count is None else count
-        out = []
+        every = range(len(facts.categories))
+        return keys, combos, self._batch(facts, total, keys, [(g, every) for g in range(len(keys))])
+
+    def _batch(
+        self,
+        facts: RequestFacts,
+        total: int,
+        keys: list[SubjectFacts],
+        asks: Sequence[tuple[int, Sequence[int]]],
+    ) -> list[dict[str, Any]]:
+        """The Cedar requests for ``asks``: (group, positions in the request's categories),
+        in order."""
+        principal = {"type": "Organisation", "id": facts.requester}
+        resources = self._resources
+        categories = facts.categories
         head = self._contexts.head(facts)
-        for key in keys:
-            ctx = self._contexts.tail(head, key, total)
-            for c in facts.categories:
+        tail = self._contexts.tail
+        out = []
+        for g, positions in asks:
+            ctx = tail(head, keys[g], total)
+            for j in positions:
                 out.append(
                     {
                         "principal": principal,
                         "action": _ACTION,
-                        "resource": self._resources[c],
+                        "resource": resources[categories[j]],
                         "context": ctx,
                     }
                 )
-        return keys, combos, out
+        return out
 
     def decide(self, request: DisclosureRequest, register: Register) -> Decision:
         """Decide every requested category, for every distinct subject combination."""
@@ -244,47 +262,39 @@ class Engine:
         keys = list(combos)
         total = len(subjects) if count is None else count
         base = cache.request_key(cache.generation(self.policy_hash, register), facts, total)
-        categories = list(facts.categories)
+        categories = facts.categories
+        every = range(len(categories))
         found: list[list[CategoryDecision | None]] = []
-        missing: list[tuple[int, int]] = []
+        asks: list[tuple[int, Sequence[int]]] = []  # (group, the positions Cedar must answer)
         for g, key in enumerate(keys):
-            row: list[CategoryDecision | None] = []
-            for j, cat in enumerate(categories):
-                hit = cache.get((base, key, cat))
-                if hit is None:
-                    missing.append((g, j))
-                row.append(hit)
-            found.append(row)
+            row = cache.lookup(base, key, categories)
+            if row is None:  # nothing held for this combination
+                found.append([None] * len(categories))
+                asks.append((g, every))
+            else:
+                found.append(row)
+                gaps = [j for j, d in enumerate(row) if d is None]
+                if gaps:
+                    asks.append((g, gaps))
         errors: list[str] = []
-        if missing:
-            principal = {"type": "Organisation", "id": facts.requester}
-            contexts: dict[int, str] = {}
-            head = self._contexts.head(facts)
-            batch = []
-            for g, j in missing:
-                ctx = contexts.get(g)
-                if ctx is None:
-                    ctx = contexts[g] = self._contexts.tail(head, keys[g], total)
-                batch.append(
-                    {
-                        "principal": principal,
-                        "action": _ACTION,
-                        "resource": self._resources[categories[j]],
-                        "context": ctx,
-                    }
-                )
+        if asks:
+            batch = self._batch(facts, total, keys, asks)
             results = self._evaluate(batch, register, errors)
-            for (g, j), result in zip(missing, results, strict=True):
-                before = len(errors)
-                decided = self._judge(result, errors)
-                found[g][j] = decided
-                if result is not None and len(errors) == before:
-                    cache.put((base, keys[g], categories[j]), decided)
-        per_group = [
-            {cat: d for cat, d in zip(categories, row, strict=True) if d is not None}
-            for row in found
-        ]
-        return self._assemble(categories, keys, combos, per_group, errors)
+            i = 0
+            for g, js in asks:
+                row = found[g]
+                clean: dict[str, CategoryDecision] = {}
+                for j in js:
+                    result = results[i]
+                    i += 1
+                    before = len(errors)
+                    decided = row[j] = self._judge(result, errors)
+                    if result is not None and len(errors) == before:
+                        clean[categories[j]] = decided
+                if clean:
+                    cache.put(base, keys[g], clean)
+        # Every category of every group is now decided.
+        return self._assemble(categories, combos, cast(_Rows, found), errors)
 
     def decide_uncached(
         self,
@@ -297,15 +307,11 @@ class Engine:
         keys, combos, batch = self.cedar_requests(facts, subjects, register, count)
         errors: list[str] = []
         results = self._evaluate(batch, register, errors)
-        categories = list(facts.categories)
+        categories = facts.categories
         n = len(categories)
-        per_group: list[dict[str, CategoryDecision]] = []
-        for g in range(len(keys)):
-            decided: dict[str, CategoryDecision] = {}
-            for j, cat in enumerate(categories):
-                decided[cat] = self._judge(results[g * n + j], errors)
-            per_group.append(decided)
-        return self._assemble(categories, keys, combos, per_group, errors)
+        judge = self._judge
+        rows = [[judge(r, errors) for r in results[g * n : (g + 1) * n]] for g in range(len(keys))]
+        return self._assemble(categories, combos, rows, errors)
 
     def _evaluate(
         self, batch: list[dict[str, Any]], register: Register, errors: list[str]
@@ -339,7 +345,8 @@ class Engine:
             return _REFUSED_EVALUATION_ERROR
         reasons = diag.reasons
         if len(reasons) == 1:
-            known = self._one_reason.get((decision, reasons[0]))
+            one = self._one_allow if decision is _ALLOW else self._one_deny
+            known = one.get(reasons[0])
             if known is not None:
                 return known
         return self._judge_reasons(decision, reasons)
@@ -352,60 +359,59 @@ class Engine:
             permits = self._named_permits
             if not reasons or any(p not in permits for p in reasons):
                 return _REFUSED_UNNAMED_PERMIT
-            return CategoryDecision("review", self._sorted({permits[p] for p in reasons}))
+            return CategoryDecision("review", tuple(self._sorted({permits[p] for p in reasons})))
         forbids = self._forbids
         ids = {forbids[p] for p in reasons if p in forbids}
-        return CategoryDecision("refused", self._sorted(ids) if ids else (DEFAULT_DENY,))
+        return CategoryDecision("refused", tuple(self._sorted(ids)) if ids else (DEFAULT_DENY,))
 
-    def _sorted(self, ids: set[str]) -> tuple[str, ...]:
-        if len(ids) == 1:
-            return tuple(ids)
+    def _sorted(self, ids: set[str]) -> list[str]:
+        """``ids`` in the policy's rule order (an id it does not know, last)."""
         order = self._order
+        if ids <= self._known:
+            return sorted(ids, key=order.__getitem__)
         last = len(order)
-        return tuple(sorted(ids, key=lambda i: order.get(i, last)))
+        return sorted(ids, key=lambda i: order.get(i, last))
 
     def _assemble(
         self,
-        categories: list[str],
-        keys: list[SubjectFacts],
+        categories: Sequence[str],
         combos: dict[SubjectFacts, list[int]],
-        per_group: list[dict[str, CategoryDecision]],
+        rows: _Rows,
         errors: list[str],
     ) -> Decision:
-        merged: dict[str, CategoryDecision] = {}
-        if len(per_group) == 1:
+        """The decision from each group's answers (``rows``: one per combination, in
+        ``combos``' order; each in ``categories``' order)."""
+        if len(rows) == 1:
             # One combination: each category's decision is that group's (its rules are
             # already sorted and distinct, as _judge made them).
-            only = per_group[0]
-            for cat in categories:
-                merged[cat] = only[cat]
+            merged = dict(zip(categories, rows[0], strict=True))
         else:
-            for cat in categories:
-                parts = [g[cat] for g in per_group]
+            merged = {}
+            for j, cat in enumerate(categories):
+                parts = [row[j] for row in rows]
                 allowed = [p for p in parts if p.outcome == "review"]
                 outcome: Outcome = "review" if allowed else "refused"
                 ids = {r for p in (allowed or parts) for r in p.rules}
-                merged[cat] = CategoryDecision(outcome, self._sorted(ids))
+                merged[cat] = CategoryDecision(outcome, tuple(self._sorted(ids)))
         all_ids: set[str] = set()
+        top: Outcome = "refused"
         for d in merged.values():
             all_ids.update(d.rules)
-        rules = list(self._sorted(all_ids))
-        groups = [
-            {
-                "subjects": combos[key],
-                "facts": key.to_json(),
-                "categories": {c: d.to_json() for c, d in per_group[g].items()},
-            }
-            for g, key in enumerate(keys)
-        ]
-        top: Outcome = (
-            "review" if any(d.outcome == "review" for d in merged.values()) else "refused"
-        )
+            if d.outcome == "review":
+                top = "review"
+        rules = self._sorted(all_ids)
+        groups = []
+        for (key, at), row in zip(combos.items(), rows, strict=True):
+            answers = {}
+            for j, c in enumerate(categories):
+                answers[c] = row[j].to_json()
+            groups.append({"subjects": at, "facts": key.to_json(), "categories": answers})
+        reasons = self._reasons
         return Decision(
             outcome=top,
             categories=merged,
             rules=rules,
-            reasons=[self._reasons[r] for r in rules],
+            reasons=[reasons[r] for r in rules],
             policy=self.policy_hash,
             groups=groups,
             errors=errors,

@@ -7,9 +7,11 @@ outside auditor who rebuilds them from the log gets the same decision as the hol
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Final
 
 from carewall.policy.offences import public_offence
 
@@ -50,6 +52,14 @@ class RequestFacts:
     categories: tuple[str, ...]
 
 
+# Every combination, made once: facts_of hands out these (equal values, fewer objects).
+_SUBJECT_FACTS: Final = {
+    combo: SubjectFacts(*combo) for combo in itertools.product((False, True), repeat=3)
+}
+# The public form of an offence is a function of the id alone (and the packaged list).
+_public_offence: Final = lru_cache(maxsize=1024)(public_offence)
+
+
 def facts_of(request: DisclosureRequest) -> tuple[RequestFacts, list[SubjectFacts]]:
     """The facts of a parsed request: request-wide, and each subject's as claimed."""
     facts = RequestFacts(
@@ -58,18 +68,20 @@ def facts_of(request: DisclosureRequest) -> tuple[RequestFacts, list[SubjectFact
         purpose=request.purpose,
         legal_basis=request.legal_basis,
         other_bases=tuple(request.other_bases),
-        offence=public_offence(request.offence),
+        offence=_public_offence(request.offence),
         court_order=request.court_order is not None,
         onward_recipients=tuple(request.onward_recipients),
         categories=tuple(request.categories),
     )
     basis_consent = request.has_consent
+    # The parsed request's flags are bools (strict), so they name one of the eight.
+    known = _SUBJECT_FACTS
     subjects = [
-        SubjectFacts(
+        known[
             s.is_child,
             s.is_victim_or_witness,
             basis_consent if s.consent is None else s.consent,
-        )
+        ]
         for s in request.subjects
     ]
     return facts, subjects

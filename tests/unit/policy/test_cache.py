@@ -215,3 +215,68 @@ def test_the_demo_year_decides_the_same_both_ways() -> None:
             facts, subjects, REGISTER
         ), doc["reference"]
     assert cached.cache is not None and cached.cache.hits > cached.cache.misses
+
+
+def _doc(categories: list[str], subjects: int = 1) -> dict[str, Any]:
+    return {
+        "reference": "R-1",
+        "requester": "met-police",
+        "holder": "whittington-health",
+        "purpose": "prevention_detection_of_crime",
+        "legal_basis": "dpa2018_sch2_p1_para2_crime",
+        "offence": "theft_act_1968_s1",
+        "subjects": [
+            {"ref": "s", "is_child": i % 2 == 1, "is_victim_or_witness": False}
+            for i in range(subjects)
+        ],
+        "categories": categories,
+    }
+
+
+def test_a_request_partly_answered_asks_cedar_for_the_rest_only() -> None:
+    engine = Engine.load()
+    cache = engine.cache
+    assert cache is not None
+    first = facts_of(parse_request(_doc(["name"], subjects=2), REGISTER))
+    engine.decide_facts(*first, REGISTER)
+    assert (cache.hits, cache.misses) == (0, 2)
+    # The same people, one category held and two not, in an order unlike the first's.
+    facts, subjects = facts_of(
+        parse_request(_doc(["health_record", "name", "nationality"], subjects=2), REGISTER)
+    )
+    got = engine.decide_facts(facts, subjects, REGISTER)
+    assert (cache.hits, cache.misses) == (2, 6)
+    assert got == PLAIN.decide_uncached(facts, subjects, REGISTER)
+    assert list(got.categories) == ["health_record", "name", "nationality"]
+    assert [list(g["categories"]) for g in got.groups] == [list(got.categories)] * 2
+    assert engine.decide_facts(facts, subjects, REGISTER) == got
+    assert (cache.hits, cache.misses) == (8, 6)
+
+
+def test_the_cache_starts_again_when_full() -> None:
+    facts, subjects = facts_of(parse_request(_doc(["name", "address"]), REGISTER))
+    engine = Engine.load()
+    engine.cache = DecisionCache(max_entries=3)
+    want = PLAIN.decide_uncached(facts, subjects, REGISTER)
+    assert engine.decide_facts(facts, subjects, REGISTER) == want  # two answers kept
+    other, _ = facts_of(parse_request(_doc(["nationality", "name"]), REGISTER))
+    engine.decide_facts(other, subjects, REGISTER)  # one more: three
+    engine.cache.hits = engine.cache.misses = 0
+    engine.decide_facts(facts, subjects, REGISTER)
+    assert engine.cache.hits == 2
+    count_two = facts_of(parse_request(_doc(["name", "address"], subjects=2), REGISTER))
+    engine.decide_facts(*count_two, REGISTER)  # two more would pass three: start again
+    engine.cache.hits = engine.cache.misses = 0
+    assert engine.decide_facts(facts, subjects, REGISTER) == want
+    assert (engine.cache.hits, engine.cache.misses) == (0, 2)
+
+
+def test_an_equal_register_read_again_keeps_the_generation() -> None:
+    cache = DecisionCache()
+    again = load_register(DEFAULT_REGISTER_PATH)
+    assert again is not REGISTER
+    gen = cache.generation("p", REGISTER)
+    assert cache.generation("p", again) == gen
+    assert cache.generation("p", REGISTER) == gen
+    assert cache.generation("p", CHANGED) != gen
+    assert cache.generation("q", CHANGED) != cache.generation("p", CHANGED)
