@@ -16,7 +16,8 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +41,17 @@ __all__ = ["appeal", "init", "review", "serve", "submit", "withdraw"]
 
 def _open(db: str | None, key: str | None) -> Service:
     return Service.open(db, key)
+
+
+@contextmanager
+def _opened(db: str | None, key: str | None) -> Iterator[Service]:
+    """The instance, closed when the command is done (not left to the garbage collector:
+    on SQLite an open connection keeps the -wal and -shm files beside the database)."""
+    svc = Service.open(db, key)
+    try:
+        yield svc
+    finally:
+        svc.close()
 
 
 def _print_json(obj: Any) -> None:
@@ -90,9 +102,15 @@ def init(
     vkey_path = pin.vkey_out_path(db, key, vkey_out)
     pin.check_vkey_out(vkey_path)  # before anything is created
     svc = Service.init(db, orgs, origin, key, operator=operator)
-    pin.publish_vkey(vkey_path, svc.ledger.verifier_key)
-    click.echo(f"created carewall instance; log origin {svc.ledger.origin}")
-    click.echo(f"verifier key: {svc.ledger.verifier_key}")
+    # Closed here, not left to the collector: on SQLite an open connection keeps the
+    # database's -wal and -shm files beside it until a collection happens to free it.
+    try:
+        origin_made, verifier_key = svc.ledger.origin, svc.ledger.verifier_key
+    finally:
+        svc.close()
+    pin.publish_vkey(vkey_path, verifier_key)
+    click.echo(f"created carewall instance; log origin {origin_made}")
+    click.echo(f"verifier key: {verifier_key}")
     click.echo(
         f"verifier key written to {vkey_path}: publish it, and pin it with "
         f"--log-key-file {vkey_path} (or ${pin.ENV_KEY}) for `carewall serve` and "
@@ -116,7 +134,8 @@ def submit(db: str | None, key: str | None, idempotency_key: str | None, request
     """Record REQUEST.json (or - for stdin) and the policy's decision; print id and outcome."""
     data = read_limited(request, what="request")
     try:
-        got = _open(db, key).submit(data, idempotency_key=idempotency_key)
+        with _opened(db, key) as svc:
+            got = svc.submit(data, idempotency_key=idempotency_key)
     except CarewallError as e:
         if e.field != "idempotency_key":
             raise
@@ -341,11 +360,11 @@ def review(
         raise click.UsageError("say --release or --refuse")
     stated = HolderFacts(holder)
     stated.refuse_unless(release, "with --release")
-    svc = _open(db, key)
-    if release:
-        rec = stated.apply(lambda **kw: svc.review(id, reviewer, True, note, **kw))
-    else:
-        rec = svc.review(id, reviewer, False, note)
+    with _opened(db, key) as svc:
+        if release:
+            rec = stated.apply(lambda **kw: svc.review(id, reviewer, True, note, **kw))
+        else:
+            rec = svc.review(id, reviewer, False, note)
     _say_release(rec)
     released = rec.release.categories if rec.release else []
     _print_json(
@@ -391,17 +410,17 @@ def appeal(
     """
     stated = HolderFacts(holder)
     stated.refuse_unless(decider is not None and not uphold, "with --decide … --overturn")
-    svc = _open(db, key)
-    rec = svc.get(id)
-    # checked before anything is recorded: lodging records the outcome appealed against
-    prior = rec.appeal.prior_outcome if rec.stage == "appealed" and rec.appeal else rec.outcome
-    stated.refuse_unless(prior == "refused", "when overturning a refusal releases data")
-    if rec.stage != "appealed":
-        rec = svc.appeal(id, by, grounds)  # type: ignore[arg-type]
-    if decider:
-        who = decider
-        rec = stated.apply(lambda **kw: svc.decide_appeal(id, who, uphold, **kw))
-        _say_release(rec)
+    with _opened(db, key) as svc:
+        rec = svc.get(id)
+        # checked before anything is recorded: lodging records the outcome appealed against
+        prior = rec.appeal.prior_outcome if rec.stage == "appealed" and rec.appeal else rec.outcome
+        stated.refuse_unless(prior == "refused", "when overturning a refusal releases data")
+        if rec.stage != "appealed":
+            rec = svc.appeal(id, by, grounds)  # type: ignore[arg-type]
+        if decider:
+            who = decider
+            rec = stated.apply(lambda **kw: svc.decide_appeal(id, who, uphold, **kw))
+            _say_release(rec)
     _print_json({"id": rec.id, "stage": rec.stage, "outcome": rec.outcome})
 
 
@@ -412,7 +431,8 @@ def appeal(
 @_key
 def withdraw(id: str, by_org: str, db: str | None, key: str | None) -> None:
     """Withdraw request ID before it is reviewed."""
-    rec = _open(db, key).withdraw(id, by_org)
+    with _opened(db, key) as svc:
+        rec = svc.withdraw(id, by_org)
     _print_json({"id": rec.id, "stage": rec.stage, "outcome": rec.outcome})
 
 
