@@ -23,10 +23,8 @@ from sqlalchemy.engine import Connection
 
 # ForbiddenError (403) lives in the one error tree; re-exported here for the API's callers.
 from carewall.errors import AuthError, ForbiddenError, InputError, NotFoundError
-from carewall.ledger.proofs import placeholder
-from carewall.ledger.proofs import rows as driver_rows
 from carewall.service.registry import record_admin
-from carewall.storage.db import Store
+from carewall.storage.db import Store, driver_rows, placeholder
 
 __all__ = [
     "REVIEWER_ROLES",

@@ -16,7 +16,8 @@ from carewall.errors import LedgerError
 from carewall.ledger import merkle
 from carewall.ledger.merkle import NodeRef
 from carewall.ledger.tiles import encode_entry_bundle
-from carewall.storage.db import driver_errors
+from carewall.storage.db import driver_rows as rows
+from carewall.storage.db import placeholder
 from carewall.types import RootHash
 
 __all__ = [
@@ -28,34 +29,12 @@ __all__ = [
     "fetch_nodes",
     "fetch_with_size",
     "inclusion_proof",
-    "placeholder",
     "root",
-    "rows",
     "tile",
 ]
 
 TILE_WIDTH = 256
 _TILE_HEIGHT = 8
-
-
-def placeholder(conn: Connection) -> str:
-    """The driver's positional parameter marker (qmark for sqlite3, format for psycopg)."""
-    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
-
-
-def rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Run one statement on the driver's own cursor.
-
-    Proofs and fsck are dominated by per-row overhead, so they skip SQLAlchemy's result
-    layer; the statement still runs in ``conn``'s transaction.
-    """
-    with driver_errors(conn, sql):
-        cur = conn.connection.cursor()
-        try:
-            cur.execute(sql, tuple(params))
-            return list(cur.fetchall())
-        finally:
-            cur.close()
 
 
 def current_size(conn: Connection) -> int:

@@ -12,8 +12,9 @@ from sqlalchemy.engine import Connection
 from carewall.ledger import merkle
 from carewall.ledger.checkpoint import Checkpoint, sign_checkpoint
 from carewall.ledger.note import Signer
-from carewall.ledger.proofs import current_size, fetch_nodes, placeholder
+from carewall.ledger.proofs import current_size, fetch_nodes
 from carewall.ledger.sequencer import lock
+from carewall.storage.db import placeholder
 
 __all__ = ["latest", "publish"]
 

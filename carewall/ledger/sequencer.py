@@ -19,9 +19,8 @@ from sqlalchemy.engine import Connection
 
 from carewall.errors import LedgerError
 from carewall.ledger.merkle import CompactRange
-from carewall.ledger.proofs import current_size, fetch_nodes, placeholder
-from carewall.ledger.proofs import rows as driver_rows
-from carewall.storage.db import driver_errors
+from carewall.ledger.proofs import current_size, fetch_nodes
+from carewall.storage.db import driver_errors, driver_rows, placeholder
 
 __all__ = ["LOCK_KEY", "Head", "head", "lock", "sequence"]
 

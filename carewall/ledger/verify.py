@@ -39,8 +39,8 @@ from carewall.ledger.checkpoint import open_checkpoint
 from carewall.ledger.merkle import NodeRef
 from carewall.ledger.note import Verifier
 from carewall.ledger.pin import Pin, key_problem
-from carewall.ledger.proofs import placeholder, rows
-from carewall.storage.db import Store, open_store
+from carewall.storage.db import Store, open_store, placeholder
+from carewall.storage.db import driver_rows as rows
 
 __all__ = ["Fault", "VerifyReport", "verify_ledger"]
 

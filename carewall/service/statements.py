@@ -16,11 +16,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from carewall.errors import InputError
-from carewall.ledger.proofs import placeholder
 from carewall.policy.request import _decode as decode_request
 from carewall.service import logentries as le
 from carewall.service import tables as t
-from carewall.storage.db import driver_errors
+from carewall.storage.db import driver_errors, placeholder
 
 # Built once: the compiled form is then reused; the SET columns come from the parameters.
 _UPDATE_REQUEST = t.requests.update().where(t.requests.c.id == sa.bindparam("rid"))

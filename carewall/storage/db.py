@@ -16,7 +16,7 @@ append at once and no index is ever assigned twice.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +151,27 @@ def translate_errors() -> Iterator[None]:
         if "cannot contain NUL" in str(e.orig):
             raise _unstorable() from e
         raise StorageError("the database refused the operation") from e
+
+
+def placeholder(conn: Connection) -> str:
+    """The driver's positional parameter marker (qmark for sqlite3, format for psycopg)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def driver_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run one statement on the driver's own cursor, in ``conn``'s transaction.
+
+    For the paths dominated by per-statement or per-row overhead (the ledger's proofs,
+    fsck and head, a token's lookup), which skip SQLAlchemy's result layer; errors are
+    still SQLAlchemy's (:func:`driver_errors`).
+    """
+    with driver_errors(conn, sql):
+        cur = conn.connection.cursor()
+        try:
+            cur.execute(sql, tuple(params))
+            return list(cur.fetchall())
+        finally:
+            cur.close()
 
 
 @contextmanager
