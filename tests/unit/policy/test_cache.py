@@ -27,6 +27,15 @@ REGISTER = load_register(DEFAULT_REGISTER_PATH)
 ORGS = sorted(REGISTER.organisations)
 CO = {"reference": "T1", "court": "Snaresbrook Crown Court", "date": "2026-11-02"}
 OFFENCES = [None, "theft_act_1968_s1", "immigration_act_1971_s24", "made_up_act_2020_s1"]
+# A police request for a theft investigation: everything but its subjects and categories.
+THEFT = {
+    "reference": "R-1",
+    "requester": "met-police",
+    "holder": "whittington-health",
+    "purpose": "prevention_detection_of_crime",
+    "legal_basis": "dpa2018_sch2_p1_para2_crime",
+    "offence": "theft_act_1968_s1",
+}
 # A local policy that permits more than the default: health records for any court order.
 COURT_POLICY = (
     Engine.default_text()
@@ -180,12 +189,7 @@ when { context.subjects * 4611686018427387904 > 0 };
     )
     engine = Engine.load(overflow)
     doc = {
-        "reference": "R-1",
-        "requester": "met-police",
-        "holder": "whittington-health",
-        "purpose": "prevention_detection_of_crime",
-        "legal_basis": "dpa2018_sch2_p1_para2_crime",
-        "offence": "theft_act_1968_s1",
+        **THEFT,
         "subjects": [{"ref": "s", "is_child": False, "is_victim_or_witness": False}] * 2,
         "categories": ["name"],
     }
@@ -219,12 +223,7 @@ def test_the_demo_year_decides_the_same_both_ways() -> None:
 
 def _doc(categories: list[str], subjects: int = 1) -> dict[str, Any]:
     return {
-        "reference": "R-1",
-        "requester": "met-police",
-        "holder": "whittington-health",
-        "purpose": "prevention_detection_of_crime",
-        "legal_basis": "dpa2018_sch2_p1_para2_crime",
-        "offence": "theft_act_1968_s1",
+        **THEFT,
         "subjects": [
             {"ref": "s", "is_child": i % 2 == 1, "is_victim_or_witness": False}
             for i in range(subjects)
