@@ -265,6 +265,7 @@ def update_reviewer_roles(
     service = service_of(request)
     _own_reviewer(service, principal, reviewer_id)
     change = service.update_reviewer_roles(reviewer_id, list(body.roles), actor=principal.token_id)
+    request.app.state.token_cache.clear()  # tokens for roles it lost were revoked
     return _change_out(change)
 
 
@@ -280,7 +281,9 @@ def retire_reviewer(
 ) -> ReviewerChangeOut:
     service = service_of(request)
     _own_reviewer(service, principal, reviewer_id)
-    return _change_out(service.retire_reviewer(reviewer_id, actor=principal.token_id))
+    changed = service.retire_reviewer(reviewer_id, actor=principal.token_id)
+    request.app.state.token_cache.clear()  # its tokens were revoked with it
+    return _change_out(changed)
 
 
 # ----- the admin's own tokens ---------------------------------------------------------------
@@ -341,6 +344,7 @@ def revoke_token(
         actor=principal.token_id,
         organisation=principal.organisation,
     )
+    request.app.state.token_cache.clear()
 
 
 @router.get(

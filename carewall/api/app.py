@@ -32,6 +32,7 @@ from carewall.api import (
 from carewall.api.errors import install_error_handlers
 from carewall.api.log import make_log_router
 from carewall.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from carewall.api.token_cache import TokenCache
 from carewall.errors import CarewallError
 from carewall.service import Service
 from carewall.service.jobs import sweep_once
@@ -138,6 +139,7 @@ def create_app(
     )
     app.state.service = service
     app.state.store = service.store
+    app.state.token_cache = TokenCache()
     app.state.public_url = checked_url
     app.state.witnesses = asked
     if checked_url is not None:

@@ -34,11 +34,16 @@ __all__ = [
     "Principal",
     "Role",
     "TokenInfo",
+    "admit",
     "authenticate",
     "create_token",
     "list_tokens",
+    "no_token",
     "require",
     "revoke_token",
+    "token_digest",
+    "unknown_token",
+    "well_formed",
 ]
 
 Role = Literal["requester", "release_reviewer", "appeal_reviewer", "admin"]
@@ -91,7 +96,8 @@ class IssuedToken:
     secret: str  # shown once; never stored
 
 
-def _hash(secret: str) -> str:
+def token_digest(secret: str) -> str:
+    """The SHA-256 of a token secret, as stored (the secret itself never is)."""
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
@@ -143,7 +149,7 @@ def create_token(
         conn.execute(
             _tokens.insert().values(
                 id=info.id,
-                hash=_hash(secret),
+                hash=token_digest(secret),
                 organisation=organisation,
                 role=role,
                 reviewer=reviewer,
@@ -156,11 +162,16 @@ def create_token(
     return IssuedToken(info=info, secret=secret)
 
 
+def well_formed(secret: str) -> bool:
+    """Whether ``secret`` could be a token at all (checked before it is hashed)."""
+    return secret.startswith(TOKEN_PREFIX) and len(secret) <= 200
+
+
 def authenticate(store: Store, secret: str) -> Principal | None:
     """The principal a live token stands for, or None for an unknown or revoked token."""
-    if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+    if not well_formed(secret):
         return None
-    digest = _hash(secret)
+    digest = token_digest(secret)
     # Looked up on every request (the unique index on ``hash`` makes it one probe), so a
     # revocation by any process takes effect at once.
     with store.read() as conn:
@@ -228,33 +239,46 @@ def revoke_token(
 _bearer = HTTPBearer(auto_error=False, description="A carewall API token (`cw_…`).")
 
 
-def _principal(
-    request: Request,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if creds is None:
-        raise AuthError(
-            "a bearer token is required",
-            fix="send 'Authorization: Bearer cw_…' with a token from 'carewall token create'",
+BEARER = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def no_token() -> AuthError:
+    return AuthError(
+        "a bearer token is required",
+        fix="send 'Authorization: Bearer cw_…' with a token from 'carewall token create'",
+    )
+
+
+def unknown_token() -> AuthError:
+    return AuthError("the token is unknown or revoked", fix="ask an administrator for a token")
+
+
+def admit(principal: Principal, allowed: frozenset[str]) -> Principal:
+    """``principal`` if its role is one of ``allowed``; ForbiddenError otherwise."""
+    if principal.role not in allowed:
+        raise ForbiddenError(
+            "this token's role may not do this",
+            fix="use a token with role: " + ", ".join(sorted(allowed)),
         )
+    return principal
+
+
+def _principal(request: Request, creds: BEARER) -> Principal:
+    if creds is None:
+        raise no_token()
     store: Store = request.app.state.store
     principal = authenticate(store, creds.credentials)
     if principal is None:
-        raise AuthError("the token is unknown or revoked", fix="ask an administrator for a token")
+        raise unknown_token()
     return principal
 
 
 def require(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:
-    """A dependency admitting only tokens with one of ``roles``."""
+    """A dependency admitting only tokens with one of ``roles``, read on every request."""
     allowed = frozenset(roles)
 
     # async: it does no I/O, so it runs on the event loop instead of taking a worker thread.
     async def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
-        if principal.role not in allowed:
-            raise ForbiddenError(
-                "this token's role may not do this",
-                fix="use a token with role: " + ", ".join(sorted(allowed)),
-            )
-        return principal
+        return admit(principal, allowed)
 
     return dependency

@@ -17,6 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from carewall.api.auth import ForbiddenError, Principal, require
 from carewall.api.models import AppealIn, RequestStatus
 from carewall.api.paging import CURSOR, DEFAULT_LIMIT, LIMIT, PAGED, decode_cursor, link_next
+from carewall.api.token_cache import require_live_at_commit
 from carewall.errors import CarewallError, InputError, NotFoundError
 from carewall.policy.request import DisclosureRequest
 from carewall.policy.request import _decode as decode_request
@@ -36,6 +37,9 @@ router = APIRouter(prefix="/api/requests", tags=["requests"])
 
 Anyone = Depends(require("requester", "release_reviewer", "appeal_reviewer", "admin"))
 Requester = Depends(require("requester"))
+# Submit confirms its token live in the transaction that records the request, so the
+# token may come from the cache of tokens seen live (see carewall.api.token_cache).
+RequesterAtCommit = Depends(require_live_at_commit("requester"))
 
 
 def service_of(request: Request) -> Service:
@@ -168,7 +172,7 @@ def _key_error(e: CarewallError) -> CarewallError:
 async def submit(
     request: Request,
     response: Response,
-    principal: Annotated[Principal, Requester],
+    principal: Annotated[Principal, RequesterAtCommit],
     idempotency_key: IDEMPOTENCY_KEY = None,
 ) -> Submitted:
     key = None if idempotency_key is None else check_key(idempotency_key, _KEY_HEADER)
@@ -191,7 +195,7 @@ async def submit(
     service = service_of(request)
     try:
         result: Submitted = await run_in_threadpool(
-            partial(service.submit, doc, idempotency_key=key)
+            partial(service.submit, doc, idempotency_key=key, token=principal.token_id)
         )
     except CarewallError as e:
         named = _key_error(e)

@@ -222,15 +222,21 @@ class Service(RegisterPolicyMixin, ReadMixin):
     # ----- the lifecycle ---------------------------------------------------------------
 
     def submit(
-        self, doc: bytes | str | Mapping[str, Any], *, idempotency_key: str | None = None
+        self,
+        doc: bytes | str | Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        token: str | None = None,
     ) -> Submitted:
         """Record a request and the policy's decision (request + decision entries).
 
         With ``idempotency_key``, a retry of the same document by the same requester within
         a day returns the first result (a :class:`~carewall.service.records.Replayed`)
         and records nothing; the same key with another document is a ConflictError.
+        ``token``: the id of the API token it is made with, which must still be live when
+        the request is recorded (AuthError otherwise, and nothing recorded).
         """
-        return submitting.submit(self, doc, idempotency_key)
+        return submitting.submit(self, doc, idempotency_key, token=token)
 
     def submit_together(self) -> AbstractContextManager[SubmitBatch]:
         """Submit many requests, each decided at once, recorded together at the block's end

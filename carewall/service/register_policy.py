@@ -9,7 +9,7 @@ added or retired, reviewers added, given new roles or retired) its ``organisatio
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +35,7 @@ from carewall.service.registry import (
     revoke_tokens_in,
     write_changes,
 )
+from carewall.service.token_check import live_tokens_read, refuse_unless_live
 from carewall.text import check_text
 
 if TYPE_CHECKING:
@@ -149,7 +150,11 @@ class RegisterPolicyMixin:
         return fresh, self._engine_for(values.get("local_policy") or "")
 
     def _confirm(
-        self, conn: Connection, register: Register, engine: Engine
+        self,
+        conn: Connection,
+        register: Register,
+        engine: Engine,
+        tokens: Collection[str] = (),
     ) -> tuple[Head, tuple[Register, Engine] | None]:
         """Inside a writer transaction, before appending: take the ledger's lock and read
         its head and the stored settings (one round trip on PostgreSQL). Returns the head
@@ -159,9 +164,18 @@ class RegisterPolicyMixin:
         Every policy or register change appends to the ledger under that lock, so none can
         commit between this read and the caller's commit: the caller's entries follow the
         settings they were decided under.
+
+        ``tokens``: the ids of the API tokens the write is made with, read in the same
+        round trip; AuthError (nothing is written) unless every one is live
+        (:mod:`carewall.service.token_check`).
         """
-        head, (rows,) = self.ledger.head_in(conn, [(_HOT_SETTINGS_SQL, ())])
-        values: dict[str, str] = {str(k): str(v) for k, v in rows}
+        reads: list[tuple[str, tuple[str, ...]]] = [(_HOT_SETTINGS_SQL, ())]
+        if tokens:
+            reads.append(live_tokens_read(conn, tokens))
+        head, got = self.ledger.head_in(conn, reads)
+        if tokens:
+            refuse_unless_live(tokens, got[1])
+        values: dict[str, str] = {str(k): str(v) for k, v in got[0]}
         stored_register = self._register_for(conn, values.get("register_version") or "")
         stored_engine = self._engine_for(values.get("local_policy") or "")
         if stored_register is register and stored_engine is engine:

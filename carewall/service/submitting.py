@@ -138,18 +138,21 @@ class Ready:
     rows: _Rows
     request_id: str
     now: str
+    token: str | None = None  # the API token it is made with, confirmed live at commit
 
 
 def write_batch(svc: Service, items: Sequence[Ready]) -> list[Submitted]:
     """Record ``items`` in one transaction (see :mod:`carewall.service.group_commit`).
 
     Raises, recording none of them, if any was decided under a register or policy that is
-    no longer the stored one (each is then written alone, and decided again) or if the
-    database refuses any of them.
+    no longer the stored one (each is then written alone, and decided again), if any was
+    made with an API token that is no longer live (each is then written alone, and that
+    one refused), or if the database refuses any of them.
     """
+    tokens = {it.token for it in items if it.token is not None}
     with svc._write() as conn:
         first = items[0].decided
-        head, fresh = svc._confirm(conn, first.register, first.engine)
+        head, fresh = svc._confirm(conn, first.register, first.engine, tokens)
         if fresh is not None or any(
             it.decided.register is not first.register or it.decided.engine is not first.engine
             for it in items
@@ -216,11 +219,12 @@ def parse(svc: Service, doc: bytes | str | Mapping[str, Any]) -> Parsed:
         return Parsed(data, contacts, _decide(svc, data, *stored_pair))
 
 
-def prepare(svc: Service, parsed: Parsed) -> Ready | None:
+def prepare(svc: Service, parsed: Parsed, token: str | None = None) -> Ready | None:
     """A parsed request built to share a transaction with others (:func:`write_batch`),
     with its id and the time now; None, before any id is taken, when it cannot share one
     (its holder's first request, whose key the transaction creates, or more than
-    ``SMALL_REQUEST`` subjects): :func:`submit` it alone, with ``parsed``.
+    ``SMALL_REQUEST`` subjects): :func:`submit` it alone, with ``parsed``. ``token``: as
+    for :func:`submit`.
     """
     d = parsed.decided
     key = svc._holder_keys.get(d.stored["holder"])
@@ -229,7 +233,7 @@ def prepare(svc: Service, parsed: Parsed) -> Ready | None:
     request_id = svc.new_id()
     now = le.rfc3339(svc.clock())
     rows = _rows(svc, d, request_id, parsed.contacts, key, now)
-    return Ready(d, rows, request_id, now)
+    return Ready(d, rows, request_id, now, token)
 
 
 def submit(
@@ -237,10 +241,14 @@ def submit(
     doc: bytes | str | Mapping[str, Any],
     idempotency_key: str | None,
     parsed: Parsed | None = None,
+    token: str | None = None,
 ) -> Submitted:
     """Record a request and the policy's decision (request + decision entries).
 
     ``parsed``: ``doc`` as :func:`parse` already read and decided it (not read again).
+    ``token``: the id of the API token the request is made with; unless it is still live
+    in the recording transaction, nothing is recorded and AuthError is raised (before an
+    idempotent retry's first result is read, too: :mod:`carewall.service.token_check`).
 
     Everything that needs no lock (parsing, deciding, the subjects' commitments, the rows
     and the encoded entries) is done before the write transaction: on PostgreSQL the
@@ -256,12 +264,12 @@ def submit(
     rows = None if key is None else _rows(svc, d, request_id, contacts, key, now)
     if rows is not None and key_used is None and len(rows.subjects) <= SMALL_REQUEST:
         # Shares a transaction with any submits waiting beside it; alone if that fails.
-        done = svc.submit_batches.offer(Ready(d, rows, request_id, now))
+        done = svc.submit_batches.offer(Ready(d, rows, request_id, now, token))
         if done is not None:
             return done
     with svc._write() as conn:
         next_stage(Stage.RECEIVED, Outcome.REVIEW, Action.DECIDE)
-        head, fresh = svc._confirm(conn, d.register, d.engine)
+        head, fresh = svc._confirm(conn, d.register, d.engine, () if token is None else (token,))
         if fresh is not None:  # the policy or register changed since: decide under the new
             d, rows = _decide(svc, data, *fresh), None
         stored, outcome = d.stored, d.outcome
