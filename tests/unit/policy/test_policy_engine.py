@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from types import SimpleNamespace
 
 import pytest
 from policy_helpers import request, subject
@@ -160,16 +159,6 @@ def test_evaluation_error_fails_closed(register: Register) -> None:
     assert d.outcome == "refused"
     assert d.categories["name"].rules == ("evaluation-error",)
     assert d.errors and "errors" in d.to_json()
-
-
-def test_allow_without_reason_is_refused(engine: Engine) -> None:
-    # An Allow with no determining policy, which Cedar never returns for our sets.
-    import cedarpy
-
-    fake = SimpleNamespace(
-        decision=cedarpy.Decision.Allow, diagnostics=SimpleNamespace(errors=[], reasons=[])
-    )
-    assert engine._judge(fake, []).rules == ("unnamed-permit",)
 
 
 def test_unregistered_organisation_in_decide(engine: Engine, register: Register) -> None:
