@@ -82,3 +82,40 @@ def test_the_collector_is_paused_for_a_run_and_restored_after() -> None:
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
         gc.enable()
+
+
+def test_what_a_pass_made_is_handed_to_the_oldest_generation() -> None:
+    gc.collect()
+    with paused():
+        kept = [[i] for i in range(5000)]  # containers made while the collector is off
+        assert gc.get_count()[0] >= 5000
+    # Already old: no young collection will sweep them again to find them alive.
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert all(id(x) in oldest for x in kept)
+    assert gc.get_freeze_count() == 0  # nothing is left frozen
+
+
+def test_cyclic_garbage_of_a_pass_is_still_collected_by_a_full_collection() -> None:
+    class Node:
+        pass
+
+    with paused():
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # type: ignore[attr-defined]
+        gone = [id(a)]
+        del a, b
+    assert gc.collect() >= 2
+    assert not any(id(o) in gone for o in gc.get_objects() if isinstance(o, Node))
+
+
+def test_another_callers_frozen_objects_stay_frozen() -> None:
+    gc.collect()
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with paused():
+            made = [[i] for i in range(1000)]
+        assert gc.get_freeze_count() == frozen  # not released by this pass
+        assert len(made) == 1000
+    finally:
+        gc.unfreeze()
