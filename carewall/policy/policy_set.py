@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import cedarpy
@@ -65,7 +65,10 @@ class Rule:
 
 
 def package_text(name: str) -> str:
-    return resources.files("carewall.policy").joinpath(name).read_text("utf-8")
+    """A policy file packaged beside this module (``pledge.cedar``, ``default.cedar``)."""
+    # A plain path, not importlib.resources: see carewall.vocab.vocabulary.
+    with open(os.path.join(os.path.dirname(__file__), name), encoding="utf-8") as f:
+        return f.read()
 
 
 def static_policies(text: str, what: str) -> dict[str, Any]:

@@ -77,6 +77,27 @@ def test_decide_imports_no_heavy_module(tmp_path: Path) -> None:
     assert loaded == []
 
 
+def test_decide_reads_its_packaged_files_without_importlib_resources(tmp_path: Path) -> None:
+    # A tenth of decide's start-up was importlib.resources (and the zipfile, tempfile and
+    # shutil it brings) for reading three files beside the modules.
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(REQUEST))
+    code = (
+        "import sys\n"
+        "from carewall.cli import main\n"
+        "try:\n"
+        f"    main({['decide', str(path)]!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "sys.stderr.write(repr(sorted(m for m in sys.modules if m.startswith('importlib.res'))))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(proc.stdout)["outcome"] == "review"
+    assert ast.literal_eval(proc.stderr.strip().splitlines()[-1]) == []
+
+
 def test_reading_an_existing_ledger_loads_no_migrations_or_web_stack(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'log.db'}"
     entry = '{"kind":"policy","time":"2026-01-01T00:00:00Z","v":1}\n'
