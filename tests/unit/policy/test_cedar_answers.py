@@ -19,7 +19,7 @@ from typing import Any
 import cedarpy
 import pytest
 from hypothesis import given
-from test_cache import REGISTER, SETTINGS, requests
+from test_cache import REGISTER, SETTINGS, THEFT, requests
 
 import carewall.policy.engine as engine_module
 from carewall.policy import Engine, Register, parse_request
@@ -81,19 +81,9 @@ def fake_cedar(monkeypatch: pytest.MonkeyPatch) -> Iterator[_FakeCedar]:
     yield fake
 
 
-def _one_category(**changes: Any) -> dict[str, Any]:
-    doc = {
-        "reference": "R-1",
-        "requester": "met-police",
-        "holder": "whittington-health",
-        "purpose": "prevention_detection_of_crime",
-        "legal_basis": "dpa2018_sch2_p1_para2_crime",
-        "offence": "theft_act_1968_s1",
-        "subjects": [{"ref": "s", "is_child": False, "is_victim_or_witness": False}],
-        "categories": ["address"],
-    }
-    doc.update(changes)
-    return doc
+def _one_category() -> dict[str, Any]:
+    subject = {"ref": "s", "is_child": False, "is_victim_or_witness": False}
+    return dict(THEFT, subjects=[subject], categories=["address"])
 
 
 def _decide(texts: list[str], fake: _FakeCedar) -> tuple[str, tuple[str, ...], list[str]]:
