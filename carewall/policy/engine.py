@@ -1,6 +1,6 @@
 """The firewall decision engine: the pledge and a local policy, evaluated by Cedar.
 
-This is the only module that imports ``cedarpy``. The schema and policy set are parsed and
+The schema and policy set are parsed and
 validated once, at load; an invalid policy, or one that drops, alters or shadows a pledge
 rule, is refused with :class:`PolicyError` and the engine never starts.
 
@@ -23,12 +23,12 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-import cedarpy
 import msgspec
-from cedarpy import _internal as _cedar_ext
 
 from carewall.errors import PolicyError
 from carewall.policy.cache import DecisionCache
+from carewall.policy.cedar import cedar_ext as _cedar_ext
+from carewall.policy.cedar import cedarpy
 from carewall.policy.context import CedarContext
 from carewall.policy.decision import (
     BUILTIN_REASONS,

@@ -16,10 +16,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import cedarpy
-
 from carewall.errors import PolicyError
 from carewall.ids import is_id
+from carewall.policy.cedar import cedarpy
 from carewall.policy.decision import DEFAULT_DENY, EVALUATION_ERROR, NO_DECISION, UNNAMED_PERMIT
 from carewall.policy.names import fold
 from carewall.policy.pledge_check import PLEDGE_RULE_IDS
