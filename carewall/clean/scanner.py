@@ -90,8 +90,15 @@ class ScanReport:
 
 def _recogniser_table(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE cw_recognised (recogniser VARCHAR, value VARCHAR)")
-    rows = [[name, v] for name, values in rules.recognisers.items() for v in values]
-    con.executemany("INSERT INTO cw_recognised VALUES (?, ?)", rows)
+    rows = [(name, v) for name, values in rules.recognisers.items() for v in values]
+    # One INSERT of two parallel lists, unnested side by side into the same (recogniser,
+    # value) rows. Not ``executemany``: DuckDB runs that as one statement per row, about
+    # 0.2 ms each, and the shipped rules hold some 1,500 values, so it cost more than the
+    # histogram pass over 10 million Parquet rows. This also accepts an empty rule set.
+    con.execute(
+        "INSERT INTO cw_recognised SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[])",
+        [[name for name, _ in rows], [v for _, v in rows]],
+    )
 
 
 def scan_table(
