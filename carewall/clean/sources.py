@@ -229,9 +229,12 @@ class _DbSource:
         def batches() -> Iterator[pa.RecordBatch]:
             try:
                 while rows := cur.fetchmany(BATCH_ROWS):
-                    arrays = [pa.array(col, pa.string()) for col in zip(*rows, strict=True)]
+                    # A table with no candidate column is read as ``SELECT 1`` (its rows
+                    # are counted, nothing else): integers, which are not made text.
                     if not columns:
                         arrays = [pa.nulls(len(rows), pa.string())]
+                    else:
+                        arrays = [pa.array(c, pa.string()) for c in zip(*rows, strict=True)]
                     yield pa.RecordBatch.from_arrays(arrays, schema=schema)
                     if progress is not None:
                         progress(len(rows))

@@ -97,6 +97,32 @@ def test_postgres(census_postgres: str, capsys: pytest.CaptureFixture[str]) -> N
     _assert_perfect(report, capsys)
 
 
+def _nationality_only(spec: str) -> ScanReport:
+    src = open_source(spec)
+    try:
+        return scan(src, categories=["nationality"])
+    finally:
+        src.close()
+
+
+def test_sqlite_table_with_no_candidate_column_is_counted(census_sqlite: Path) -> None:
+    # With nationality rules only, `admissions` has no column any rule looks at: it was
+    # read as `SELECT 1`, and its integers were made text before the branch that skips
+    # them, so the whole scan failed. Its rows are counted and nothing in it is flagged.
+    report = _nationality_only(str(census_sqlite))
+    assert report.rows == PUPILS + PUPILS // 10
+    assert {c.table for c in report.columns} == {"census"}
+    assert {c.category for c in report.flagged} == {"nationality"}
+
+
+@pytest.mark.postgres
+def test_postgres_table_with_no_candidate_column_is_counted(census_postgres: str) -> None:
+    report = _nationality_only(census_postgres)
+    assert report.rows == PUPILS + PUPILS // 10
+    assert {c.table.split(".")[-1] for c in report.columns} == {"census"}
+    assert {c.category for c in report.flagged} == {"nationality"}
+
+
 @pytest.mark.parametrize("name", ["census.parquet", "census.csv"])
 def test_one_file(census_files: Path, name: str, capsys: pytest.CaptureFixture[str]) -> None:
     src = open_source(str(census_files / name))
