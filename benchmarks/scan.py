@@ -5,7 +5,7 @@ One run builds, in a temporary directory, the synthetic school census
 PostgreSQL table, then times, each in a fresh process (so peak RSS is its own):
 
 - the scanner: ``scan(open_source(SOURCE))``, every table, every rule;
-- the ceiling: ``SELECT count(*) FILTER (WHERE col IS NOT NULL), …`` in DuckDB over the
+- the ceiling: ``SELECT count(*), count(col), …`` in DuckDB over the
   same candidate columns (those whose names match a rule). For Parquet DuckDB reads the
   file; for PostgreSQL it reads the same Arrow stream the scanner does (DuckDB's
   postgres_scanner is a download this machine cannot make), so that ceiling includes
@@ -59,10 +59,11 @@ def _measure(mode: str, spec: str) -> dict[str, Any]:
         for table in src.tables():
             cols = [c for c in table.columns if rules.candidates(c)]
             rel = src.relation(con, table, cols, None)
-            counts = ", ".join(
-                f"count(*) FILTER (WHERE c{i} IS NOT NULL)" for i in range(len(cols))
-            )
-            got = con.execute(f"SELECT count(*), {counts} FROM {rel}").fetchall()[0]
+            # count(cI), not count(*) FILTER (WHERE cI IS NOT NULL): the same numbers, and
+            # DuckDB's fastest form of them (116 against 176 ms on 10M Parquet rows), so the
+            # ceiling does no more than it names.
+            counts = ["count(*)", *(f"count(c{i})" for i in range(len(cols)))]
+            got = con.execute(f"SELECT {', '.join(counts)} FROM {rel}").fetchall()[0]
             rows += int(got[0])
         con.close()
     seconds = time.perf_counter() - t0
