@@ -23,6 +23,7 @@ from carewall.errors import InputError
 from carewall.vocab import vocabulary
 
 __all__ = [
+    "BLANKS",
     "DEFAULT_RULES_PATH",
     "NEVER_DISCLOSED",
     "Rule",
@@ -36,6 +37,14 @@ __all__ = [
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.toml")
 NEVER_DISCLOSED = ("nationality", "country_of_birth", "immigration_status")
 _NAME_CHARS = re.compile(r"[^a-z0-9]")
+# Every character Python's str.strip() takes off (str.isspace: tabs, line breaks, no-break
+# and other Unicode spaces), named so that the scanner's SQL trims exactly the same set:
+# DuckDB's one-argument trim() takes off spaces only, so "GBR\t" was a value no rule knew.
+# (Written out: finding them takes a pass over every code point; a test checks the list.)
+BLANKS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+    "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def normalise_name(name: str) -> str:
@@ -44,8 +53,9 @@ def normalise_name(name: str) -> str:
 
 
 def normalise_value(value: str) -> str:
-    """Trimmed and upper-cased, as the scanner compares values (``upper(trim(v))``)."""
-    return value.strip().upper()
+    """Trimmed of :data:`BLANKS` and upper-cased, as the scanner compares values
+    (``upper(trim(v, BLANKS))``)."""
+    return value.strip(BLANKS).upper()
 
 
 @dataclass(frozen=True)

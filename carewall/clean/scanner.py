@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from carewall.clean.rules import Rule, RuleSet, default_rules
+from carewall.clean.rules import BLANKS, Rule, RuleSet, default_rules
 from carewall.clean.sources import DateRange, Source, Table, duck
 from carewall.errors import ScanError
 
@@ -144,9 +144,10 @@ def scan_table(
         for column, rule in pairs:
             i = columns.index(column)
             got = con.execute(
-                "SELECT coalesce(sum(n), 0) FROM cw_hist WHERE col = ? AND upper(trim(value)) IN "
+                "SELECT coalesce(sum(n), 0) FROM cw_hist WHERE col = ? "
+                "AND upper(trim(value, ?)) IN "
                 "(SELECT value FROM cw_recognised WHERE list_contains(?, recogniser))",
-                [i, list(rule.values)],
+                [i, BLANKS, list(rule.values)],
             ).fetchall()
             matched = int(got[0][0])
             values, distinct = totals.get(i, (0, 0))

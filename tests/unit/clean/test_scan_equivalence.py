@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+import sys
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from carewall.clean import open_source, scan
-from carewall.clean.rules import RuleSet, default_rules
+from carewall.clean.rules import BLANKS, RuleSet, default_rules, normalise_value
 from carewall.clean.scanner import _recogniser_table
 from carewall.clean.sources import DateRange, duck
 
@@ -42,16 +43,18 @@ OTHER = ["HousingStatus", "CollectedOn"]  # the file with no candidate column
 BASE = ["GBR", "gb", "Poland", "Polish", "Not yet obtained", "ILR", "refugee", "WBRI",
         "Lagos", "ENG", "826", "x", "British citizen", ""]  # fmt: skip
 DAY0 = date(2015, 1, 1)
+# Spaces, and the blanks that are not spaces (a tab, a line break, a no-break space).
+PADDING = ["", " ", "  ", "\t", "\n", "\xa0", " \t"]
 
 days = st.integers(0, 5 * 365).map(lambda n: DAY0 + timedelta(days=n))
 texts = st.one_of(
     st.none(),
     st.builds(
         lambda left, v, case, right: left + case(v) + right,
-        st.sampled_from(["", " ", "  "]),
+        st.sampled_from(PADDING),
         st.sampled_from(BASE),
         st.sampled_from([str.upper, str.lower, str.title, str]),
-        st.sampled_from(["", " ", "  "]),
+        st.sampled_from(PADDING),
     ),
     st.text(alphabet="aAgG 0", max_size=3),
 )
@@ -74,7 +77,8 @@ MIXED: list[Row] = [
     for d, (v, n) in enumerate(
         [("GBR", 826), ("gbr", 826), (" gbr ", 616), ("Gbr", None), ("", 0), (" ", 1),
          (None, None), ("Polish", 999), ("POLISH  ", 826), ("ilr", 1), ("ILR", 1),
-         (" refugee", None), ("WBRI", 0), ("wbri", 0), ("", None), ("GBR", 826)]
+         (" refugee", None), ("WBRI", 0), ("wbri", 0), ("", None), ("GBR", 826),
+         ("GBR\t", 826), ("\xa0polish", 616), ("ilr\n", 1)]
     )
 ] + [(None, "Poland", " Refugee ", None, None, "x", None)]  # fmt: skip
 
@@ -115,9 +119,9 @@ def reference(
         values = [v for r in kept if (v := _as_text(r[i], kind)) is not None]
         for rule in rules.candidates(column):
             known = frozenset().union(*(rules.recognisers[name] for name in rule.values))
-            # DuckDB's trim() takes off spaces (these values hold no other blank), and
-            # upper() of ASCII is Python's.
-            matched = sum(v.strip(" ").upper() in known for v in values)
+            # Trimmed as Python's strip() trims (every blank, not only spaces); upper() of
+            # these values is Python's.
+            matched = sum(v.strip().upper() in known for v in values)
             out.append((table, column, rule.id, len(kept), len(values), matched,
                         len(set(values)), rule.holds(len(values), matched)))  # fmt: skip
     return len(kept), out
@@ -210,3 +214,8 @@ def test_an_empty_rule_set_counts_rows_and_flags_nothing(tmp_path: Path) -> None
     finally:
         src.close()
     assert report.rows == 2 and report.columns == ()
+
+
+def test_blanks_are_every_character_python_strips() -> None:
+    assert "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()) == BLANKS
+    assert normalise_value("\u3000\tgbr\r\n\x85") == "GBR"
