@@ -98,6 +98,31 @@ def test_decide_reads_its_packaged_files_without_importlib_resources(tmp_path: P
     assert ast.literal_eval(proc.stderr.strip().splitlines()[-1]) == []
 
 
+def test_decide_leaves_cedars_syntax_tree_unrun_and_it_still_works(tmp_path: Path) -> None:
+    # cedarpy.pst (fifty dataclasses carewall never reads) was decide's largest import.
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps(REQUEST))
+    code = (
+        "import sys, io, contextlib, json\n"
+        "from carewall.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    try:\n"
+        f"        main({['decide', str(path)]!r})\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(json.loads(out.getvalue())['outcome'])\n"
+        "print(type(sys.modules['cedarpy.pst']).__name__)\n"
+        "import cedarpy\n"
+        "tree = cedarpy.policies_to_pst('permit(principal, action, resource);')\n"
+        "print(type(tree).__module__, type(sys.modules['cedarpy.pst']).__name__)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert proc.stdout.splitlines() == ["review", "_LazyModule", "cedarpy.pst module"]
+
+
 def test_reading_an_existing_ledger_loads_no_migrations_or_web_stack(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'log.db'}"
     entry = '{"kind":"policy","time":"2026-01-01T00:00:00Z","v":1}\n'

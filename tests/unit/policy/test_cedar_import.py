@@ -1,12 +1,12 @@
 """cedarpy imported with its syntax tree module deferred (carewall.policy.cedar).
 
 The deferring import is tried on a throwaway package on disk, in a fresh interpreter each
-time (it acts only on a first import), and on cedarpy itself after a real ``decide``.
+time (it acts only on a first import); tests/integration/test_cli_imports.py checks cedarpy
+itself after a real ``decide``.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -90,43 +90,3 @@ def test_a_package_that_fails_to_import_leaves_nothing_behind(tmp_path: Path) ->
         broken,
     )
     assert out == ["raised no", "[] []"]
-
-
-def test_decide_leaves_cedars_syntax_tree_unrun_and_it_still_works(tmp_path: Path) -> None:
-    request = tmp_path / "request.json"
-    request.write_text(
-        json.dumps(
-            {
-                "reference": "MPS-2026-000123",
-                "requester": "met-police",
-                "holder": "whittington-health",
-                "purpose": "prevention_detection_of_crime",
-                "legal_basis": "dpa2018_sch2_p1_para2_crime",
-                "offence": "theft_act_1968_s1",
-                "subjects": [
-                    {"ref": "9434765919", "is_child": False, "is_victim_or_witness": False}
-                ],
-                "categories": ["name", "address"],
-            }
-        )
-    )
-    code = (
-        "import sys, io, contextlib\n"
-        "from carewall.cli import main\n"
-        "out = io.StringIO()\n"
-        "with contextlib.redirect_stdout(out):\n"
-        "    try:\n"
-        f"        main(['decide', {str(request)!r}])\n"
-        "    except SystemExit:\n"
-        "        pass\n"
-        "import json\n"
-        "print(json.loads(out.getvalue())['outcome'])\n"
-        "print(type(sys.modules['cedarpy.pst']).__name__)\n"
-        "import cedarpy\n"
-        "tree = cedarpy.policies_to_pst('permit(principal, action, resource);')\n"
-        "print(type(tree).__module__, type(sys.modules['cedarpy.pst']).__name__)\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert proc.stdout.splitlines() == ["review", "_LazyModule", "cedarpy.pst module"]
