@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -44,7 +45,9 @@ REQUEST = {
 }
 
 
-def _heavy_modules_after(args: list[str]) -> tuple[list[str], str]:
+def _after(args: list[str], report: str) -> tuple[Any, str]:
+    """Run ``carewall ARGS`` in a fresh interpreter, then the Python expression ``report``
+    there: its value (a literal) and the command's standard output."""
     code = (
         "import sys\n"
         "from carewall.cli import main\n"
@@ -52,15 +55,17 @@ def _heavy_modules_after(args: list[str]) -> tuple[list[str], str]:
         f"    main({args!r})\n"
         "except SystemExit:\n"
         "    pass\n"
-        f"heavy = {set(HEAVY)!r}\n"
-        "loaded = sorted({m.split('.')[0] for m in sys.modules} & heavy)\n"
-        "sys.stderr.write(repr(loaded))\n"
+        f"sys.stderr.write(repr({report}))\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
-    loaded: list[str] = ast.literal_eval(proc.stderr.strip().splitlines()[-1])
-    return loaded, proc.stdout
+    return ast.literal_eval(proc.stderr.strip().splitlines()[-1]), proc.stdout
+
+
+def _heavy_modules_after(args: list[str]) -> tuple[list[str], str]:
+    loaded, out = _after(args, f"sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})")
+    return list(loaded), out
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["policy", "--help"]])
@@ -82,45 +87,27 @@ def test_decide_reads_its_packaged_files_without_importlib_resources(tmp_path: P
     # shutil it brings) for reading three files beside the modules.
     path = tmp_path / "request.json"
     path.write_text(json.dumps(REQUEST))
-    code = (
-        "import sys\n"
-        "from carewall.cli import main\n"
-        "try:\n"
-        f"    main({['decide', str(path)]!r})\n"
-        "except SystemExit:\n"
-        "    pass\n"
-        "sys.stderr.write(repr(sorted(m for m in sys.modules if m.startswith('importlib.res'))))\n"
+    loaded, out = _after(
+        ["decide", str(path)], "sorted(m for m in sys.modules if m.startswith('importlib.res'))"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert json.loads(proc.stdout)["outcome"] == "review"
-    assert ast.literal_eval(proc.stderr.strip().splitlines()[-1]) == []
+    assert json.loads(out)["outcome"] == "review"
+    assert loaded == []
 
 
 def test_decide_leaves_cedars_syntax_tree_unrun_and_it_still_works(tmp_path: Path) -> None:
     # cedarpy.pst (fifty dataclasses carewall never reads) was decide's largest import.
+    # The tuple is read left to right: the module's type after decide, then a call that
+    # needs it, then its type after that call.
     path = tmp_path / "request.json"
     path.write_text(json.dumps(REQUEST))
-    code = (
-        "import sys, io, contextlib, json\n"
-        "from carewall.cli import main\n"
-        "out = io.StringIO()\n"
-        "with contextlib.redirect_stdout(out):\n"
-        "    try:\n"
-        f"        main({['decide', str(path)]!r})\n"
-        "    except SystemExit:\n"
-        "        pass\n"
-        "print(json.loads(out.getvalue())['outcome'])\n"
-        "print(type(sys.modules['cedarpy.pst']).__name__)\n"
-        "import cedarpy\n"
-        "tree = cedarpy.policies_to_pst('permit(principal, action, resource);')\n"
-        "print(type(tree).__module__, type(sys.modules['cedarpy.pst']).__name__)\n"
+    seen, out = _after(
+        ["decide", str(path)],
+        "(type(sys.modules['cedarpy.pst']).__name__, "
+        "type(__import__('cedarpy').policies_to_pst('permit(principal, action, resource);'))"
+        ".__module__, type(sys.modules['cedarpy.pst']).__name__)",
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert proc.stdout.splitlines() == ["review", "_LazyModule", "cedarpy.pst module"]
+    assert json.loads(out)["outcome"] == "review"
+    assert seen == ("_LazyModule", "cedarpy.pst", "module")
 
 
 def test_reading_an_existing_ledger_loads_no_migrations_or_web_stack(tmp_path: Path) -> None:
