@@ -1,8 +1,8 @@
 """The firewall decision engine: the pledge and a local policy, evaluated by Cedar.
 
-The schema and policy set are parsed and
-validated once, at load; an invalid policy, or one that drops, alters or shadows a pledge
-rule, is refused with :class:`PolicyError` and the engine never starts.
+The schema and policy set are parsed and validated once, at load; an invalid policy, or
+one that drops, alters or shadows a pledge rule, is refused with :class:`PolicyError` and
+the engine never starts.
 
 Each requested category is decided separately, and only the permitted subset may be
 released (after human review). Everything fails closed: a Cedar evaluation error, a
