@@ -46,8 +46,10 @@ PATTERNS: Final[dict[IdKind, str]] = {
     "reviewer": r"[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?",
     # rule ids: "pledge/…", "local/…", or a bare built-in like "default-deny"
     "rule": r"[a-z0-9][a-z0-9_-]{0,62}(?:/[a-z0-9][a-z0-9_-]{0,62}){0,3}",
-    # statute ids: <act words>_<year>_s<section>[letters](_<subsection>)*
-    "offence": r"[a-z]+(?:_[a-z]+)*_[0-9]{4}_s[0-9]{1,4}[a-z]{0,3}(?:_[a-z0-9]{1,8}){0,6}",
+    # statute ids: <act words>_<year>_s<section>[letters](_<subsection>)*; a section
+    # number has no leading zero, so s24 has one spelling (s024 would escape the
+    # immigration-offence rule, which compares ids as written)
+    "offence": r"[a-z]+(?:_[a-z]+)*_[0-9]{4}_s[1-9][0-9]{0,3}[a-z]{0,3}(?:_[a-z0-9]{1,8}){0,6}",
     # carewall's own opaque request ids
     "request": r"r[0-9a-f]{20}",
     # HMAC-SHA256 commitments and raw SHA-256 digests, lowercase hex
@@ -65,8 +67,8 @@ _FIX: Final[dict[IdKind, str]] = {
     "organisation": "use lowercase ASCII letters, digits and '-', at most 100 characters",
     "reviewer": "use lowercase ASCII letters, digits and '-', at most 100 characters",
     "rule": "use lowercase ASCII letters, digits, '-', '_' and '/', e.g. local/police-suspect",
-    "offence": "use a statute id in lowercase ASCII, e.g. theft_act_1968_s1 or "
-    "immigration_act_1971_s24_1_b",
+    "offence": "use a statute id in lowercase ASCII, the section number without leading "
+    "zeros, e.g. theft_act_1968_s1 or immigration_act_1971_s24_1_b",
     "request": "use the request id carewall gave (r followed by 20 hex digits)",
     "commitment": "64 lowercase hex digits",
     "hash": "64 lowercase hex digits",

@@ -33,7 +33,12 @@ from carewall.ledger.note import Verifier
 from carewall.policy.decision import EVALUATION_ERROR
 from carewall.policy.engine import Engine
 from carewall.policy.facts import RequestFacts, SubjectFacts
-from carewall.policy.offences import public_offence
+from carewall.policy.offences import (
+    UNLISTED_IMMIGRATION_ACT,
+    UNLISTED_IMMIGRATION_ACT_FIX,
+    public_offence,
+    unlisted_immigration_act,
+)
 from carewall.policy.pledge_check import PLEDGE_RULE_IDS
 from carewall.policy.register import Register
 from carewall.text import check_text
@@ -211,7 +216,12 @@ def parse_agreement(obj: object) -> Agreement:
         raise InputError("is the holder itself", field="recipient", fix="name the receiving body")
     offence = obj.get("offence")
     if offence is not None:
-        offence = public_offence(check_id(offence, "offence", field="offence"))
+        offence = check_id(offence, "offence", field="offence")
+        if unlisted_immigration_act(offence):
+            raise InputError(
+                UNLISTED_IMMIGRATION_ACT, field="offence", fix=UNLISTED_IMMIGRATION_ACT_FIX
+            )
+        offence = public_offence(offence)
     start = _day(obj["start"], "start")
     end = _day(obj["end"], "end") if obj.get("end") is not None else None
     if end is not None and end < start:

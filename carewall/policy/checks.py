@@ -20,6 +20,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from carewall.errors import InputError
 from carewall.ids import is_id
+from carewall.policy.offences import (
+    UNLISTED_IMMIGRATION_ACT,
+    UNLISTED_IMMIGRATION_ACT_FIX,
+    unlisted_immigration_act,
+)
 from carewall.text import TextKind, text_problem
 from carewall.vocab import Kind, vocabulary
 
@@ -127,8 +132,11 @@ def check_offence(v: str | None) -> str | None:
         raise VocabError(
             "is not an offence id",
             "use a statute id <act words>_<year>_s<section>[letters][_<subsection>…] in "
-            "lowercase ASCII, e.g. theft_act_1968_s1 or immigration_act_1971_s24_1_b",
+            "lowercase ASCII, the section number without leading zeros, e.g. "
+            "theft_act_1968_s1 or immigration_act_1971_s24_1_b",
         )
+    if v is not None and unlisted_immigration_act(v):
+        raise VocabError(UNLISTED_IMMIGRATION_ACT, UNLISTED_IMMIGRATION_ACT_FIX)
     return v
 
 

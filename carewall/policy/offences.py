@@ -10,7 +10,11 @@ The public log carries an offence id only when its Act is on the packaged list, 
 otherwise the word ``unlisted``, so a requester can never write free text into the log. The
 policy decides on that same public form, so an auditor can decide every request again from
 the log alone. Every immigration Act is on the list, so ``unlisted`` is never an
-immigration offence.
+immigration offence; and since an Act can be written another way (its full short title,
+``asylum_and_immigration_treatment_of_claimants_etc_act_2004``, for the list's
+``asylum_and_immigration_act_2004``), an Act that is not on the list but whose words
+name immigration, asylum, nationality or borders is refused where a request or agreement
+is read (:func:`unlisted_immigration_act`), never passed on as ``unlisted``.
 """
 
 from __future__ import annotations
@@ -21,10 +25,29 @@ from typing import Final
 from carewall.ids import is_id
 from carewall.vocab import vocabulary
 
-__all__ = ["UNLISTED", "act_of", "is_immigration_offence", "public_offence"]
+__all__ = [
+    "UNLISTED",
+    "UNLISTED_IMMIGRATION_ACT",
+    "UNLISTED_IMMIGRATION_ACT_FIX",
+    "act_of",
+    "is_immigration_offence",
+    "public_offence",
+    "unlisted_immigration_act",
+]
 
 UNLISTED: Final = "unlisted"
 _ACT = re.compile(r"([a-z_]+_[0-9]{4})_s[0-9]", re.ASCII)
+# Words that make an Act one about immigration (the list's immigration Acts all have one).
+_IMMIGRATION_WORDS: Final = frozenset({"immigration", "asylum", "nationality", "borders"})
+UNLISTED_IMMIGRATION_ACT: Final = (
+    "names an Act about immigration, asylum, nationality or borders that is not on the "
+    "packaged list of Acts"
+)
+UNLISTED_IMMIGRATION_ACT_FIX: Final = (
+    "write the Act as the list has it (e.g. asylum_and_immigration_act_2004_s2 for the "
+    "Asylum and Immigration (Treatment of Claimants, etc.) Act 2004); an immigration "
+    "offence is an immigration purpose, which this firewall refuses"
+)
 
 
 def act_of(offence: str) -> str | None:
@@ -47,6 +70,18 @@ def is_immigration_offence(offence: str | None) -> bool:
             if rest[0] == "_" or ("a" <= rest[0] <= "z"):
                 return True
     return False
+
+
+def unlisted_immigration_act(offence: str) -> bool:
+    """True when ``offence`` names an Act off the list whose words name immigration.
+
+    Such an id would otherwise reach the policy as ``unlisted``, which is never an
+    immigration offence: the full short title of a listed Act would escape the rule.
+    """
+    act = act_of(offence)
+    if act is None or act in vocabulary()["act"]:
+        return False
+    return not _IMMIGRATION_WORDS.isdisjoint(act.split("_"))
 
 
 def public_offence(offence: str | None) -> str | None:
