@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import unicodedata
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -88,6 +89,43 @@ def unique(values: list[str], kind: Kind) -> list[str]:
             raise VocabError("lists an id twice", "name each id once", i)
         seen.add(v)
     return values
+
+
+_NOT_COMPARED: Final = str.maketrans("", "", " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f-.")
+
+
+def same_person_key(ref: str) -> str:
+    """A subject ref as compared for duplicates: without case, spaces, dots or hyphens.
+
+    '943 476 5919' and '9434765919', or 'DUP-4471' and 'dup4471', are one person written
+    twice; invisible characters (zero-width and other format characters) are dropped too.
+    """
+    if ref.isascii():  # the usual case, and the fast one for a request of 100,000
+        return ref.lower().translate(_NOT_COMPARED)
+    folded = unicodedata.normalize("NFKC", ref).casefold()
+    return "".join(
+        c for c in folded if not (c.isspace() or c in "-.‐‑" or unicodedata.category(c) == "Cf")
+    )
+
+
+def distinct_subjects(refs: list[str]) -> None:
+    """Refuse a request that lists one person twice (VocabError with the later index).
+
+    Each listed subject is decided on the facts given for it, so one person listed twice
+    could carry contradicting facts (a victim in one place, not in another): the release
+    would follow the weaker claim.
+    """
+    seen: set[str] = set()
+    for i, ref in enumerate(refs):
+        key = same_person_key(ref)
+        if key in seen:
+            raise VocabError(
+                "lists the same person twice (refs are compared without case, spaces, dots "
+                "or hyphens)",
+                "list each person once, with one set of facts",
+                i,
+            )
+        seen.add(key)
 
 
 def storable(v: str | None, kind: TextKind = "line") -> str | None:

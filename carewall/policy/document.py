@@ -32,6 +32,7 @@ from carewall.policy.checks import (
     check_request,
     check_vocab,
     decode,
+    distinct_subjects,
     field_path,
     input_error,
     not_blank,
@@ -228,6 +229,7 @@ def _subjects(value: Any, loc: Loc) -> list[dict[str, Any]]:
     out = [_subject(item, (*loc, i)) for i, item in enumerate(value)]
     if not out:
         raise _fail("too_short", loc, value)
+    _run(loc, distinct_subjects, [s["ref"] for s in out])
     return out
 
 

@@ -31,6 +31,7 @@ from carewall.policy.checks import (
     check_request,
     check_vocab,
     decode,
+    distinct_subjects,
     field_path,
     input_error,
     not_blank,
@@ -160,6 +161,12 @@ class DisclosureRequest(_Model):
     @classmethod
     def _bases(cls, v: list[str]) -> list[str]:
         return unique(v, "legal_basis")
+
+    @field_validator("subjects")
+    @classmethod
+    def _subjects(cls, v: list[Subject]) -> list[Subject]:
+        distinct_subjects([s.ref for s in v])
+        return v
 
     @field_validator("categories")
     @classmethod

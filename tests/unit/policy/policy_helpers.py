@@ -23,3 +23,8 @@ def request(**fields: Any) -> dict[str, Any]:
     }
     base.update(fields)
     return base
+
+
+def numbered(subjects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``subjects`` with distinct refs: a request lists each person once."""
+    return [{**s, "ref": f"s{i}"} for i, s in enumerate(subjects)]

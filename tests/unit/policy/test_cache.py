@@ -13,6 +13,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from policy_helpers import numbered
 
 from carewall.errors import InputError
 from carewall.policy import DEFAULT_REGISTER_PATH, Engine, Register, load_register, parse_request
@@ -73,7 +74,7 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
         "legal_basis": basis,
         "offence": offence,
         "court_order": CO if court else None,
-        "subjects": draw(st.lists(subject, min_size=1, max_size=4)),
+        "subjects": numbered(draw(st.lists(subject, min_size=1, max_size=4))),
         "categories": draw(
             st.lists(st.sampled_from(VOCAB["category"]), min_size=1, max_size=5, unique=True)
         ),
@@ -190,7 +191,9 @@ when { context.subjects * 4611686018427387904 > 0 };
     engine = Engine.load(overflow)
     doc = {
         **THEFT,
-        "subjects": [{"ref": "s", "is_child": False, "is_victim_or_witness": False}] * 2,
+        "subjects": [
+            {"ref": f"s{i}", "is_child": False, "is_victim_or_witness": False} for i in range(2)
+        ],
         "categories": ["name"],
     }
     facts, subjects = facts_of(parse_request(doc, REGISTER))
@@ -225,7 +228,7 @@ def _doc(categories: list[str], subjects: int = 1) -> dict[str, Any]:
     return {
         **THEFT,
         "subjects": [
-            {"ref": "s", "is_child": i % 2 == 1, "is_victim_or_witness": False}
+            {"ref": f"s{i}", "is_child": i % 2 == 1, "is_victim_or_witness": False}
             for i in range(subjects)
         ],
         "categories": categories,

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -77,8 +78,12 @@ def test_the_requests_cedar_sees_carry_that_context() -> None:
     ]
 
 
+_REFS = itertools.count()
+
+
 def _subject(child: bool, victim: bool, consent: bool | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"ref": "s", "is_child": child, "is_victim_or_witness": victim}
+    ref = f"s{next(_REFS)}"  # each subject its own person: a request lists a person once
+    out: dict[str, Any] = {"ref": ref, "is_child": child, "is_victim_or_witness": victim}
     if consent is not None:
         out["consent"] = consent
     return out

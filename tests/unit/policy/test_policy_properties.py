@@ -6,6 +6,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from policy_helpers import numbered
 
 from carewall.policy import (
     DEFAULT_REGISTER_PATH,
@@ -55,7 +56,7 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
             ),
             min_size=1,
             max_size=5,
-        )
+        ).map(numbered)
     )
     return {
         "reference": "R-1",
