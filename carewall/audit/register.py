@@ -3,7 +3,9 @@
 ``organisation`` and ``reviewer`` entries are replayed in order: an organisation is added
 once under an id never used before (its function never changes: a body that changes
 function is retired and registered anew), its name may not name immigration enforcement
-unless its function is ``immigration_enforcement``, and it is retired as it was added. A
+unless its function is ``immigration_enforcement`` (nor, with any other function, hold
+letters carewall cannot read as Latin: such a body counts as named for immigration
+enforcement, failing closed), and it is retired as it was added. A
 reviewer is added at an active organisation, updated there, and retired. The active part
 is handed to the policy engine as a :class:`carewall.policy.Register`, rebuilt only when
 the register changes (the engine caches its entities per Register object).
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from carewall.policy import Organisation, Register, Reviewer
-from carewall.policy.register import names_immigration_enforcement
+from carewall.policy.register import has_unreadable_letters, names_immigration_enforcement
 
 __all__ = ["IMMIGRATION", "OrgRecord", "RegisterReplay", "ReviewerRecord"]
 
@@ -69,6 +71,15 @@ class RegisterReplay:
                     f"organisation {org_id!r} has a name that names immigration enforcement "
                     f"but the function {function!r}; such a body must have the function "
                     f"{IMMIGRATION!r}"
+                )
+            elif function != IMMIGRATION and has_unreadable_letters(name):
+                # Fail closed: a name that cannot be checked counts as naming immigration.
+                immigration_name = True
+                problems.append(
+                    f"organisation {org_id!r} has the function {function!r} and a name with "
+                    "letters carewall cannot read as Latin, so the name cannot be checked "
+                    "against the immigration-enforcement terms; it is treated as naming "
+                    "immigration enforcement"
                 )
             self.orgs[org_id] = OrgRecord(name, function, True, index, immigration_name)
             self._changed()

@@ -6,6 +6,13 @@ Contract §2: an organisation whose name contains, case-insensitively, ``immigra
 :func:`fold` first takes away case, compatibility forms, accents, invisible characters,
 look-alike letters from other scripts, digits standing in for letters and odd separators.
 The same folding serves the policy engine's check that no local rule id reads as "pledge".
+
+Beyond §2's rule: a term also matches when a break is put inside it ('Immi-gration',
+'Hom e Office'), so long as the match starts and ends on whole words; ``border agency``
+(the former UK Border Agency) is a term too; and a name holding letters that do not fold to
+Latin ones (Cherokee 'Ꮋ', Lisu 'ꓲ', any other script) cannot be checked, so
+:func:`has_unreadable_letters` lets the register refuse it unless the body is an
+immigration-enforcement one.
 """
 
 from __future__ import annotations
@@ -17,14 +24,19 @@ from typing import Final
 from carewall.errors import InputError
 
 __all__ = [
+    "EXTRA_IMMIGRATION_TERMS",
     "IMMIGRATION_TERMS",
     "MAX_NAME_LENGTH",
     "check_name",
     "fold",
+    "has_unreadable_letters",
     "names_immigration_enforcement",
 ]
 
 IMMIGRATION_TERMS: Final = ("immigration", "border force", "visas", "home office")
+# Not in contract §2, checked all the same: the UK Border Agency was the Home Office's
+# immigration agency until 2013, and a body still called that is one by name.
+EXTRA_IMMIGRATION_TERMS: Final = ("border agency",)
 MAX_NAME_LENGTH: Final = 200  # the ledger's organisation entry allows 200 characters
 
 # Letters that look like Latin ones, mapped before case folding (capitals whose lower case
@@ -56,22 +68,57 @@ _LOWER_LOOKALIKES: Final = str.maketrans(
         "@": "a", "$": "s", "!": "i", "|": "i", "l": "i", "€": "e",
     }
 )  # fmt: skip
-# The terms as they look after folding (an 'l' folds to 'i', so fold them too).
+# Latin letters that do not decompose into a-z plus accents, so that Welsh, Irish, Nordic
+# and older English spellings still read ('ß' is already 'ss' after case folding).
+_LATIN_LETTERS: Final = str.maketrans(
+    {"æ": "ae", "œ": "oe", "ð": "d", "þ": "th", "ŋ": "n", "ĸ": "k", "ŧ": "t", "ƒ": "f"}
+)
+# Modifier letters written as apostrophes ('Hawaiʻi', 'Mary\u02bcs'): separators, not letters.
+_APOSTROPHES: Final = frozenset("\u02bb\u02bc\u02bd")
+
+
+def _term_res(term: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Two patterns for a term, as it looks after folding (an 'l' folds to 'i').
+
+    The first is §2's: the letters in a row, a space optional where the term has one,
+    anywhere in the name. The second allows a space between any two letters, but only from
+    the start of a word to the end of one, so 'immi gration' and 'hom e office' match while
+    'tim migration' and 'davis associates' do not.
+    """
+    folded = term.translate(_LOWER_LOOKALIKES)
+    contiguous = re.escape(folded).replace(r"\ ", " ?")
+    spread = " ?".join(re.escape(c) for c in folded.replace(" ", ""))
+    return re.compile(contiguous), re.compile(rf"(?<![a-z]){spread}(?![a-z])")
+
+
 _TERM_RES: Final = tuple(
-    re.compile(re.escape(t.translate(_LOWER_LOOKALIKES)).replace(r"\ ", " ?"))
-    for t in IMMIGRATION_TERMS
+    r for t in IMMIGRATION_TERMS + EXTRA_IMMIGRATION_TERMS for r in _term_res(t)
 )
 _DROPPED_CATEGORIES: Final = frozenset({"Mn", "Me", "Cf", "Cc", "Co", "Cn", "Cs"})
 
 
-def fold(text: str) -> str:
-    """``text`` as plain lower-case Latin words separated by single spaces."""
+def _latin(text: str) -> str:
+    """``text`` in lower case with every look-alike and Latin letter made a-z where it can."""
     s = unicodedata.normalize("NFKC", text).translate(_UPPER_LOOKALIKES).casefold()
     s = unicodedata.normalize("NFKD", s)
     # accents, zero-width and other invisible characters, controls: gone
     s = "".join(c for c in s if unicodedata.category(c) not in _DROPPED_CATEGORIES)
-    s = s.translate(_LOWER_LOOKALIKES)
-    words = re.split(r"[^a-z]+", s)
+    return s.translate(_LATIN_LETTERS).translate(_LOWER_LOOKALIKES)
+
+
+def has_unreadable_letters(name: str) -> bool:
+    """True when ``name`` holds a letter that does not fold to a-z (Cherokee 'Ꮋ', Lisu 'ꓲ',
+    Chinese, Arabic...): such a name cannot be checked against the immigration terms."""
+    return any(
+        unicodedata.category(c).startswith("L") and not ("a" <= c <= "z")
+        for c in _latin(name)
+        if c not in _APOSTROPHES
+    )
+
+
+def fold(text: str) -> str:
+    """``text`` as plain lower-case Latin words separated by single spaces."""
+    words = re.split(r"[^a-z]+", _latin(text))
     # 'I m m i g r a t i o n' and 'V.I.S.A.S': runs of single letters are one word
     out: list[str] = []
     glued = False
@@ -91,7 +138,10 @@ def names_immigration_enforcement(name: str) -> bool:
 
     Case, compatibility forms (full-width, mathematical letters), accents, invisible
     characters, look-alike letters from other scripts, digits standing in for letters and
-    odd separators ('Home-Office', 'HomeOffice') are all folded away first.
+    odd separators ('Home-Office', 'HomeOffice') are all folded away first. A break inside
+    a term ('Immi-gration', 'B order Force') counts when the match covers whole words. The
+    terms are §2's four and :data:`EXTRA_IMMIGRATION_TERMS`. A name with letters carewall
+    cannot read is not matched here: see :func:`has_unreadable_letters`.
     """
     folded = fold(name)
     return any(r.search(folded) for r in _TERM_RES)

@@ -9,7 +9,9 @@ file, from the database or from a change made through the CLI or the API:
 - names are non-blank printable text (no control, zero-width or other invisible characters);
 - an organisation whose name names immigration enforcement must have the function
   ``immigration_enforcement`` (:func:`names_immigration_enforcement` sees through case,
-  compatibility forms, look-alike letters and digits, accents and invisible characters);
+  compatibility forms, look-alike letters and digits, accents and invisible characters, and
+  breaks put inside a term), and any other organisation's name must be readable as Latin
+  letters (:func:`has_unreadable_letters`), or it could not be checked;
 - an organisation's function never changes: a body that changes function is retired and
   registered again under a new id;
 - a retired organisation can neither request nor hold data, and a retired reviewer cannot
@@ -29,20 +31,24 @@ from typing import Any, Final
 from carewall.errors import ConflictError, InputError
 from carewall.ids import IdKind, is_id
 from carewall.policy.names import (
+    EXTRA_IMMIGRATION_TERMS,
     IMMIGRATION_TERMS,
     check_name,
+    has_unreadable_letters,
     names_immigration_enforcement,
 )
 from carewall.vocab import vocabulary
 
 __all__ = [
     "DEFAULT_REGISTER_PATH",
+    "EXTRA_IMMIGRATION_TERMS",
     "IMMIGRATION_FUNCTION",
     "IMMIGRATION_TERMS",
     "Organisation",
     "Register",
     "Reviewer",
     "check_name",
+    "has_unreadable_letters",
     "load_register",
     "make_organisation",
     "make_reviewer",
@@ -53,7 +59,8 @@ __all__ = [
 
 DEFAULT_REGISTER_PATH = Path(__file__).with_name("organisations.toml")
 IMMIGRATION_FUNCTION: Final = "immigration_enforcement"
-# Contract §2: a name containing any of these names immigration enforcement.
+# The terms that name immigration enforcement (§2's four and carewall's extra one) are
+# IMMIGRATION_TERMS and EXTRA_IMMIGRATION_TERMS in carewall.policy.names.
 _MAX_REGISTER_BYTES = 4 * 1024 * 1024
 _ID_FIX = "use lowercase ASCII letters, digits and '-' (at most 100 characters, matched whole)"
 _TIME_RE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", re.ASCII)
@@ -140,8 +147,15 @@ def make_organisation(
             f"{IMMIGRATION_FUNCTION}",
             field=_field(where, "function"),
             fix=f'set function = "{IMMIGRATION_FUNCTION}"; an organisation whose name '
-            "contains immigration, border force, visas or home office is an "
-            "immigration-enforcement body (contract §2)",
+            "contains immigration, border force, visas or home office (contract §2), or "
+            "border agency, is an immigration-enforcement body",
+        )
+    if isinstance(name, str) and function != IMMIGRATION_FUNCTION and has_unreadable_letters(name):
+        raise InputError(
+            "the name has letters carewall cannot read as Latin, so it cannot be checked "
+            "against the immigration-enforcement terms",
+            field=_field(where, "name"),
+            fix="write the organisation's name in Latin letters, as its English or Welsh name",
         )
     checked = check_name(name, field=_field(where, "name"))
     return Organisation(
