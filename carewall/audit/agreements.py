@@ -9,8 +9,12 @@
   what the log released under it before this entry (:class:`ReleaseIndex`), and a
   destruction is due (a ``due`` date after the entry's day) exactly when something went.
 - ``destroyed``: follows a withdrawal that asked for destruction, repeats its counts, and
-  names a certificate whose ``deletion`` entry is earlier in the log, by the recipient,
-  covering every category released. A claim of destruction without one is a finding.
+  names a certificate whose ``deletion`` entry is the entry just before it (the service
+  writes the two in one transaction, deletion first: docs/clean.md, Agreements), by the
+  recipient, covering every category released, dated no earlier than the withdrawal's
+  day. A claim of destruction without one is a finding, and so is a certificate that an
+  earlier ``destroyed`` entry already registered (a certificate answers one request to
+  destroy).
 
 Overdue destruction is not a finding (the log is honest about it): it is a statistic.
 """
@@ -39,20 +43,26 @@ class AgreementReplay:
     def __init__(self) -> None:
         self.agreements: dict[str, dict[str, Any]] = {}  # id -> its latest entry
         self.releases = ReleaseIndex()
-        self.deletions: dict[str, list[Any]] = {}  # certificate -> [index, holder, categories]
+        # certificate -> [index, holder, categories, time] of its latest deletion entry
+        # (a state file written before times were kept has rows of three)
+        self.deletions: dict[str, list[Any]] = {}
+        self.certificates: dict[str, str] = {}  # certificate -> the agreement it destroyed
 
     def observe(self, index: int, e: Mapping[str, Any]) -> None:
         """Remember what later agreement entries are checked against."""
         if e["kind"] == "release":
             self.releases.feed(e)
         elif e["kind"] == "deletion":
-            self.deletions.setdefault(e["certificate"], [index, e["holder"], e["categories"]])
+            # The latest: a certificate's deletion may be logged by its holder's own purge
+            # before the holder of an agreement registers it (and logs it again).
+            self.deletions[e["certificate"]] = [index, e["holder"], e["categories"], e["time"]]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "agreements": self.agreements,
             "releases": self.releases.to_json(),
             "deletions": self.deletions,
+            "certificates": self.certificates,
         }
 
     @classmethod
@@ -63,6 +73,14 @@ class AgreementReplay:
         out.agreements = {str(k): dict(v) for k, v in dict(obj["agreements"]).items()}
         out.releases = ReleaseIndex.from_json(obj["releases"])
         out.deletions = {str(k): list(v) for k, v in dict(obj["deletions"]).items()}
+        if "certificates" in obj:
+            out.certificates = {str(k): str(v) for k, v in dict(obj["certificates"]).items()}
+        else:  # a state written before they were remembered: its destroyed agreements
+            out.certificates = {
+                str(a["certificate"]): ag
+                for ag, a in out.agreements.items()
+                if a["action"] == "destroyed" and a["certificate"] is not None
+            }
         return out
 
 
@@ -118,7 +136,9 @@ def _decided(rp: Replay, e: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def _followed(rp: Replay, e: Mapping[str, Any], before: Mapping[str, Any] | None) -> list[str]:
+def _followed(
+    rp: Replay, index: int, e: Mapping[str, Any], before: Mapping[str, Any] | None
+) -> list[str]:
     """A withdrawal or destruction: it follows the right step, with the same terms."""
     action = e["action"]
     wanted = "registered" if action == "withdrawn" else "withdrawn"
@@ -151,21 +171,41 @@ def _followed(rp: Replay, e: Mapping[str, Any], before: Mapping[str, Any] | None
         before[f] for f in ("releases", "subjects", "released", "due")
     ]:
         return ["changes the counts or due date of its withdrawal"]
-    return _certificate(rp, e)
+    return _certificate(rp, index, e, before)
 
 
-def _certificate(rp: Replay, e: Mapping[str, Any]) -> list[str]:
+def _certificate(
+    rp: Replay, at: int, e: Mapping[str, Any], withdrawal: Mapping[str, Any]
+) -> list[str]:
+    """The destroyed entry at ``at`` against its certificate's deletion entry."""
     if e["certificate"] is None:
         return ["claims the data destroyed without a deletion certificate"]
+    used = rp.agreements.certificates.get(e["certificate"])
+    if used is not None:
+        return [
+            f"field 'certificate' is already registered for agreement {used!r}; a certificate "
+            "answers one request to destroy"
+        ]
     logged = rp.agreements.deletions.get(e["certificate"])
     if logged is None:
         return ["claims the data destroyed, but no deletion entry before it holds its certificate"]
-    index, holder, categories = logged
+    index, holder, categories = logged[:3]
+    if index != at - 1:
+        return [
+            f"field 'certificate' names the deletion at entry {index}, but the deletion a "
+            "destruction registers is written with it, as the entry just before it"
+        ]
     if holder != e["recipient"]:
         return [f"names the deletion at entry {index}, made by {holder!r}, not the recipient"]
     missing = sorted(set(e["released"]) - set(categories))
     if missing:
         return [f"names the deletion at entry {index}, which does not cover {', '.join(missing)}"]
+    logged_time = logged[3] if len(logged) > 3 else None
+    if logged_time is not None and str(logged_time)[:10] < withdrawal["time"][:10]:
+        return [
+            f"names the deletion at entry {index}, dated before the withdrawal's day; an "
+            "older deletion does not answer the request to destroy"
+        ]
     return []
 
 
@@ -179,9 +219,11 @@ def on_agreement(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> No
         if e["text"] is not None and not isinstance(e["text"], str):
             problems.append("field 'text' is not a hash")
     else:
-        problems += _followed(rp, e, before)
+        problems += _followed(rp, index, e, before)
     for p in problems:
         rules = tuple(r for r in e["rules"] if r.startswith("pledge/"))
         rp.find(index, "agreement", p, rules)
     if before is None or not problems:
         rp.agreements.agreements[e["agreement"]] = dict(e)
+    if e["action"] == "destroyed" and not problems:
+        rp.agreements.certificates[e["certificate"]] = e["agreement"]

@@ -6,6 +6,11 @@ them; its groups are distinct and add up to its counts; its offence is a listed 
 from the logged facts alone (:meth:`carewall.policy.Engine.decide_facts`, one subject per
 group, counted as the request counts them), and the ``decision`` entry that MUST follow it
 directly MUST state the same outcome, categories, rules and policy (contract §4).
+
+A request the service refuses as input is a finding even when it could be decided: the
+crime exemption (main or other basis) without an offence, which is what
+``pledge/no-immigration-offence`` reads (contract §1), and the ``court_order`` basis without
+a court order (contract §3) (:func:`carewall.policy.checks.check_request`).
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ from typing import TYPE_CHECKING, Any
 from carewall.audit.requests import FACT_FIELDS, Chain, Facts3, RequestState
 from carewall.errors import CarewallError
 from carewall.policy import Decision, Engine, Register
+from carewall.policy.checks import CRIME_EXEMPTION
 from carewall.policy.facts import RequestFacts, SubjectFacts
 from carewall.policy.offences import public_offence
 
 if TYPE_CHECKING:
     from carewall.audit.replay import Replay
 
-__all__ = ["decide", "groups_of", "on_decision", "on_request"]
+__all__ = ["decide", "groups_of", "on_decision", "on_request", "permitted_by_facts"]
 
 
 def groups_of(groups: list[Mapping[str, Any]]) -> tuple[dict[Facts3, int], bool]:
@@ -129,6 +135,17 @@ def _check_request(
             "field 'offence' names an Act that is not on the packaged list; the log carries "
             "such an offence only as 'unlisted'"
         )
+    bases = {e["legal_basis"], *e["other_bases"]}
+    if CRIME_EXEMPTION in bases and e["offence"] is None:
+        problems.append(
+            f"field 'offence' is null, but the request cites the crime exemption "
+            f"({CRIME_EXEMPTION}), which needs an offence; the service refuses such a request"
+        )
+    if "court_order" in bases and e["court_order"] is not True:
+        problems.append(
+            "field 'court_order' is false, but the request cites the court_order basis, which "
+            "needs a court order; the service refuses such a request"
+        )
     if sum(groups.values()) != e["subjects"]:
         problems.append("field 'subjects' is not the sum of the groups' subjects")
     victims = sum(n for (_, victim, _), n in groups.items() if victim)
@@ -137,6 +154,16 @@ def _check_request(
             "field 'victims_or_witnesses' is not the sum of the victim or witness groups"
         )
     return problems
+
+
+def permitted_by_facts(decision: Decision, groups: list[Facts3]) -> dict[Facts3, list[str]]:
+    """What ``decision`` (made with one subject per group of ``groups``) permits each group."""
+    out: dict[Facts3, list[str]] = {}
+    for part in decision.groups:
+        cats = [c for c, a in part["categories"].items() if a["outcome"] == "review"]
+        for i in part["subjects"]:
+            out[groups[i]] = cats
+    return out
 
 
 def on_request(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
@@ -177,6 +204,7 @@ def on_request(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None
     rp.totals.decisions_replayed += 1
     # Shared between the requests decided alike: read, never changed.
     rp.requests[rid].permitted = permitted
+    rp.requests[rid].permitted_by_facts = permitted_by_facts(decision, list(groups))
     rp.replayed[rid] = as_json
 
 

@@ -91,6 +91,7 @@ def on_review(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
         rp.chain = Chain(
             "release", e["request"], index, "review", e["reviewer"], "release_reviewer"
         )
+        rp.chain.corrected = e["corrected"]
     elif e["categories"] or e["groups"] or e["corrected"]:
         rp.find(
             index, "review", "refuses, so its categories and groups must be empty and 'corrected' 0"
@@ -124,6 +125,7 @@ def _review_after_appeal(
     state.held = groups_of(e["groups"])[0]
     state.review_index, state.review_categories = index, list(e["categories"])
     rp.chain = Chain("release", e["request"], index, "review", e["reviewer"], "appeal_reviewer")
+    rp.chain.corrected = e["corrected"]
 
 
 def _immigration(rp: Replay, index: int, e: Mapping[str, Any]) -> None:
@@ -236,6 +238,7 @@ def on_release(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None
             f"{state.review_index} holds"
         )
     if chain is not None:
+        problems += _beyond_subjects(state, chain, facts, cats, e["subjects"])
         key = (facts, tuple(sorted(cats)))
         if key in chain.seen:
             problems.append(f"repeats a release of the same group made since entry {chain.opened}")
@@ -255,6 +258,44 @@ def on_release(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None
     state.release_categories = sorted(set(state.release_categories) | set(cats))
     if state.outcome != "released":
         state.outcome = "released"
+
+
+def _beyond_subjects(
+    state: RequestState, chain: Chain, facts: Facts3, cats: list[str], count: int
+) -> list[str]:
+    """Categories released to more subjects than the decision permitted them to.
+
+    The decision was made on each claimed group; the holder's record may move a subject
+    to other facts (``corrected`` of them), but a category released to a subject must
+    have been permitted for the facts claimed for that subject (contract §6: "only
+    categories that the decision permitted for those subjects"), whatever the policy
+    in force says later. The log does not say which subject moved where, so the check is
+    on counts, the most an honest log can release: of the group with these facts, those
+    not corrected (at most as many as were claimed with them) where the decision permits
+    the category for these facts, plus at most ``corrected`` from claimed groups it
+    permits; and in all, at most the subjects of claimed groups it permits.
+    """
+    by_facts = state.permitted_by_facts
+    if by_facts is None:
+        return []  # not replayed (a finding already), or a state file from before
+    problems = []
+    held = state.held.get(facts, 0)
+    for cat in cats:
+        chain.by_category[cat] = chain.by_category.get(cat, 0) + count
+        key = (facts, cat)
+        chain.by_facts_category[key] = chain.by_facts_category.get(key, 0) + count
+        allowed = [f for f, permits in by_facts.items() if cat in permits]
+        in_all = sum(state.claimed.get(f, 0) for f in allowed)
+        uncorrected = min(state.claimed.get(facts, 0), held) if facts in allowed else 0
+        moved = sum(state.claimed.get(f, 0) for f in allowed if f != facts)
+        here = uncorrected + min(chain.corrected, held, moved)
+        if chain.by_facts_category[key] > here or chain.by_category[cat] > in_all:
+            problems.append(
+                f"releases {cat} to more subjects than the decision at entry "
+                f"{state.decision_index} permitted it for: at most {min(here, in_all)} of "
+                "these subjects could have been claimed with facts it permits"
+            )
+    return problems
 
 
 def close_releases(rp: Replay, chain: Chain) -> int:

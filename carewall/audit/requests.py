@@ -51,6 +51,9 @@ class RequestState:
     stage: str = "received"  # received, decided, reviewed, appealed, upheld, overturned, withdrawn
     outcome: str = ""  # refused, review, released
     permitted: list[str] | None = None  # what the replayed decision permits (None: not replayed)
+    # ... and for each claimed group's facts, what it permits that group (None: not
+    # replayed, or a state file written before the auditor kept it)
+    permitted_by_facts: dict[Facts3, list[str]] | None = None
     decision_index: int | None = None
     review_index: int | None = None
     reviewer: str | None = None  # who reviewed it (released or refused)
@@ -88,6 +91,9 @@ class RequestState:
             out[key] = [[*facts, n] for facts, n in groups.items()] if groups else []
         notices = self.notices
         out["notices"] = sorted(notices) if notices else []
+        by_facts = self.permitted_by_facts
+        if by_facts is not None:
+            out["permitted_by_facts"] = [[*facts, cats] for facts, cats in by_facts.items()]
         return out
 
     @classmethod
@@ -96,6 +102,12 @@ class RequestState:
         for key in _GROUP_FIELDS:
             data[key] = _groups_from(data[key])
         data["notices"] = set(data["notices"])
+        by_facts = data.get("permitted_by_facts")  # absent from older state files
+        data["permitted_by_facts"] = (
+            None
+            if by_facts is None
+            else {(bool(a), bool(b), bool(c)): [str(x) for x in cats] for a, b, c, cats in by_facts}
+        )
         known = set(cls.__dataclass_fields__)
         if set(data) != known:
             raise ValueError("unknown or missing request fields")
@@ -118,6 +130,10 @@ class Chain:
     releases: list[int] = field(default_factory=list)
     seen: set[tuple[Facts3, tuple[str, ...]]] = field(default_factory=set)
     remaining: int = 0  # subjects released so far by the chain's release entries
+    corrected: int = 0  # release chains: subjects the review's holder's record corrected
+    # release chains: subjects released so far with each category, in all and by facts
+    by_category: dict[str, int] = field(default_factory=dict)
+    by_facts_category: dict[tuple[Facts3, str], int] = field(default_factory=dict)
     file: str | None = None  # an extract's file, as its first release names it
 
     def expecting(self) -> str:
