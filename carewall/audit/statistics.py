@@ -9,12 +9,20 @@ status but 200 is a finding too; only a network error, a 5xx or a 429 means "try
 (:class:`~carewall.audit.fetch.FetchError`). ``carewall audit --no-statistics`` skips this
 for the log of other software that serves ``/log/`` alone.
 
+The same figures are published in two more forms that people read, and a server that
+told the auditor the truth at ``?size=N`` could lie in them: so ``/statistics.csv?size=N``
+must be exactly the CSV of the auditor's own figures, and ``/statistics.json`` without a
+size (what the pages and most readers fetch) must match them whenever it covers the same
+checkpoint (if the log has grown meanwhile it covers another, and is not compared). A
+server can still tell an auditor from a reader in other ways; this closes the cheap lie.
+
 Findings stand at index N (the checkpoint's size), as an open transaction at the end does,
 and hold field names, ids and counts only: never text from the server.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from typing import TYPE_CHECKING
 
@@ -68,12 +76,11 @@ def differences(computed: Statistics, published: Statistics) -> list[str]:
 
 def _fetch(client: httpx.Client, url: str) -> tuple[int, bytes | None]:
     """The status and (for a 200 within MAX_BYTES) the body; FetchError to try again."""
+    what = "/" + url.rsplit("/", 1)[-1].split("?", 1)[0]
     try:
         with client.stream("GET", url) as r:
             if r.status_code >= 500 or r.status_code == 429:
-                raise FetchError(
-                    f"/statistics.json answered HTTP {r.status_code}", fix="try again later"
-                )
+                raise FetchError(f"{what} answered HTTP {r.status_code}", fix="try again later")
             if r.status_code != 200:
                 return r.status_code, None
             body = bytearray()
@@ -84,14 +91,16 @@ def _fetch(client: httpx.Client, url: str) -> tuple[int, bytes | None]:
             return 200, bytes(body)
     except httpx.HTTPError as e:
         raise FetchError(
-            f"could not fetch /statistics.json ({type(e).__name__})",
+            f"could not fetch {what} ({type(e).__name__})",
             fix="check the URL and that the server is reachable",
         ) from e
 
 
-def _published(rp: Replay, client: httpx.Client, url: str, size: int) -> Statistics | None:
-    status, body = _fetch(client, f"{url}?size={size}")
-    where = f"/statistics.json?size={size}"
+def _published(
+    rp: Replay, client: httpx.Client, url: str, size: int, *, sized: bool = True
+) -> Statistics | None:
+    status, body = _fetch(client, f"{url}?size={size}" if sized else url)
+    where = f"/statistics.json?size={size}" if sized else "/statistics.json (no size)"
     if status == 404:
         rp.find(
             size,
@@ -126,9 +135,44 @@ def check_statistics(rp: Replay, client: httpx.Client, url: str, origin: str, si
     published = _published(rp, client, url, size)
     if published is None:
         return False
-    found = differences(computed, published)
+    found = _report(rp, size, "the published statistics", differences(computed, published))
+    latest = _published(rp, client, url, size, sized=False)
+    if latest is None:
+        found = True
+    elif latest.size == size:  # the same checkpoint: the same figures
+        where = "the latest statistics (/statistics.json with no size)"
+        found = _report(rp, size, where, differences(computed, latest)) or found
+    return _check_csv(rp, client, url, size, computed) and not found
+
+
+def _report(rp: Replay, size: int, what: str, found: list[str]) -> bool:
+    """Record ``found`` as findings about ``what``; True when there is any."""
     for line in found[:MAX_LISTED]:
-        rp.find(size, KIND, f"the published statistics differ from the log: {line}")
+        rp.find(size, KIND, f"{what} differ from the log: {line}")
     if len(found) > MAX_LISTED:
         rp.find(size, KIND, f"… and {len(found) - MAX_LISTED:,} more differing figures")
-    return not found
+    return bool(found)
+
+
+def _check_csv(rp: Replay, client: httpx.Client, url: str, size: int, computed: Statistics) -> bool:
+    """``/statistics.csv?size=N`` is exactly the CSV of the figures computed from the log."""
+    csv_url = url.removesuffix(".json") + ".csv"
+    where = f"/statistics.csv?size={size}"
+    status, body = _fetch(client, f"{csv_url}?size={size}")
+    if status != 200 or body is None:
+        why = f"answered HTTP {status}" if status != 200 else f"is over {MAX_BYTES:,} bytes"
+        rp.find(size, KIND, f"{where} {why}; every carewall instance publishes it")
+        return False
+    want = computed.to_csv().encode()
+    if body == want:
+        return True
+    mine, theirs = want.split(b"\r\n"), body.split(b"\r\n")
+    at = next(
+        (i for i, (a, b) in enumerate(zip(mine, theirs, strict=False)) if a != b),
+        min(len(mine), len(theirs)),
+    )
+    # Name the row by the auditor's own copy of it (ids and counts), never the server's text.
+    row = next(csv.reader([mine[at].decode()])) if at < len(mine) and mine[at] else []
+    named = f"row {at + 1} ({row[2]} {row[3]!r})" if len(row) == 5 else f"row {at + 1}"
+    rp.find(size, KIND, f"{where} differs from the log's figures, first at {named}")
+    return False
