@@ -3,11 +3,17 @@
 Each subject released is owed a notice, unless the holder's reviewer defers them (a
 ``deferral`` ``deferred`` entry right after the releases, with a review date at most 90
 days ahead); a deferral is renewed or lifted by a release reviewer at the holder, and a
-lift makes the deferred notices owed. The notices are written after the release by a
+lift makes the deferred notices owed. Nothing lifts a deferral by itself when its review
+date comes (the service lists it as due), so a deferral renewed or lifted more than
+:data:`DEFERRAL_GRACE_DAYS` after the end of its review date fails, and so does one still
+neither at the end of the signed log. The notices are written after the release by a
 background job, so they need not follow it directly: the replay counts what each request
 still owes, fails a notice nobody owes, and fails notices logged more than
 :data:`NOTICE_DAYS` after the entry that made them due, or still missing that long after
-it (judged by the entries' times, at the end of the signed log). A request is withdrawn
+it (judged by the entries' times, at the end of the signed log). The clock for all of
+this is the latest time of the entries read so far, never an entry's own time alone: an
+entry dated before the entries ahead of it is a finding of its own (:mod:`.replay`), and
+cannot make a deadline look met. A request is withdrawn
 by its requester after its decision and before any review or appeal. A deletion names a
 registered holder; the rest of its shape is checked by the schema.
 """
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
     from carewall.audit.replay import Replay
 
 __all__ = [
+    "DEFERRAL_GRACE_DAYS",
     "NOTICE_DAYS",
     "check_overdue",
     "on_deferral",
@@ -36,6 +43,10 @@ __all__ = [
 
 MAX_DEFERRAL_DAYS = 90
 NOTICE_DAYS = 7  # a notice owed is in the log within this many days of becoming due
+# A deferral due for review is lifted or renewed within this many days after its review
+# date (neither the contract nor the docs give a grace; the notices' own, see
+# docs/contract-notes.md).
+DEFERRAL_GRACE_DAYS = 7
 
 
 def _when(time: str) -> datetime | None:
@@ -48,6 +59,27 @@ def _when(time: str) -> datetime | None:
 def _days(since: str, until: str) -> float:
     a, b = _when(since), _when(until)
     return 0.0 if a is None or b is None else (b - a).total_seconds() / 86400
+
+
+def _clock(rp: Replay, e: Mapping[str, Any]) -> str:
+    """The time an entry is judged at: its own, or the latest before it if that is later
+    (times in the schema's form sort as the times they name)."""
+    time: str = e["time"]
+    return max(time, rp.latest_time)
+
+
+def _past_review(state: RequestState, now: str) -> float | None:
+    """Days from the end of the deferral's review date to ``now``, when the deferral has
+    lapsed by then: more than DEFERRAL_GRACE_DAYS after it (and after its lapse was last
+    reported, if it was). None when it has not, or when the review date is unknown."""
+    if state.deferral != "deferred" or state.review_date is None:
+        return None
+    end = date.fromisoformat(state.review_date) + timedelta(days=1)
+    past = _days(f"{end.isoformat()}T00:00:00Z", now)
+    since = state.review_reported
+    if past > DEFERRAL_GRACE_DAYS and (not since or _days(since, now) > DEFERRAL_GRACE_DAYS):
+        return past
+    return None
 
 
 def owe(rp: Replay, request_id: str, n: int, index: int, time: str) -> None:
@@ -71,6 +103,16 @@ def check_overdue(rp: Replay, size: int) -> None:
                 f"{state.owed_index}, are not in the log {NOTICE_DAYS} days later",
             )
             state.owed_since = rp.latest_time  # reported; counted again after NOTICE_DAYS
+        past = _past_review(state, rp.latest_time)
+        if past is not None:
+            rp.find(
+                size,
+                "deferral",
+                f"the deferral at entry {state.deferral_index} of {state.where()} was due "
+                f"for review on {state.review_date}, and is neither lifted nor renewed "
+                f"{past:.0f} days after it: nobody deferred has been told",
+            )
+            state.review_reported = rp.latest_time  # counted again after the grace
 
 
 def notices_owed(rp: Replay) -> int:
@@ -90,7 +132,8 @@ def on_notice(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
             "still to log; no notice is sent while deferred",
         )
     else:
-        late = _days(state.owed_since, e["time"])
+        now = _clock(rp, e)
+        late = _days(state.owed_since, now)
         if late > NOTICE_DAYS:
             rp.find(
                 index,
@@ -98,7 +141,7 @@ def on_notice(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
                 f"is logged {late:.0f} days after entry {state.owed_index} made it due; a "
                 f"notice is due within {NOTICE_DAYS} days",
             )
-            state.owed_since = e["time"]  # reported once per NOTICE_DAYS of lateness
+            state.owed_since = now  # reported once per NOTICE_DAYS of lateness
         state.owed -= 1
         if state.owed == 0:
             state.owed_since, state.owed_index = "", -1
@@ -152,6 +195,7 @@ def on_deferral(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> Non
             if problem:
                 problems.append(problem)
         state.deferral, state.deferred, state.deferral_index = "deferred", e["subjects"], index
+        state.review_date, state.review_reported = e["review_date"], ""
     else:
         problems += _change(rp, index, e, state)
     for p in problems:
@@ -162,6 +206,15 @@ def _change(rp: Replay, index: int, e: Mapping[str, Any], state: RequestState) -
     if state.deferral != "deferred":
         return [f"is a {e['action']} deferral, but the notices of {state.where()} are not deferred"]
     problems = []
+    past = _past_review(state, _clock(rp, e))
+    if past is not None:
+        problems.append(
+            f"is logged {past:.0f} days after the review date {state.review_date} of the "
+            f"deferral at entry {state.deferral_index}; a deferral due for review is lifted "
+            f"or renewed within {DEFERRAL_GRACE_DAYS} days of it"
+        )
+    state.review_date = e["review_date"] if e["action"] == "renewed" else None
+    state.review_reported = ""
     problem = rp.register.check_reviewer(e["reviewer"], state.facts["holder"], "release_reviewer")
     if problem:
         problems.append(problem)

@@ -6,11 +6,20 @@ entry is first checked for its exact shape (:mod:`carewall.audit.shape`), then h
 the checks for its kind (:mod:`.decisions`, :mod:`.releases`, :mod:`.aftercare`), and
 counted for the public statistics (:class:`carewall.statistics.Tally`). Anything missing,
 malformed, unknown or out of order is a :class:`Finding` naming the entry's index.
+
+Entries' times never go backwards: each is checked against the latest time of the entries
+before it, which is also the replay's clock for what is overdue (an operator signs any
+time it likes; a backdated entry must not make a deadline look met). The service reads its
+clock before it takes the ledger's lock for some writes (a submission, a deletion, a
+register change; every write on PostgreSQL, whose lock is taken at the append), so an
+honest entry may stand a little behind one written by a writer that overtook it: up to
+:data:`TIME_SKEW_SECONDS` is allowed (docs/contract-notes.md, Ledger).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from carewall.audit import aftercare, decisions, releases
@@ -18,12 +27,15 @@ from carewall.audit.agreements import AgreementReplay, on_agreement
 from carewall.audit.policies import PolicyReplay
 from carewall.audit.register import RegisterReplay
 from carewall.audit.report import Finding, Totals
-from carewall.audit.requests import Chain, RequestState
+from carewall.audit.requests import TIME_RE, Chain, RequestState
 from carewall.audit.shape import ShapeError, check_shape
 from carewall.policy import Decision
 from carewall.statistics import StatisticsError, Tally
 
-__all__ = ["Replay"]
+__all__ = ["TIME_SKEW_SECONDS", "Replay"]
+
+# How far an honest entry's time may stand behind the latest time before it (see above).
+TIME_SKEW_SECONDS = 300
 
 Handler = Callable[["Replay", int, Mapping[str, Any], bool], None]
 
@@ -48,7 +60,7 @@ class Replay:
         # written before the auditor counted them).
         self.tally: Tally | None = Tally()
         self.agreements = AgreementReplay()
-        self.latest_time = ""  # the newest entry's time (its clock for what is overdue)
+        self.latest_time = ""  # the latest time of any entry read (the clock for what is due)
 
     # ----- recording -----------------------------------------------------------------
 
@@ -108,7 +120,24 @@ class Replay:
         state = self.requests.get(entry.get("request", ""))
         if state is not None:
             state.last = index
-        self.latest_time = str(entry.get("time") or self.latest_time)
+        self._check_time(index, kind, entry["time"])
+
+    def _check_time(self, index: int, kind: str, time: str) -> None:
+        """Move the clock to ``time``; an entry dated before the latest time of the
+        entries ahead of it (by more than TIME_SKEW_SECONDS) is a finding."""
+        latest = self.latest_time
+        if time >= latest:  # the schema's form sorts as the times it names
+            self.latest_time = time
+            return
+        behind = (_parse_time(latest) - _parse_time(time)).total_seconds()
+        if behind > TIME_SKEW_SECONDS:
+            self.find(
+                index,
+                kind,
+                f"is dated {time}, {_duration(behind)} before {latest}, the latest time of the "
+                f"entries before it; entries' times never go back (by more than "
+                f"{TIME_SKEW_SECONDS // 60} minutes)",
+            )
 
     def _fits(self, entry: Mapping[str, Any]) -> bool:
         chain = self.chain
@@ -168,8 +197,24 @@ class Replay:
         out.totals = Totals.from_json(obj["totals"])
         out.tally = Tally.from_json(obj["statistics"]) if "statistics" in obj else None
         out.agreements = AgreementReplay.from_json(obj.get("agreements"))
-        out.latest_time = str(obj["latest_time"])
+        latest = obj["latest_time"]
+        if not isinstance(latest, str) or (latest and not TIME_RE.fullmatch(latest)):
+            raise ValueError("malformed latest_time")
+        _parse_time(latest or "0001-01-01T00:00:00Z")  # ValueError: not a real time
+        out.latest_time = latest
         return out
+
+
+def _parse_time(time: str) -> datetime:
+    return datetime.fromisoformat(time.replace("Z", "+00:00"))
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} minutes"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} hours"
+    return f"{seconds / 86400:.0f} days"
 
 
 def _on_policy(rp: Replay, index: int, entry: Mapping[str, Any], fits: bool) -> None:

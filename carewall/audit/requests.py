@@ -12,10 +12,16 @@ lateness (:mod:`carewall.audit.aftercare`).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
-__all__ = ["FACT_FIELDS", "Chain", "Facts3", "RequestState"]
+__all__ = ["FACT_FIELDS", "TIME_RE", "Chain", "Facts3", "RequestState"]
+
+# An entry's ``time`` as the schema allows it (UTC, whole seconds): such strings sort as
+# the times they name.
+TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 
 # The request-wide facts a release MUST repeat exactly as its request states them.
 FACT_FIELDS = (
@@ -70,6 +76,11 @@ class RequestState:
     deferral: str | None = None  # deferred, lifted
     deferred: int = 0  # notices held back
     deferral_index: int | None = None
+    # While deferred: the review date its latest deferred or renewed entry set (None: not
+    # deferred, or read from a state file written before the auditor kept it), and when
+    # its lapse was last reported ("" if never; judged again DEFERRAL_GRACE_DAYS later).
+    review_date: str | None = None
+    review_reported: str = ""
     notices: set[str] = field(default_factory=set)
     owed: int = 0  # notices due (released, not deferred, or lifted) and not yet logged
     owed_since: str = ""  # the time of the entry that made the oldest of them due
@@ -108,6 +119,15 @@ class RequestState:
             if by_facts is None
             else {(bool(a), bool(b), bool(c)): [str(x) for x in cats] for a, b, c, cats in by_facts}
         )
+        # Absent from state files written before the auditor judged deferrals' lapses.
+        review_date = data.setdefault("review_date", None)
+        reported = data.setdefault("review_reported", "")
+        if review_date is not None:
+            if not isinstance(review_date, str):
+                raise ValueError("malformed review_date")
+            date.fromisoformat(review_date)  # ValueError: the file is refused
+        if not isinstance(reported, str) or (reported and not TIME_RE.fullmatch(reported)):
+            raise ValueError("malformed review_reported")
         known = set(cls.__dataclass_fields__)
         if set(data) != known:
             raise ValueError("unknown or missing request fields")

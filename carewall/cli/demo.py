@@ -15,7 +15,7 @@ from rich.table import Table
 
 from carewall.cli import err_console, main
 from carewall.cli.demo_start import where_to_start
-from carewall.cli.demo_year import fill_year
+from carewall.cli.demo_year import fill_year, year_start
 from carewall.cli.options import log_key_options
 from carewall.cli.port import check_port
 from carewall.cli.service import _serve
@@ -105,7 +105,11 @@ def demo(
         pin.check_vkey_out(vkey_path, field="--db")
         # Built without waiting for the disk at each commit (a lost build is rebuilt from
         # its seed), then opened again, durable, to serve.
-        svc = Service.init(db, None, "demo.carewall.example/log", None, durable=False)
+        # The instance is made on the demo year's first day, so its log's times never go
+        # backwards (an auditor fails a log whose entries are dated before earlier ones).
+        svc = Service.init(
+            db, None, "demo.carewall.example/log", None, durable=False, clock=year_start
+        )
         pin.publish_vkey(vkey_path, svc.ledger.verifier_key, field="--db")
         with Progress(
             TextColumn("[bold]synthetic year"),

@@ -29,7 +29,7 @@ from carewall.service.jobs import drain, record_queued
 from carewall.service.records import RequestRecord
 from carewall.service.submit_batch import SubmitBatch
 
-__all__ = ["SCENARIOS", "DemoStats", "Scenario", "fill_year", "plan_year"]
+__all__ = ["SCENARIOS", "DemoStats", "Scenario", "fill_year", "plan_year", "year_start"]
 
 
 @dataclass
@@ -70,6 +70,8 @@ def fill_year(
     rng = random.Random(seed + 1)
     ids = random.Random(seed + 2)
     svc.new_id = lambda: "r" + "".join(ids.choice("0123456789abcdef") for _ in range(20))
+    clock_now = [year_start()]
+    svc.clock = lambda: clock_now[0]  # the year's own clock, from its first entry
     for rid, name, org, roles in EXTRA_REVIEWERS:
         if rid not in svc.register().reviewers:
             svc.add_reviewer(rid, name, org, roles)
@@ -83,8 +85,6 @@ def fill_year(
     stats = DemoStats()
     total = len(events)
     svc.auto_publish = False
-    clock_now = [datetime(YEAR, 1, 1, tzinfo=UTC)]
-    svc.clock = lambda: clock_now[0]
 
     def later(ev: _Event, days: tuple[int, int], kind: str, **data: Any) -> None:
         t = ev.time + timedelta(days=rng.randint(*days), hours=rng.randint(0, 6))
@@ -159,12 +159,7 @@ def _step(
             stats.released += 1
             if rng.random() < 0.03:
                 later(ev, (10, 40), "appeal", id=rec.id, by="subject")
-            if svc.notices(rec.id, status="deferred"):
-                roll = rng.random()
-                if roll < 0.5:
-                    later(ev, (30, 80), "lift", id=rec.id)
-                elif roll < 0.7:
-                    later(ev, (60, 85), "renew", id=rec.id)
+            _follow_up(svc, ev, rec.id, later, rng)
         else:
             stats.review_refused += 1
             if rng.random() < 0.25:
@@ -200,7 +195,10 @@ def _step(
             )
         except ConflictError:  # nothing may go on the holder's record: the refusal stands
             svc.record_appeal_decision(rec.id, decider, True)
+            releases = False
         record_queued(svc)
+        if releases:
+            _follow_up(svc, ev, rec.id, later, rng)
     elif ev.kind in ("lift", "renew"):
         rec = svc.get(ev.data["id"])
         if not any(n_.status == "deferred" for n_ in rec.notices):
@@ -210,9 +208,42 @@ def _step(
             svc.lift_deferral(rec.id, decider)
             record_queued(svc)
         else:
-            until = (ev.time + timedelta(days=rng.randint(30, 89))).date().isoformat()
+            span = rng.randint(30, 89)
+            until = (ev.time + timedelta(days=span)).date().isoformat()
             svc.renew_deferral(rec.id, decider, until)
-            later(ev, (20, 60), "lift", id=rec.id)
+            later(ev, (20, min(60, span - 1)), "lift", id=rec.id)  # by the new review date
+
+
+def _follow_up(
+    svc: Service, ev: _Event, rid: str, later: Callable[..., None], rng: random.Random
+) -> None:
+    """A release's deferral, if any, lifted or renewed by its review date, as a holder must
+    (an auditor fails one left to lapse): most lifted early, some renewed, the rest lifted
+    when due."""
+    deferred = svc.notices(rid, status="deferred")
+    if not deferred:
+        return
+    due = _days_to(ev, deferred[0].review_date)
+    roll = rng.random()
+    if roll < 0.5:
+        later(ev, (min(30, due), min(80, due)), "lift", id=rid)
+    elif roll < 0.7:
+        later(ev, (min(60, due), min(85, due)), "renew", id=rid)
+    else:
+        later(ev, (max(due - 7, 0), due), "lift", id=rid)
+
+
+def year_start() -> datetime:
+    """The demo year's first moment: its instance's clock until the year begins."""
+    return datetime(YEAR, 1, 1, tzinfo=UTC)
+
+
+def _days_to(ev: _Event, review_date: str | None) -> int:
+    """Whole days from ``ev`` to the end of ``review_date`` (a deferral's), at least 1."""
+    if review_date is None:
+        return 1
+    end = datetime.fromisoformat(review_date).replace(tzinfo=UTC)
+    return max((end - ev.time).days, 1)
 
 
 def _holder_facts(rng: random.Random, rec: RequestRecord) -> list[dict[str, Any]]:

@@ -115,6 +115,7 @@ class Service(RegisterPolicyMixin, ReadMixin):
         channel: Channel | None = None,
         operator: str | None = None,
         durable: bool = True,
+        clock: Callable[[], datetime] | None = None,
     ) -> Service:
         """Create an instance: schema, register, the pledge as ledger entry 0, a log key.
 
@@ -122,9 +123,12 @@ class Service(RegisterPolicyMixin, ReadMixin):
         instance-wide local policy over HTTP (otherwise only `carewall policy set` can).
         ``durable=False``: for a SQLite instance built in bulk and rebuilt if lost (the
         demo); see :func:`carewall.storage.db.open_store`. Close it and open it again to
-        serve.
+        serve. ``clock``: the instance's clock from its first entry (the demo's own year,
+        so that its log's times never go backwards).
         """
-        return opening.create(cls, db_url, orgs_path, origin, key_path, channel, operator, durable)
+        return opening.create(
+            cls, db_url, orgs_path, origin, key_path, channel, operator, durable, clock
+        )
 
     @classmethod
     def open(

@@ -25,6 +25,9 @@ from carewall.storage.migrate import current_revision, head_revision, upgrade
 from carewall.storage.undo import InitUndo
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
     from carewall.service.facade import Service
 
 __all__ = ["create", "open_existing"]
@@ -39,6 +42,7 @@ def create(
     channel: Channel | None,
     operator: str | None,
     durable: bool,
+    clock: Callable[[], datetime] | None = None,
 ) -> Service:
     """:meth:`Service.init`: a new instance, or nothing at all when anything fails."""
     register = load_register(orgs_path or DEFAULT_REGISTER_PATH)
@@ -68,6 +72,8 @@ def create(
         ledger = Ledger.create(store, origin, key)
         undo.key_created(key)
         svc = cls(store, ledger, channel)
+        if clock is not None:
+            svc.clock = clock
         with store.write() as conn:
             write_register(conn, register)
             conn.execute(

@@ -20,12 +20,12 @@ def with_statistics(app: FastAPI) -> FastAPI:
 
 def populate(service: Service) -> None:
     """Requests in two months (and none between), in every outcome but awaiting_decision."""
-    service.clock = lambda: datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
+    service.clock = lambda: datetime(2036, 1, 15, 10, 0, tzinfo=UTC)
     released = service.submit(reviewable())
     service.review(released.id, "dpo-islington", True)
     refused_by_reviewer = service.submit(reviewable())
     service.review(refused_by_reviewer.id, "dpo-islington", False)
-    service.clock = lambda: datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
+    service.clock = lambda: datetime(2036, 3, 10, 10, 0, tzinfo=UTC)
     service.submit(refused())
     withdrawn = service.submit(reviewable())
     service.withdraw(withdrawn.id, "met-police")

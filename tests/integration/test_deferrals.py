@@ -162,8 +162,8 @@ def check_sent(svc: Service, rid: str, size: int) -> None:
 
 def test_the_reviewer_chooses_the_review_date(served: tuple[TestClient, Service, Tokens]) -> None:
     client, svc, tok = served
-    svc.clock = lambda: datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
-    for until in ("2026-12-02", "2027-03-01"):  # tomorrow, and 90 days ahead
+    svc.clock = lambda: datetime(2036, 12, 1, 9, 30, tzinfo=UTC)
+    for until in ("2036-12-02", "2037-03-01"):  # tomorrow, and 90 days ahead
         rid = svc.submit(deferrable()).id
         size = svc.ledger.size()
         assert review(client, tok, rid, defer_until=until).status_code == 200
@@ -171,7 +171,7 @@ def test_the_reviewer_chooses_the_review_date(served: tuple[TestClient, Service,
     # a review date given without a request to defer still defers: the reviewer decides
     rid = svc.submit(deferrable(prejudice=False)).id
     size = svc.ledger.size()
-    assert review(client, tok, rid, defer_until="2026-12-24").status_code == 200
+    assert review(client, tok, rid, defer_until="2036-12-24").status_code == 200
     assert [e["kind"] for e in logged(svc, size)][-1] == "deferral"
 
 
@@ -223,14 +223,14 @@ def test_due_deferrals_are_listed_to_the_holder_only(
     served: tuple[TestClient, Service, Tokens],
 ) -> None:
     client, svc, tok = served
-    svc.clock = lambda: datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    svc.clock = lambda: datetime(2036, 12, 1, 9, 0, tzinfo=UTC)
     rid = svc.submit(deferrable()).id
-    assert review(client, tok, rid, defer_until="2026-12-15").status_code == 200
+    assert review(client, tok, rid, defer_until="2036-12-15").status_code == 200
     row = {
         "request_id": rid,
         "holder": HOLDER,
         "requester": REQUESTER,
-        "review_date": "2026-12-15",
+        "review_date": "2036-12-15",
         "decided_by": RELEASE,
         "notices": 2,
     }
@@ -248,9 +248,9 @@ def test_due_deferrals_are_listed_to_the_holder_only(
 
     due = "/api/deferrals?due="
     assert client.get(due + "true", headers=tok.auth("release")).json() == []
-    assert client.get(due + "2026-12-14", headers=tok.auth("release")).json() == []
-    assert client.get(due + "2026-12-15", headers=tok.auth("release")).json() == [row]
-    svc.clock = lambda: datetime(2026, 12, 15, 8, 0, tzinfo=UTC)  # the review date comes
+    assert client.get(due + "2036-12-14", headers=tok.auth("release")).json() == []
+    assert client.get(due + "2036-12-15", headers=tok.auth("release")).json() == [row]
+    svc.clock = lambda: datetime(2036, 12, 15, 8, 0, tzinfo=UTC)  # the review date comes
     assert client.get(due + "true", headers=tok.auth("release")).json() == [row]
     for bad in ("2026-02-30", "soon", "15/12/2026"):
         r = client.get(due + bad, headers=tok.auth("release"))

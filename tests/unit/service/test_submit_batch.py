@@ -36,7 +36,7 @@ def _entries(svc: Service, first: int) -> list[dict[str, Any]]:
 @pytest.fixture
 def ticking(svc: Service) -> Iterator[Callable[[], datetime]]:
     """The service's clock, one minute on at each call of the returned ``tick``."""
-    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]
+    now = [datetime(2036, 3, 2, 9, 0, tzinfo=UTC)]
     svc.clock = lambda: now[0]
 
     def tick() -> datetime:
