@@ -17,9 +17,10 @@ level; the outer level refers to carewall's aliases only, so no source name can 
 
 Values are text on every engine (``CAST(x AS TEXT)``, ``STRING`` in Spark): the same
 mapping gives the same values whether the rows come from CSV, Parquet, SQLite or
-PostgreSQL. Flags are read with ``CASE LOWER(TRIM(CAST(x AS TEXT))) WHEN 'yes' THEN …``
-(TRIM removes spaces only, on every engine), compared with ASCII words only, so
-Unicode-aware and ASCII lowercasing agree. DuckDB runs the same comparison written as a
+PostgreSQL. Flags are read with ``CASE LOWER(TRIM(CAST(x AS TEXT), ' ')) WHEN 'yes' THEN …``
+(the trim character named: ASCII spaces only, on every engine, where a bare ``TRIM`` on
+DuckDB also strips Unicode spaces), compared with ASCII words only, so Unicode-aware and
+ASCII lowercasing agree. DuckDB runs the same comparison written as a
 list lookup (``lists``, :func:`list_position`), which it evaluates once per distinct value of
 a Parquet column rather than once per row.
 """
@@ -66,6 +67,15 @@ def _text(e: exp.Expression) -> exp.Cast:
     return exp.Cast(this=e, to=exp.DataType.build("text"))
 
 
+def _trim_spaces(e: exp.Expression) -> exp.Expression:
+    """``e`` with ASCII spaces (U+0020) trimmed from both ends, and nothing else: ``TRIM(e,
+    ' ')`` on DuckDB, ``TRIM(' ' FROM e)`` on PostgreSQL and Spark. A bare ``TRIM(e)`` on
+    DuckDB also strips Unicode spaces (NBSP, U+2000..U+200A, U+202F, U+205F, U+3000,
+    U+1680), which :func:`carewall.egress.flags.decode_flag` does not: a flag padded with
+    them must fail closed on every engine and in the decoder alike."""
+    return exp.Trim(this=e, expression=exp.Literal.string(" "))
+
+
 def fact_share(fact: str, position: exp.Expression) -> exp.Expression:
     """The fact's share of the group code from ``position``, where the value stands among
     the words that make the fact non-protective (:data:`TRUE_WORDS` for consent,
@@ -92,14 +102,14 @@ def fact_code(fact: str, source: FactSource, *, lists: bool = False) -> exp.Expr
 
     A stated boolean is a constant; a flag column is read fail-closed (NULL or an
     unrecognised value makes a child, a victim or witness, and no consent). The value is
-    ``LOWER(TRIM(CAST(x AS TEXT)))`` compared with the words; ``lists`` (DuckDB only) writes
+    ``LOWER(TRIM(CAST(x AS TEXT), ' '))`` compared with the words; ``lists`` (DuckDB only) writes
     the comparison as a :func:`list_position` lookup instead of ``CASE v WHEN 'w' THEN …``:
     the same answer for every value, held equal by a property test.
     """
     weight = WEIGHTS[fact]
     if isinstance(source, bool):
         return exp.Literal.number(weight if source else 0)
-    value = exp.Lower(this=exp.Trim(this=_text(_ident(source))))
+    value = exp.Lower(this=_trim_spaces(_text(_ident(source))))
     words = [exp.Literal.string(w) for w in (TRUE_WORDS if fact == "consent" else FALSE_WORDS)]
     if lists:
         return fact_share(fact, list_position(words, value))

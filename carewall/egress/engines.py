@@ -43,7 +43,13 @@ from carewall.egress.compile import count_query, group_expression, render, selec
 from carewall.egress.flags import decode_flag, raw_group_expression
 from carewall.egress.mapping import EgressMapping
 from carewall.egress.plan import GROUPS, WEIGHTS, EgressPlan, check_source_columns
-from carewall.egress.sources import DbReader, Source, duckdb_relation, source_columns
+from carewall.egress.sources import (
+    DbReader,
+    Source,
+    duckdb_relation,
+    read_errors,
+    source_columns,
+)
 from carewall.errors import InputError, StorageError
 from carewall.filehash import file_sha256
 from carewall.policy.facts import SubjectFacts
@@ -159,6 +165,14 @@ def _check_engine(source: Source, engine: str) -> None:
 def _duck_counts(
     con: duckdb.DuckDBPyConnection, mapping: EgressMapping, source: Source, r: DbReader | None
 ) -> tuple[Counts, exp.Expression]:
+    """:func:`_duck_count_rows`, any read error a clean one (:func:`read_errors`)."""
+    with read_errors(source, r):
+        return _duck_count_rows(con, mapping, source, r)
+
+
+def _duck_count_rows(
+    con: duckdb.DuckDBPyConnection, mapping: EgressMapping, source: Source, r: DbReader | None
+) -> tuple[Counts, exp.Expression]:
     """Rows per group, and the group code the filter computes from the flags.
 
     A Parquet source: the SQL form as a lookup (``fact_code(…, lists=True)``), evaluated
@@ -252,7 +266,8 @@ def _duck_run(
             files=[exp.Literal.string(str(tmp))],
             params=params,
         )
-        got = con.execute(copy.sql("duckdb")).fetchone()
+        with read_errors(source, reader):
+            got = con.execute(copy.sql("duckdb")).fetchone()
         written = int(got[0]) if got else 0
         if progress:
             progress("written", written)

@@ -6,6 +6,7 @@ subject_ref = "pupil_id"          # the column naming each row's person
 forename = "name"
 postcode = "address"
 [facts]                           # a source column, or a boolean stated for every row
+                                  # (consent: a column, or false; never true for all)
 is_child = "under_18"
 is_victim_or_witness = "victim_flag"
 consent = false
@@ -15,7 +16,8 @@ The file is hostile input: every key, name and value is checked, and an error na
 field at fault and the fix (never a row value). Column names may hold any printable
 characters (they are always quoted in SQL), but not control characters, surrounding
 spaces, or more than :data:`MAX_NAME` characters; two names that differ only in case are
-one column to DuckDB and Spark, so they are refused as a column mapped twice. Whether the
+one column to DuckDB and Spark, so they are refused as a column mapped twice. The
+``subject_ref`` column is never output: ``[columns]`` may not name it. Whether the
 columns exist is checked against the source itself, when a plan is built or run.
 
 How a flag column is read (:func:`flag_reading`): its value as text, spaces trimmed and
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from carewall.clean.rules import NEVER_DISCLOSED, default_rules
 from carewall.errors import InputError
 from carewall.vocab import vocabulary
 
@@ -141,6 +144,15 @@ def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+def _never_disclosed_by_name(column: str) -> list[str]:
+    """The never-disclosed categories whose scan rules read ``column``'s name as theirs.
+
+    carewall's own scanner (:mod:`carewall.clean`) recognises a nationality column by its
+    name; a careless mapping (``nationality = "address"``) would otherwise send it out.
+    """
+    return [r.category for r in default_rules().candidates(column) if r.category in NEVER_DISCLOSED]
+
+
 def _parse(raw: dict[str, Any]) -> EgressMapping:
     unknown = [k for k in raw if k not in _TOP_KEYS]
     if unknown:
@@ -181,6 +193,22 @@ def _parse(raw: dict[str, Any]) -> EgressMapping:
                 field=field,
                 fix=f"use one of: {', '.join(categories)}",
             )
+        if name.casefold() == subject_ref.casefold():
+            raise InputError(
+                f"the column {_shown(name)} is the subject_ref column, which is never output",
+                field=field,
+                fix="remove it from [columns] (it names each row's person, only to log the "
+                "request's subjects)",
+            )
+        named = _never_disclosed_by_name(name)
+        if named and category not in named:
+            raise InputError(
+                f"the column {_shown(name)} is named for {named[0]}, which is never "
+                f"disclosed, but is mapped as {category}",
+                field=field,
+                fix=f"map it as {named[0]} (it then never leaves) or leave it out; a column "
+                "named for a never-disclosed category is not output as another",
+            )
         claim(name, field)
         columns.append((name, category))
     if not columns:
@@ -206,6 +234,16 @@ def _parse(raw: dict[str, Any]) -> EgressMapping:
                 fix=f'name the flag column (e.g. {fact} = "col") or state it: {fact} = true',
             )
         value = facts_raw[fact]
+        if value is True and fact == "consent":
+            # Consent is a person's, given one by one: one line cannot give it for every
+            # row (a single request's consent counts only where the reviewer states it
+            # subject by subject, and an extract has no such review of each row).
+            raise InputError(
+                "consent cannot be stated for every row at once",
+                field=field,
+                fix='name the column recording each person\'s consent (consent = "col"), '
+                "or state consent = false",
+            )
         if isinstance(value, bool):
             facts.append((fact, value))
             continue

@@ -16,7 +16,7 @@ Rows of a group that may receive no column are left out of the output altogether
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
 from typing import Any, Final, Literal
@@ -37,6 +37,7 @@ __all__ = [
     "EgressPlan",
     "GroupPlan",
     "Reason",
+    "SourceColumns",
     "build_plan",
     "check_source_columns",
     "group_code",
@@ -152,25 +153,53 @@ class EgressPlan:
         }
 
 
+class SourceColumns(tuple[str, ...]):
+    """A source's column names, in its order (a plain tuple of names), and ``nested``: the
+    names of those whose type is not a scalar (a struct, map, list, array, union, JSON
+    document…). :func:`carewall.egress.sources.source_columns` returns one."""
+
+    nested: frozenset[str]
+
+    def __new__(cls, names: Iterable[str], nested: Iterable[str] = ()) -> SourceColumns:
+        self = super().__new__(cls, names)
+        self.nested = frozenset(nested)
+        return self
+
+
+def _shown(name: str) -> str:
+    return repr(name if len(name) <= 64 else name[:61] + "...")
+
+
 def check_source_columns(mapping: EgressMapping, source_columns: Sequence[str]) -> None:
-    """Every column the mapping names exists in the source, spelt exactly, and only once."""
-    folded: dict[str, int] = {}
+    """The source's column names are unique (case aside, as DuckDB and Spark resolve them),
+    every column the mapping names exists in the source, spelt exactly, and (when the
+    columns' types are known: :class:`SourceColumns`) holds one scalar value per row."""
+    seen: set[str] = set()
     for c in source_columns:
-        folded[c.casefold()] = folded.get(c.casefold(), 0) + 1
+        if c.casefold() in seen:
+            raise InputError(
+                f"the source has several columns named {_shown(c)} (case aside)",
+                field="SOURCE",
+                fix="rename the source's columns so that every name is unique, case aside "
+                "(DuckDB would read the second under another name)",
+            )
+        seen.add(c.casefold())
     present = set(source_columns)
+    nested = source_columns.nested if isinstance(source_columns, SourceColumns) else frozenset()
     for name in mapping.referenced():
-        shown = repr(name if len(name) <= 64 else name[:61] + "...")
         if name not in present:
             raise InputError(
-                f"the source has no column {shown}",
+                f"the source has no column {_shown(name)}",
                 field="mapping",
                 fix="map the source's columns as the source spells them (case included)",
             )
-        if folded[name.casefold()] > 1:
+        if name in nested:
             raise InputError(
-                f"the source has several columns named {shown} in different cases",
+                f"the source column {_shown(name)} is not a scalar column (a struct, map, "
+                "list, array, union or JSON document can carry fields of any category)",
                 field="mapping",
-                fix="rename the source's columns so that they differ by more than case",
+                fix="flatten it first: one scalar column per field, each mapped to its own "
+                "category",
             )
 
 

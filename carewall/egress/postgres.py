@@ -19,13 +19,13 @@ from carewall.egress.compile import count_query, select_query
 from carewall.egress.engines import Counts, Format, Progress, to_counts
 from carewall.egress.mapping import EgressMapping
 from carewall.egress.plan import EgressPlan
-from carewall.egress.sources import Source, arrow_stream, open_reader
+from carewall.egress.sources import Source, arrow_stream, open_reader, read_errors
 
 __all__ = ["pg_counts", "pg_run", "write_batches"]
 
 
 def pg_counts(mapping: EgressMapping, source: Source) -> Counts:
-    with open_reader(source) as r:
+    with open_reader(source) as r, read_errors(source, r):
         cur = r.execute(count_query(mapping, r.table()))
         return to_counts(cur.fetchall())
 
@@ -54,12 +54,12 @@ def write_batches(
 def pg_run(
     plan: EgressPlan, source: Source, tmp: Path, fmt: Format, progress: Progress | None
 ) -> tuple[Counts, int]:
-    with open_reader(source) as r:
+    with open_reader(source) as r, read_errors(source, r):
         counts = to_counts(r.execute(count_query(plan.mapping, r.table())).fetchall())
         if progress:
             progress("counted", sum(counts.values()))
         if not sum(counts[c] for c in plan.receiving):
             return counts, 0
         cur = r.execute(select_query(plan, r.table(), order=r.order()))
-        written = write_batches(arrow_stream(cur, plan.output_columns), tmp, fmt, progress)
+        written = write_batches(arrow_stream(cur, plan.output_columns, source), tmp, fmt, progress)
         return counts, written

@@ -10,18 +10,22 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
 from carewall.egress.compile import fact_code, group_expression, render
 from carewall.egress.flags import decode_flag, raw_group_expression
-from carewall.egress.mapping import load_mapping
+from carewall.egress.mapping import fail_closed, load_mapping
 from carewall.egress.plan import WEIGHTS
 
 WORDS = ["true", "t", "1", "y", "yes", "false", "f", "0", "n", "no"]
+# Spaces other than U+0020 (DuckDB's bare TRIM strips these; the flag rule does not): NBSP,
+# U+1680, U+2000..U+200A, U+202F, U+205F, U+3000, and U+0085 / U+2028 for good measure.
+UNICODE_SPACES = "\u00a0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + "\u202f\u205f\u3000"
+UNICODE_SPACES += "\u0085\u2028"
 texts = st.one_of(
     st.sampled_from(WORDS).map(lambda w: w.upper() if len(w) > 2 else w),
     st.builds(
@@ -30,7 +34,13 @@ texts = st.one_of(
         st.sampled_from(["", " ", "  ", "\t"]),
         st.sampled_from(["", " ", "\n"]),
     ),
-    st.text(alphabet="yesnoYESNO01tfTF İKﬀ\u212a", max_size=4),
+    st.text(alphabet="yesnoYESNO01tfTF İKﬀ\u212a" + UNICODE_SPACES, max_size=4),
+    st.builds(
+        lambda w, a, b: a + w + b,
+        st.sampled_from(WORDS),
+        st.text(alphabet=" " + UNICODE_SPACES, max_size=2),
+        st.text(alphabet=" " + UNICODE_SPACES, max_size=2),
+    ),
 )
 FACTS = ["is_child", "is_victim_or_witness", "consent"]
 
@@ -180,3 +190,16 @@ def test_raw_values_in_a_dictionary_encoded_parquet_column() -> None:
                     w = WEIGHTS[fact]
                     protective = protective & ~w if fact == "consent" else protective | w
             assert fast_code == protective
+
+
+def test_unicode_spaces_are_not_trimmed_by_any_engine() -> None:
+    """Only U+0020 is trimmed: a flag padded with any other space fails closed, in the
+    decoder and in the SQL form (DuckDB's bare TRIM would strip NBSP and the like)."""
+    values = [sp + w + sp for sp in UNICODE_SPACES for w in ("no", "yes", "false", "true")]
+    for fact in FACTS:
+        closed = [fail_closed(fact)] * len(values)
+        assert [decode_flag(fact, v) for v in values] == closed
+        assert sql_decode(fact, values, "VARCHAR") == closed
+    assert "TRIM(CAST(\"v\" AS TEXT), ' ')" in render(fact_code("consent", "v"), "duckdb")
+    assert "TRIM(' ' FROM CAST(\"v\" AS TEXT))" in render(fact_code("consent", "v"), "postgres")
+    assert "TRIM(' ' FROM CAST(`v` AS STRING))" in render(fact_code("consent", "v"), "spark")

@@ -82,6 +82,14 @@ INVALID: dict[str, tuple[str, str]] = {
         _swap('consent = "consent"', 'consent = "ref"'),
         "facts.consent",
     ),
+    "subject_ref output as a column": (
+        _swap('sen = "education_record"', 'ref = "name"'),
+        "columns.'ref'",
+    ),
+    "subject_ref output in another case": (
+        _swap('sen = "education_record"', 'REF = "name"'),
+        "columns.'REF'",
+    ),
     "no facts table": (_swap("[facts]", "[fact]"), "fact"),
     "empty columns": (
         'subject_ref = "r"\n[columns]\n[facts]\nis_child = true\n'

@@ -78,7 +78,7 @@ def test_refuse_everything_gives_an_empty_plan() -> None:
         (tuple(c for c in SOURCE if c != "postcode"), "no column"),
         (tuple(c for c in SOURCE if c != "ref"), "no column"),
         (tuple(c for c in SOURCE if c != "victim"), "no column"),
-        (("Forename", *SOURCE), "different cases"),
+        (("Forename", *SOURCE), "several columns"),
         (tuple("POSTCODE" if c == "postcode" else c for c in SOURCE), "no column"),
     ],
 )
