@@ -10,6 +10,13 @@ each row's group may receive (:mod:`carewall.egress`). Nothing leaves until
 checked against the one recorded when it was made, and one ``release`` entry per group
 states the rows and the file's SHA-256, so anyone holding the file can check it against
 the log. The rows' facts are the holder's own data, so they are the holder's record.
+
+Both passes over the source (the subjects logged, then the filter) read one private copy
+of it, checked unchanged afterwards (:mod:`carewall.service.extract_source`), so the
+people logged are the people filtered. The request's ``extracts`` row is written
+(``pending``) in the submit's own transaction, so it is never released by the ordinary
+review, even when the filter fails; a release is logged only once the file is copied out
+and the copy checked.
 """
 
 from __future__ import annotations
@@ -17,24 +24,29 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from carewall.egress import EgressMapping, EgressPlan, Source, build_plan, run, source_columns
 from carewall.egress.compile import render, subjects_query
 from carewall.egress.engines import duckdb_connection
 from carewall.egress.plan import GROUPS, check_source_columns
-from carewall.egress.sources import DbReader, duckdb_relation
+from carewall.egress.sources import DbReader, duckdb_relation, read_errors
 from carewall.errors import ConflictError, InputError, NotFoundError
 from carewall.filehash import file_sha256
 from carewall.policy.decision import CategoryDecision
 from carewall.policy.facts import SubjectFacts
-from carewall.service import logentries as le
+from carewall.service import submitting
 from carewall.service import tables as t
+from carewall.service.extract_source import make_hold_dir
+from carewall.service.extract_source import pinned as pin_source
 from carewall.service.extract_terms import Extract
 
 if TYPE_CHECKING:
@@ -59,7 +71,7 @@ class ExtractRecord:
     """An extract as its holder sees it: no row values, only counts, names and hashes."""
 
     request_id: str
-    state: str  # held | released | refused
+    state: str  # pending | held | released | refused | failed
     path: str | None
     sha256: str | None
     bytes: int | None
@@ -83,7 +95,8 @@ def _subjects(source: Source, mapping: EgressMapping) -> list[dict[str, Any]]:
     try:
         cols = tuple(dict.fromkeys((mapping.subject_ref, *mapping.fact_columns)))
         rel = duckdb_relation(con, source, reader, cols)
-        rows = con.execute(render(subjects_query(mapping, rel), "duckdb")).fetchall()
+        with read_errors(source, reader):
+            rows = con.execute(render(subjects_query(mapping, rel), "duckdb")).fetchall()
     finally:
         con.close()
         if reader is not None:
@@ -159,6 +172,30 @@ def _categories(plan: EgressPlan, rows: Mapping[SubjectFacts, int]) -> dict[Subj
     }
 
 
+def _source_changed() -> ConflictError:
+    return ConflictError(
+        "the source changed while the extract was made",
+        field="source",
+        fix="make the extract again from a source nobody is writing to",
+    )
+
+
+def _settle(svc: Service, request_id: str, values: Mapping[str, Any]) -> None:
+    """The pending extracts row of ``request_id`` updated to what the filter made."""
+    with svc._write() as conn:
+        conn.execute(
+            t.extracts.update()
+            .where((t.extracts.c.request_id == request_id) & (t.extracts.c.state == "pending"))
+            .values(**values)
+        )
+
+
+def _failed(svc: Service, request_id: str) -> None:
+    """Best effort: a row left ``pending`` is unreleasable all the same."""
+    with suppress(Exception):  # the original error is the one to report
+        _settle(svc, request_id, {"state": "failed"})
+
+
 def make_extract(
     svc: Service,
     doc: Mapping[str, Any],
@@ -170,25 +207,79 @@ def make_extract(
     fmt: Literal["parquet", "csv"] = "parquet",
     progress: Progress | None = None,
 ) -> ExtractRecord:
-    """Submit the extract request, and filter the dataset to a held file if anything may go."""
+    """Submit the extract request, and filter the dataset to a held file if anything may go.
+
+    The request's ``extracts`` row is written in the submit's own transaction, ``pending``:
+    from the moment it is logged the request can be released only as an extract, with its
+    held, checked file (:func:`release_extract`), never by the ordinary review. It becomes
+    ``held`` (a file), ``refused`` (nothing may go) or ``failed`` (the filter failed or the
+    source changed: nothing kept; it can be refused or withdrawn, never released).
+    """
     if doc.get("subjects"):
         raise InputError(
             "an extract's subjects are the rows of its source",
             field="subjects",
             fix="leave subjects out of the request document",
         )
-    columns = source_columns(source)
-    check_source_columns(mapping, columns)  # before anything is read or logged
-    subjects = _subjects(source, mapping)
-    if not subjects:
-        raise InputError("the source has no rows", field="source", fix="check the source")
-    if progress:
-        progress("read", len(subjects))
-    got = svc.submit(dict(doc, subjects=subjects))
+    make_hold_dir(hold_dir)
+    with pin_source(source, hold_dir) as (pinned, unchanged):
+        columns = source_columns(pinned)
+        check_source_columns(mapping, columns)  # before anything is read or logged
+        subjects = _subjects(pinned, mapping)
+        if not subjects:
+            raise InputError("the source has no rows", field="source", fix="check the source")
+        if progress:
+            progress("read", len(subjects))
+
+        def pending(conn: Connection, request_id: str, now: str) -> None:
+            conn.execute(
+                t.extracts.insert().values(
+                    request_id=request_id,
+                    state="pending",
+                    format=fmt,
+                    engine=engine,
+                    rows=len(subjects),
+                    groups="[]",
+                    mapping=json.dumps(mapping.to_json()),
+                    created_at=now,
+                )
+            )
+
+        got = submitting.submit(svc, dict(doc, subjects=subjects), None, also=pending)
+        path: Path | None = None
+        try:
+            path, values = _filter(
+                svc, got, doc, subjects, pinned, columns, mapping, hold_dir, engine, fmt,
+                progress, unchanged,
+            )  # fmt: skip
+            _settle(svc, got.id, values)
+        except BaseException:
+            if path is not None:
+                path.unlink(missing_ok=True)
+            _failed(svc, got.id)
+            raise
+    return get_extract(svc, got.id)
+
+
+def _filter(
+    svc: Service,
+    got: Any,
+    doc: Mapping[str, Any],
+    subjects: Sequence[Mapping[str, Any]],
+    pinned: Source,
+    columns: Sequence[str],
+    mapping: EgressMapping,
+    hold_dir: Path,
+    engine: Engine,
+    fmt: Literal["parquet", "csv"],
+    progress: Progress | None,
+    unchanged: Callable[[], bool],
+) -> tuple[Path | None, dict[str, Any]]:
+    """The held file (None when nothing may go) and the extracts row's final values."""
     with svc.store.read() as conn:
         req = conn.execute(sa.select(t.requests).where(t.requests.c.id == got.id)).one()
     decision = json.loads(req.decision)
-    plan = plan_extract(doc, decision, mapping, source, columns)
+    plan = plan_extract(doc, decision, mapping, pinned, columns)
     counted: dict[SubjectFacts, int] = {}
     for s in subjects:
         k = SubjectFacts(s["is_child"], s["is_victim_or_witness"], s["consent"])
@@ -198,44 +289,35 @@ def make_extract(
     size: int | None = None
     rows_by: dict[SubjectFacts, int] = {}
     if got.outcome == "review" and not plan.empty:
-        hold_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         target = hold_dir / f"{got.id}.{fmt}"
-        result = run(plan, source, target, engine=engine, fmt=fmt, progress=progress)
-        if {k: v for k, v in result.counts.items() if v} != counted:
-            if result.path is not None:
-                Path(result.path).unlink(missing_ok=True)
-            raise ConflictError(
-                "the source changed while the extract was made",
-                field="source",
-                fix="make the extract again from a source nobody is writing to",
-            )
-        rows_by = {k: v for k, v in result.rows_by_group.items() if v}
+        result = run(plan, pinned, target, engine=engine, fmt=fmt, progress=progress)
         if result.path is not None:
             path = Path(result.path)
-            os.chmod(path, 0o600)
-            digest, size = sha256_of(path), path.stat().st_size
+        try:
+            # The filter read the source the subjects were read from (the pinned copy, or
+            # the same PostgreSQL rows), and found the same rows in each group.
+            same = {k: v for k, v in result.counts.items() if v} == counted
+            if not same or (path is not None and not unchanged()):
+                raise _source_changed()
+            rows_by = {k: v for k, v in result.rows_by_group.items() if v}
+            if path is not None:
+                os.chmod(path, 0o600)
+                digest, size = sha256_of(path), path.stat().st_size
+        except BaseException:
+            if path is not None:
+                path.unlink(missing_ok=True)
+            raise
     groups = [
         {"facts": f.to_json(), "rows": rows_by.get(f, 0), "categories": cats}
         for f, cats in _categories(plan, rows_by).items()
     ]
-    state = "held" if path is not None else "refused"
-    with svc._write() as conn:
-        conn.execute(
-            t.extracts.insert().values(
-                request_id=got.id,
-                state=state,
-                path=None if path is None else str(path),
-                format=fmt,
-                engine=engine,
-                sha256=digest,
-                bytes=size,
-                rows=len(subjects),
-                groups=json.dumps(groups),
-                mapping=json.dumps(mapping.to_json()),
-                created_at=le.rfc3339(svc.clock()),
-            )
-        )
-    return get_extract(svc, got.id)
+    return path, {
+        "state": "held" if path is not None else "refused",
+        "path": None if path is None else str(path),
+        "sha256": digest,
+        "bytes": size,
+        "groups": json.dumps(groups),
+    }
 
 
 def get_extract(svc: Service, request_id: str) -> ExtractRecord:
@@ -259,8 +341,23 @@ def get_extract(svc: Service, request_id: str) -> ExtractRecord:
     )
 
 
+def _holder_of(svc: Service, request_id: str) -> str:
+    with svc.store.read() as conn:
+        holder = conn.execute(
+            sa.select(t.requests.c.holder).where(t.requests.c.id == request_id)
+        ).scalar_one()
+    return str(holder)
+
+
 def release_extract(svc: Service, request_id: str, reviewer: str, out: Path) -> ExtractRecord:
-    """A named release reviewer releases the held file: checked, logged, then copied out."""
+    """A named release reviewer releases the held file: checked, copied out, the copy
+    checked, and only then logged.
+
+    Nothing is logged until the copy is at ``out`` and hashes as the file that was made; if
+    the release is then refused (or its transaction fails), the copy is removed and the
+    extract is still held, releasable. The release's log entries and the extract's
+    ``released`` state are written in one transaction (:func:`~.releasing.release_in`).
+    """
     ext = get_extract(svc, request_id)
     if ext.state != "held" or ext.path is None or ext.sha256 is None:
         raise ConflictError(
@@ -268,6 +365,9 @@ def release_extract(svc: Service, request_id: str, reviewer: str, out: Path) -> 
             field="id",
             fix="see `carewall egress show`",
         )
+    # Who may release is checked again when it is logged; checked first here too, so that
+    # nobody else makes a copy.
+    svc._check_reviewer(svc.register(), reviewer, _holder_of(svc, request_id), "release_reviewer")
     held = Path(ext.path)
     if not held.is_file() or sha256_of(held) != ext.sha256:
         raise ConflictError(
@@ -277,6 +377,8 @@ def release_extract(svc: Service, request_id: str, reviewer: str, out: Path) -> 
         )
     if out.exists():
         raise InputError("already exists", field="--out", fix="choose a new path")
+    if not out.parent.is_dir():
+        raise InputError("the folder does not exist", field="--out", fix="create it first")
     terms = Extract(
         ext.sha256,
         {
@@ -286,20 +388,37 @@ def release_extract(svc: Service, request_id: str, reviewer: str, out: Path) -> 
             for g in ext.groups
         },
     )
-    svc.record_review(request_id, reviewer, True, extract=terms)
-    tmp = out.with_name(out.name + ".part")
-    shutil.copyfile(held, tmp)
-    if sha256_of(tmp) != ext.sha256:  # the copy is checked as the original was
+    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        shutil.copyfile(held, tmp)
+        if sha256_of(tmp) != ext.sha256:  # the copy is checked as the original was
+            raise ConflictError(
+                "the file changed while it was copied; nothing was released",
+                field="--out",
+                fix="make the extract again with `carewall egress run`",
+            )
+        if out.exists():
+            raise InputError("already exists", field="--out", fix="choose a new path")
+        os.replace(tmp, out)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise ConflictError("the file changed while it was copied", field="--out")
-    os.replace(tmp, out)
-    with svc._write() as conn:
-        conn.execute(
-            t.extracts.update()
-            .where(t.extracts.c.request_id == request_id)
-            .values(state="released", released_at=le.rfc3339(svc.clock()), released_by=reviewer)
-        )
+    try:
+        svc.record_review(request_id, reviewer, True, extract=terms)
+    except BaseException:
+        if not _released(svc, request_id):
+            out.unlink(missing_ok=True)
+        raise
     return get_extract(svc, request_id)
+
+
+def _released(svc: Service, request_id: str) -> bool:
+    """Whether the release was recorded after all (a failure reported after its commit)."""
+    try:
+        return get_extract(svc, request_id).state == "released"
+    except Exception:  # unknown: treated as not released
+        return False
 
 
 def logged_files(svc: Service, request_id: str) -> dict[str, list[int]]:

@@ -142,7 +142,18 @@ _CLAIMED_COUNTS = (
 _CLAIMS_OF = sa.select(_s.position, _s.is_child, _s.is_victim_or_witness, _s.consent).where(
     (_s.request_id == sa.bindparam("rid")) & _s.position.in_(sa.bindparam("pos", expanding=True))
 )
-_EXTRACT = sa.select(t.extracts.c.state).where(t.extracts.c.request_id == sa.bindparam("rid"))
+_EXTRACT = sa.select(t.extracts.c.state, t.extracts.c.sha256).where(
+    t.extracts.c.request_id == sa.bindparam("rid")
+)
+_EXTRACT_RELEASED = (
+    t.extracts.update()
+    .where((t.extracts.c.request_id == sa.bindparam("rid")) & (t.extracts.c.state == "held"))
+    .values(
+        state="released",
+        released_at=sa.bindparam("now"),
+        released_by=sa.bindparam("reviewer"),
+    )
+)
 
 
 def _claimed_counts(conn: Connection, request_id: str) -> dict[SubjectFacts, int]:
@@ -221,11 +232,22 @@ def release_in(
     writes each subject's notice (its row and, unless deferred, its ``notice`` entry) and
     delivers them: the per-subject work is the job's, off the caller's transaction.
     """
-    if extract is None and conn.execute(_EXTRACT, {"rid": row.id}).first():
+    # A request made for an extract has its extracts row from the moment it is submitted
+    # (pending until its file is held): only its held, checked file is ever released.
+    ext_row = conn.execute(_EXTRACT, {"rid": row.id}).first()
+    if extract is None and ext_row is not None:
         raise ConflictError(
             "this request is an extract: its file is released with its hash",
             field="id",
             fix="release it with `carewall egress release`",
+        )
+    if extract is not None and (
+        ext_row is None or ext_row.state != "held" or ext_row.sha256 != extract.sha256
+    ):
+        raise ConflictError(
+            "only a held extract's own file can be released",
+            field="id",
+            fix="see `carewall egress show`",
         )
     doc = svc.documents.get(row.id, row.document)
     today = date.fromisoformat(now[:10])
@@ -377,4 +399,6 @@ def release_in(
             "deferral_by": reviewer_id,
         }
     conn.execute(_UPDATE_REQUEST, values)
+    if extract is not None:  # released in the same transaction as its log entries
+        conn.execute(_EXTRACT_RELEASED, {"rid": row.id, "now": now, "reviewer": reviewer_id})
     return queue_notices(svc, conn, row.id, now, total=plan.released, record=True)

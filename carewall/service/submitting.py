@@ -13,7 +13,7 @@ process changed them: the order the auditor replays in.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -40,6 +40,8 @@ from carewall.storage.db import pipelined
 from carewall.text import check_text
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from carewall.service.facade import Service
 
 __all__ = ["Parsed", "Ready", "Stale", "parse", "prepare", "submit", "write_batch"]
@@ -242,10 +244,14 @@ def submit(
     idempotency_key: str | None,
     parsed: Parsed | None = None,
     token: str | None = None,
+    also: Callable[[Connection, str, str], None] | None = None,
 ) -> Submitted:
     """Record a request and the policy's decision (request + decision entries).
 
     ``parsed``: ``doc`` as :func:`parse` already read and decided it (not read again).
+    ``also(conn, request_id, now)``: more rows to write in the request's own transaction,
+    after its row (an extract's, :mod:`carewall.service.extracts`); the request is then
+    recorded alone, never in a shared batch.
     ``token``: the id of the API token the request is made with; unless it is still live
     in the recording transaction, nothing is recorded and AuthError is raised (before an
     idempotent retry's first result is read, too: :mod:`carewall.service.token_check`).
@@ -262,7 +268,8 @@ def submit(
     now = le.rfc3339(svc.clock())
     key = svc._holder_keys.get(d.stored["holder"])
     rows = None if key is None else _rows(svc, d, request_id, contacts, key, now)
-    if rows is not None and key_used is None and len(rows.subjects) <= SMALL_REQUEST:
+    shared = key_used is None and also is None
+    if rows is not None and shared and len(rows.subjects) <= SMALL_REQUEST:
         # Shares a transaction with any submits waiting beside it; alone if that fails.
         done = svc.submit_batches.offer(Ready(d, rows, request_id, now, token))
         if done is not None:
@@ -297,6 +304,8 @@ def submit(
             if key_used is not None:
                 idem.settle(conn, stored["requester"], key_used, idx[1])
             insert_batch(conn, [], [], _events(request_id, now, d, idx))
+        if also is not None:
+            also(conn, request_id, now)
     if key is not None:  # holder keys are never changed or deleted: a committed one may be kept
         svc._holder_keys[holder] = key
     return Submitted(id=request_id, outcome=outcome, log_index=idx[1])

@@ -205,7 +205,7 @@ extracts = sa.Table(
     "svc_extracts",
     metadata,
     sa.Column("request_id", sa.String(40), sa.ForeignKey("svc_requests.id"), primary_key=True),
-    sa.Column("state", sa.String(16), nullable=False),  # held | released | refused
+    sa.Column("state", sa.String(16), nullable=False),  # pending|held|released|refused|failed
     sa.Column("path", sa.Text),
     sa.Column("format", sa.String(16), nullable=False),
     sa.Column("engine", sa.String(16), nullable=False),

@@ -247,3 +247,188 @@ def test_one_review_releases_one_file() -> None:
     assert any(
         f"entry {pair + 1} (release)" in ln and "names a file other than" in ln for ln in lines
     ), lines
+
+
+# ----- the people logged are the people filtered; a release is logged only once copied ------
+
+SMALL_MAP = (
+    'subject_ref = "ref"\n[columns]\nname = "name"\n'
+    '[facts]\nis_child = "kid"\nis_victim_or_witness = "v"\nconsent = "c"\n'
+)
+
+
+def small_police(n: int = 1) -> dict[str, Any]:
+    return police(reference=f"MPS-2026-SMALL-{n}", categories=["name"])
+
+
+def make(inst: Instance, svc: Service, source: Any, n: int = 1, **kw: Any) -> Any:
+    from carewall.egress import load_mapping
+    from carewall.service.extracts import make_extract
+
+    return make_extract(svc, small_police(n), source, load_mapping(SMALL_MAP), inst.hold, **kw)
+
+
+def test_a_sqlite_source_changed_between_the_passes_gives_the_logged_people(
+    inst: Instance,
+) -> None:
+    """Both passes read one private copy (SQLite: its backup), so the file holds the logged
+    people whatever is written to the source in between."""
+    import sqlite3
+
+    from carewall.egress import Source
+
+    db = inst.tmp / "src.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE t (ref, name, kid, v, c)")
+    con.execute("INSERT INTO t VALUES ('P1', 'Logged Person', 'no', 'no', 'n')")
+    con.commit()
+
+    def swap(phase: str, n: int) -> None:
+        if phase == "read":
+            con.execute("UPDATE t SET ref = 'P3', name = 'Unlogged Person'")
+            con.commit()
+
+    svc = inst.service()
+    try:
+        rec = make(inst, svc, Source.sqlite(db, "t"), fmt="csv", progress=swap)
+        assert Path(rec.path).read_text() == "name\nLogged Person\n"
+        assert sorted(p.name for p in inst.hold.iterdir()) == [Path(rec.path).name]
+    finally:
+        svc.close()
+        con.close()
+
+
+def test_a_pinned_copy_changed_under_the_filter_keeps_nothing_and_cannot_be_released(
+    inst: Instance,
+) -> None:
+    """The private copy both passes read is hashed before the first and after the second:
+    changed in between, nothing is kept, and the request (logged, decided) can be refused
+    but never released, by either path."""
+    from carewall.egress import Source
+    from carewall.service.extracts import get_extract, release_extract
+
+    src = inst.tmp / "a.csv"
+    src.write_text("ref,name,kid,v,c\nP1,Logged Person,no,no,n\n")
+
+    def swap(phase: str, n: int) -> None:
+        if phase == "read":
+            (copy,) = inst.hold.glob(".source-*/a.csv")
+            copy.write_text("ref,name,kid,v,c\nP3,Unlogged Person,no,no,n\n")
+
+    svc = inst.service()
+    try:
+        size = svc.ledger.size()
+        with pytest.raises(ConflictError, match="source changed"):
+            make(inst, svc, Source.csv(src), fmt="csv", progress=swap)
+        assert not any(inst.hold.iterdir())
+        (rid,) = {e["request"] for e in log_entries(svc)[size:]}
+        assert get_extract(svc, rid).state == "failed"
+        with pytest.raises(ConflictError, match="this request is an extract"):
+            svc.review(rid, "dpo-st-marys", True)
+        with pytest.raises(ConflictError, match="only a held extract"):
+            release_extract(svc, rid, "dpo-st-marys", inst.tmp / "out.csv")
+        assert svc.review(rid, "dpo-st-marys", False).outcome == "refused"
+        assert not [e for e in log_entries(svc)[size:] if e["kind"] == "release"]
+        assert_log_audits(svc)
+    finally:
+        svc.close()
+
+
+def test_an_extract_request_is_an_extract_from_its_submit(
+    inst: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The extracts row is written in the submit's own transaction (pending): a filter that
+    fails for any reason leaves a request the ordinary review will not release."""
+    from carewall.egress import Source
+    from carewall.service import extracts as extracts_mod
+    from carewall.service.extracts import get_extract
+
+    (inst.tmp / "a.csv").write_text("ref,name,kid,v,c\nP1,Amira,no,no,n\n")
+    seen: list[str] = []
+
+    def boom(*a: Any, **kw: Any) -> Any:
+        rid = log_entries(svc)[-1]["request"]
+        seen.append(get_extract(svc, rid).state)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(extracts_mod, "run", boom)
+    svc = inst.service()
+    try:
+        size = svc.ledger.size()
+        with pytest.raises(OSError):
+            make(inst, svc, Source.csv(inst.tmp / "a.csv"), fmt="csv")
+        (rid,) = {e["request"] for e in log_entries(svc)[size:]}
+        assert seen == ["pending"] and get_extract(svc, rid).state == "failed"
+        with pytest.raises(ConflictError, match="this request is an extract"):
+            svc.review(rid, "dpo-st-marys", True)
+        assert not [e for e in log_entries(svc)[size:] if e["kind"] == "release"]
+    finally:
+        svc.close()
+
+
+def test_a_release_refused_after_the_copy_removes_it_and_stays_releasable(
+    inst: Instance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy is made and checked before anything is logged; when the release then fails,
+    the copy is removed, nothing is logged, and the extract is still held."""
+    from carewall.egress import Source
+    from carewall.errors import StorageError
+    from carewall.service.extracts import get_extract, release_extract
+
+    (inst.tmp / "a.csv").write_text("ref,name,kid,v,c\nP1,Amira,no,no,n\n")
+    svc = inst.service()
+    try:
+        rec = make(inst, svc, Source.csv(inst.tmp / "a.csv"), fmt="csv")
+        size = svc.ledger.size()
+        out = inst.tmp / "to-police.csv"
+        real = svc.record_review
+        at_log: list[bool] = []
+
+        def failing(*a: Any, **kw: Any) -> Any:
+            at_log.append(out.is_file() and sha256_of(out) == rec.sha256)
+            raise StorageError("the database went away")
+
+        monkeypatch.setattr(svc, "record_review", failing)
+        with pytest.raises(StorageError):
+            release_extract(svc, rec.request_id, "dpo-st-marys", out)
+        assert at_log == [True]  # the checked copy was in place before anything was logged
+        assert not out.exists() and not list(inst.tmp.glob(".to-police.csv.*"))
+        assert svc.ledger.size() == size and get_extract(svc, rec.request_id).state == "held"
+        monkeypatch.setattr(svc, "record_review", real)
+        done = release_extract(svc, rec.request_id, "dpo-st-marys", out)
+        assert done.state == "released" and sha256_of(out) == rec.sha256
+        assert_log_audits(svc)
+    finally:
+        svc.close()
+
+
+@pytest.mark.postgres
+def test_a_postgres_source_changed_between_the_passes_keeps_nothing(
+    inst: Instance, pg_url: str
+) -> None:
+    """A PostgreSQL table cannot be copied: its rows' (ctid, xmin) are fingerprinted before
+    the first pass and after the second. An update in between, even one that is undone,
+    changes them: nothing is kept."""
+    import psycopg
+
+    from carewall.egress import Source
+
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (ref text, name text, kid text, v text, c text)")
+        conn.execute("INSERT INTO t VALUES ('P1', 'Logged Person', 'no', 'no', 'n')")
+
+        def swap(phase: str, n: int) -> None:
+            if phase == "read":
+                conn.execute("UPDATE t SET name = 'Unlogged Person'")
+            if phase == "written":
+                conn.execute("UPDATE t SET name = 'Logged Person'")  # and back
+
+        svc = inst.service()
+        try:
+            rec = make(inst, svc, Source.postgres(pg_url, "t"), n=1, fmt="csv")
+            assert Path(rec.path).read_text() == "name\nLogged Person\n"
+            with pytest.raises(ConflictError, match="source changed"):
+                make(inst, svc, Source.postgres(pg_url, "t"), n=2, fmt="csv", progress=swap)
+            assert [p.name for p in inst.hold.iterdir()] == [Path(rec.path).name]
+        finally:
+            svc.close()
