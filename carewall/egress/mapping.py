@@ -47,6 +47,7 @@ __all__ = [
     "FactSource",
     "fail_closed",
     "load_mapping",
+    "shown_name",
 ]
 
 FACTS: Final = ("is_child", "is_victim_or_witness", "consent")
@@ -98,7 +99,8 @@ class EgressMapping:
         }
 
 
-def _shown(name: str) -> str:
+def shown_name(name: str) -> str:
+    """A column name as errors quote it: repr, cut to 64 characters."""
     return repr(name if len(name) <= 64 else name[:61] + "...")
 
 
@@ -114,7 +116,7 @@ def check_name(name: object, field: str) -> str:
         raise InputError("the column name is blank", field=field, fix="name a source column")
     if name != name.strip():
         raise InputError(
-            f"the column name {_shown(name.strip())} has spaces around it",
+            f"the column name {shown_name(name.strip())} has spaces around it",
             field=field,
             fix="write the name exactly as the source spells it, without surrounding spaces",
         )
@@ -157,7 +159,7 @@ def _parse(raw: dict[str, Any]) -> EgressMapping:
     unknown = [k for k in raw if k not in _TOP_KEYS]
     if unknown:
         raise InputError(
-            f"unknown key {_shown(unknown[0])}",
+            f"unknown key {shown_name(unknown[0])}",
             field=unknown[0],
             fix=f"use only {', '.join(_TOP_KEYS)}",
         )
@@ -177,7 +179,7 @@ def _parse(raw: dict[str, Any]) -> EgressMapping:
         key = name.casefold()
         if key in seen:
             raise InputError(
-                f"the column {_shown(name)} is already used by {seen[key]}",
+                f"the column {shown_name(name)} is already used by {seen[key]}",
                 field=field,
                 fix="map each source column once (names that differ only in case are one "
                 "column to DuckDB and Spark)",
@@ -185,7 +187,7 @@ def _parse(raw: dict[str, Any]) -> EgressMapping:
         seen[key] = field
 
     for name, category in _table(raw, "columns").items():
-        field = f"columns.{_shown(name)}"
+        field = f"columns.{shown_name(name)}"
         check_name(name, field)
         if not isinstance(category, str) or category not in categories:
             raise InputError(
@@ -195,7 +197,7 @@ def _parse(raw: dict[str, Any]) -> EgressMapping:
             )
         if name.casefold() == subject_ref.casefold():
             raise InputError(
-                f"the column {_shown(name)} is the subject_ref column, which is never output",
+                f"the column {shown_name(name)} is the subject_ref column, which is never output",
                 field=field,
                 fix="remove it from [columns] (it names each row's person, only to log the "
                 "request's subjects)",
@@ -203,7 +205,7 @@ def _parse(raw: dict[str, Any]) -> EgressMapping:
         named = _never_disclosed_by_name(name)
         if named and category not in named:
             raise InputError(
-                f"the column {_shown(name)} is named for {named[0]}, which is never "
+                f"the column {shown_name(name)} is named for {named[0]}, which is never "
                 f"disclosed, but is mapped as {category}",
                 field=field,
                 fix=f"map it as {named[0]} (it then never leaves) or leave it out; a column "
@@ -220,8 +222,8 @@ def _parse(raw: dict[str, Any]) -> EgressMapping:
     for key in facts_raw:
         if key not in FACTS:
             raise InputError(
-                f"unknown fact {_shown(key)}",
-                field=f"facts.{_shown(key)}",
+                f"unknown fact {shown_name(key)}",
+                field=f"facts.{shown_name(key)}",
                 fix=f"use only {', '.join(FACTS)}",
             )
     facts: list[tuple[str, FactSource]] = []

@@ -22,7 +22,7 @@ from itertools import product
 from typing import Any, Final, Literal
 
 from carewall.clean.rules import NEVER_DISCLOSED
-from carewall.egress.mapping import EgressMapping
+from carewall.egress.mapping import EgressMapping, shown_name
 from carewall.errors import InputError
 from carewall.policy.decision import NO_DECISION, CategoryDecision
 from carewall.policy.facts import SubjectFacts
@@ -166,36 +166,41 @@ class SourceColumns(tuple[str, ...]):
         return self
 
 
-def _shown(name: str) -> str:
-    return repr(name if len(name) <= 64 else name[:61] + "...")
+def first_repeated(names: Iterable[str]) -> str | None:
+    """The first name that repeats an earlier one, case aside (as DuckDB and Spark resolve
+    names), or None."""
+    seen: set[str] = set()
+    for name in names:
+        if name.casefold() in seen:
+            return name
+        seen.add(name.casefold())
+    return None
 
 
 def check_source_columns(mapping: EgressMapping, source_columns: Sequence[str]) -> None:
     """The source's column names are unique (case aside, as DuckDB and Spark resolve them),
     every column the mapping names exists in the source, spelt exactly, and (when the
     columns' types are known: :class:`SourceColumns`) holds one scalar value per row."""
-    seen: set[str] = set()
-    for c in source_columns:
-        if c.casefold() in seen:
-            raise InputError(
-                f"the source has several columns named {_shown(c)} (case aside)",
-                field="SOURCE",
-                fix="rename the source's columns so that every name is unique, case aside "
-                "(DuckDB would read the second under another name)",
-            )
-        seen.add(c.casefold())
+    repeated = first_repeated(source_columns)
+    if repeated is not None:
+        raise InputError(
+            f"the source has several columns named {shown_name(repeated)} (case aside)",
+            field="SOURCE",
+            fix="rename the source's columns so that every name is unique, case aside "
+            "(DuckDB would read the second under another name)",
+        )
     present = set(source_columns)
     nested = source_columns.nested if isinstance(source_columns, SourceColumns) else frozenset()
     for name in mapping.referenced():
         if name not in present:
             raise InputError(
-                f"the source has no column {_shown(name)}",
+                f"the source has no column {shown_name(name)}",
                 field="mapping",
                 fix="map the source's columns as the source spells them (case included)",
             )
         if name in nested:
             raise InputError(
-                f"the source column {_shown(name)} is not a scalar column (a struct, map, "
+                f"the source column {shown_name(name)} is not a scalar column (a struct, map, "
                 "list, array, union or JSON document can carry fields of any category)",
                 field="mapping",
                 fix="flatten it first: one scalar column per field, each mapped to its own "

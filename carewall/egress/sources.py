@@ -46,7 +46,8 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from sqlglot import exp
 
 from carewall.egress.compile import file_table, named_table
-from carewall.egress.plan import SourceColumns
+from carewall.egress.mapping import shown_name
+from carewall.egress.plan import SourceColumns, first_repeated
 from carewall.errors import CarewallError, InputError, ScanError
 
 __all__ = [
@@ -129,10 +130,6 @@ def duckdb_file_relation(source: Source, *, header: bool = True) -> exp.Expressi
     )
 
 
-def _shown(name: str) -> str:
-    return repr(name if len(name) <= 64 else name[:61] + "...")
-
-
 _CSV_FIX = (
     "save it as UTF-8, comma-separated, with a header row and as many fields in every row "
     'as in the header; put values holding commas, quotes or line breaks in "double quotes"'
@@ -202,16 +199,15 @@ def _is_db_error(e: BaseException) -> bool:
 def _unique(source: Source, names: Sequence[str], read_as: Sequence[str] | None = None) -> None:
     """Refuse names that are not unique case aside, or that DuckDB reads under another name
     (``read_as``: DuckDB's names for the same columns, in order)."""
-    seen: set[str] = set()
-    for name in names:
-        if name.casefold() in seen:
-            raise InputError(
-                f"the source {source.label} has several columns named {_shown(name)} (case aside)",
-                field="SOURCE",
-                fix="rename its columns so that every name is unique, case aside "
-                "(DuckDB would read the second under another name)",
-            )
-        seen.add(name.casefold())
+    repeated = first_repeated(names)
+    if repeated is not None:
+        raise InputError(
+            f"the source {source.label} has several columns named {shown_name(repeated)} "
+            "(case aside)",
+            field="SOURCE",
+            fix="rename its columns so that every name is unique, case aside "
+            "(DuckDB would read the second under another name)",
+        )
     if read_as is None:
         return
     if len(read_as) != len(names):
@@ -224,7 +220,8 @@ def _unique(source: Source, names: Sequence[str], read_as: Sequence[str] | None 
     for name, got in zip(names, read_as, strict=True):
         if name.strip() and got != name.strip():
             raise InputError(
-                f"the source {source.label}'s column {_shown(name)} is read as {_shown(got)}",
+                f"the source {source.label}'s column {shown_name(name)} is read as "
+                f"{shown_name(got)}",
                 field="SOURCE",
                 fix="give every column a unique, non-blank name (case aside)",
             )
@@ -417,7 +414,7 @@ def _undecodable(source: Source, column: str, values: Sequence[Any], first: int)
                 row = first + i
                 break
     return InputError(
-        f"cannot read the source {source.label}: the text in column {_shown(column)} of row "
+        f"cannot read the source {source.label}: the text in column {shown_name(column)} of row "
         f"{row} (in the order read) is not valid UTF-8",
         field="SOURCE",
         fix="store the table's text as UTF-8",
