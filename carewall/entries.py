@@ -167,6 +167,10 @@ class NoticeEntry(_Base):
     kind: Literal["notice"]
     request: str
     subject: str  # the subject's commitment
+    # where it stands in the request's subjects tree: its position (request order) and
+    # inclusion path (hex, leaf to root) to the ``subjects_root`` of the request's entry
+    subject_position: int
+    subject_path: list[str]
     status: Literal["sent"]
 
 

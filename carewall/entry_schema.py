@@ -159,6 +159,10 @@ def _kinds() -> dict[str, dict[str, Any]]:
         "notice": {
             "request": _pattern("request"),
             "subject": _pattern("commitment"),
+            # its place in the request's subjects tree (carewall.ledger.subjects): a tree
+            # of at most MAX_COUNT leaves has a path of at most 30 hashes
+            "subject_position": _count(),
+            "subject_path": {"type": "array", "items": _pattern("hash"), "maxItems": 30},
             "status": {"enum": ["sent"]},
         },
         "deferral": {

@@ -220,7 +220,13 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "file": None,
     },
     "appeal": {"request": RID, "by": "subject", "stage": "overturned", "reviewer": "appeals-x"},
-    "notice": {"request": RID, "subject": COMMITMENT, "status": "sent"},
+    "notice": {
+        "request": RID,
+        "subject": COMMITMENT,
+        "subject_position": 1,
+        "subject_path": ["cd" * 32],
+        "status": "sent",
+    },
     "deferral": {
         "request": RID,
         "action": "renewed",
@@ -349,3 +355,4 @@ def test_describe_reads_a_whole_real_log(tmp_path: Path) -> None:
         assert not HEX64.search(text), text
         if e["kind"] == "notice":
             assert e["subject"] not in text
+            assert not any(h in text for h in e["subject_path"])

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from carewall.audit.releases import close_releases
 from carewall.audit.requests import RequestState
+from carewall.errors import VerificationError
+from carewall.ledger.subjects import verify_subject
 
 if TYPE_CHECKING:
     from carewall.audit.replay import Replay
@@ -145,11 +147,38 @@ def on_notice(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
         state.owed -= 1
         if state.owed == 0:
             state.owed_since, state.owed_index = "", -1
+    problem = _not_a_subject(state, e)
+    if problem is not None:
+        rp.find(index, "notice", problem)
     if e["subject"] in state.notices:
         rp.find(
             index, "notice", f"tells the same subject of the request at entry {state.index} twice"
         )
     state.notices.add(e["subject"])
+
+
+def _not_a_subject(state: RequestState, e: Mapping[str, Any]) -> str | None:
+    """Why the notice's commitment is not a subject of its request, if it is not: its path
+    must lead from the commitment, at its position, to the request entry's subjects root.
+    (A commitment is bound to its request id by the holder's HMAC, so one subject of the
+    request has one commitment, and on_notice finds a second notice to them.)"""
+    if not state.subjects_root:
+        return None  # a state file from before the auditor kept the root
+    position = e["subject_position"]
+    where = f"the request at entry {state.index}"
+    if position >= state.subjects:
+        return f"names subject position {position}, but {where} has {state.subjects} subject(s)"
+    try:
+        verify_subject(
+            e["subject"], position, state.subjects, e["subject_path"], state.subjects_root
+        )
+    except VerificationError:
+        return (
+            f"is not to a subject of {where}: its commitment and path do not lead to the "
+            f"request's subjects_root at position {position}; nobody known to be a subject "
+            "was told"
+        )
+    return None
 
 
 def _review_date_problem(e: Mapping[str, Any]) -> str | None:

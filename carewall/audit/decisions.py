@@ -184,6 +184,7 @@ def on_request(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None
         categories=list(e["categories"]),
         subjects=e["subjects"],
         claimed=groups,
+        subjects_root=e["subjects_root"],
     )
     rp.totals.requests += 1
     rp.chain = Chain("decision", rid, index)

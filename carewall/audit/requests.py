@@ -81,6 +81,9 @@ class RequestState:
     # its lapse was last reported ("" if never; judged again DEFERRAL_GRACE_DAYS later).
     review_date: str | None = None
     review_reported: str = ""
+    # The root of its subjects' tree, to which each notice's path leads ("" when read from
+    # a state file written before the auditor kept it: its notices are not tied then)
+    subjects_root: str = ""
     notices: set[str] = field(default_factory=set)
     owed: int = 0  # notices due (released, not deferred, or lifted) and not yet logged
     owed_since: str = ""  # the time of the entry that made the oldest of them due
@@ -119,6 +122,9 @@ class RequestState:
             if by_facts is None
             else {(bool(a), bool(b), bool(c)): [str(x) for x in cats] for a, b, c, cats in by_facts}
         )
+        data.setdefault("subjects_root", "")  # absent from older state files
+        if not isinstance(data["subjects_root"], str):
+            raise ValueError("malformed subjects_root")
         # Absent from state files written before the auditor judged deferrals' lapses.
         review_date = data.setdefault("review_date", None)
         reported = data.setdefault("review_reported", "")

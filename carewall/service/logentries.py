@@ -284,13 +284,19 @@ def appeal_entry(
     }
 
 
-def notice_entry(request_id: str, commitment: str, time: str) -> NoticeEntry:
+def notice_entry(
+    request_id: str, commitment: str, position: int, path: Sequence[str], time: str
+) -> NoticeEntry:
+    """A notice sent to the subject at ``position`` of the request, with the inclusion
+    ``path`` that ties its commitment to the request entry's ``subjects_root``."""
     return {
         "v": 1,
         "kind": "notice",
         "time": time,
         "request": _id(request_id, "request", "request"),
         "subject": _id(commitment, "subject", "commitment"),
+        "subject_position": int(position),
+        "subject_path": _ids(path, "subject_path", "hash"),
         "status": "sent",
     }
 

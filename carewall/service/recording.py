@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
+from carewall.ledger.subjects import SubjectTree
 from carewall.policy.facts import SubjectFacts
 from carewall.service import logentries as le
 from carewall.service import tables as t
 from carewall.service.jobstore import jobs
+from carewall.service.preparing import commitments_of
 from carewall.service.release_plan import ReleasePlan
 from carewall.service.statements import _LOCK_REQUEST
 
@@ -88,7 +90,23 @@ _SENT = (
 )
 
 
-def _batch(svc: Service, conn: Connection, req: Row[Any], cursor: int) -> tuple[int, int, bool]:
+class _Trees:
+    """A request's subjects tree, built once per run of the recording stage (a request's
+    subjects never change once it is received), for each notice's inclusion path."""
+
+    def __init__(self) -> None:
+        self._trees: dict[str, SubjectTree] = {}
+
+    def of(self, conn: Connection, request_id: str) -> SubjectTree:
+        tree = self._trees.get(request_id)
+        if tree is None:
+            tree = self._trees[request_id] = SubjectTree(commitments_of(conn, request_id))
+        return tree
+
+
+def _batch(
+    svc: Service, conn: Connection, req: Row[Any], cursor: int, trees: _Trees
+) -> tuple[int, int, bool]:
     """Record the notices of up to :data:`BATCH` subjects from ``cursor``.
 
     Returns (the next cursor, notices written or turned to sent, whether the walk ended).
@@ -147,7 +165,10 @@ def _batch(svc: Service, conn: Connection, req: Row[Any], cursor: int) -> tuple[
             to_send.append((pos, g, r.commitment, None if have is None else int(have.id)))
     idx: list[int] = []
     if to_send:
-        entries = [dict(le.notice_entry(req.id, c, now)) for _, _, c, _ in to_send]
+        tree = trees.of(conn, req.id)
+        entries = [
+            dict(le.notice_entry(req.id, c, pos, tree.proof(pos), now)) for pos, _, c, _ in to_send
+        ]
         idx = svc.ledger.append_in(conn, entries)
     turned: list[dict[str, Any]] = []
     for k, (pos, g, _, nid) in enumerate(to_send):
@@ -188,6 +209,7 @@ def record_notices(
     the job is no longer this worker's; ``stopped``: ``stop`` was set between batches.
     """
     written = 0
+    trees = _Trees()
     while True:
         if stop is not None and stop.is_set():
             return "stopped"
@@ -198,7 +220,7 @@ def record_notices(
             if job.stage != "record":
                 return "done"
             req = conn.execute(_LOCK_REQUEST, {"rid": job.request_id}).one()
-            cursor, n, ended = _batch(svc, conn, req, int(job.cursor))
+            cursor, n, ended = _batch(svc, conn, req, int(job.cursor), trees)
             now = le.rfc3339(svc.clock())
             if ended:
                 conn.execute(_ENDED, {"job": job_id, "cursor": cursor, "heartbeat_at": now})

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from carewall.ledger.subjects import subjects_root
+from carewall.entries import NoticeEntry
+from carewall.ledger.subjects import SubjectTree, subjects_root
 from carewall.policy import Engine, Organisation, Register
 from carewall.policy.facts import RequestFacts, SubjectFacts
 from carewall.service import logentries as le
@@ -64,6 +65,13 @@ class _Req:
     decision: dict[str, Any]
     reviewer: str | None = None
     deferred: list[str] = field(default_factory=list)
+
+    def notice(self, rid: str, position: int, time: str) -> NoticeEntry:
+        """The notice to the subject at ``position``, with its path to the subjects root."""
+        tree = SubjectTree(self.commitments)
+        return le.notice_entry(
+            rid, self.commitments[position], position, tree.proof(position), time
+        )
 
 
 class LogBuilder:
@@ -252,7 +260,7 @@ class LogBuilder:
             out.append(le.deferral_entry(rid, "deferred", reviewer, len(order), until, t))
             req.deferred = [req.commitments[p] for p in order]
         else:
-            out += [le.notice_entry(rid, req.commitments[p], t) for p in order]
+            out += [req.notice(rid, p, t) for p in order]
         req.reviewer = reviewer
         self.add(*out)
 
@@ -300,7 +308,7 @@ class LogBuilder:
         t = self.now()
         self.add(
             le.deferral_entry(rid, "lifted", reviewer, len(req.deferred), None, t),
-            *[le.notice_entry(rid, c, t) for c in req.deferred],
+            *[req.notice(rid, req.commitments.index(c), t) for c in req.deferred],
         )
 
     def withdraw(self, rid: str, by: str) -> None:

@@ -24,6 +24,7 @@ from audit_support import ORIGIN, LogBuilder, S
 
 from carewall.audit import AuditReport, AuditState, audit_log
 from carewall.errors import InputError
+from carewall.ledger.subjects import verify_subject
 from carewall.service import logentries as le
 from carewall.statistics import compute
 
@@ -99,12 +100,6 @@ def without(entries: Sequence[dict[str, Any]], drop: Sequence[int]) -> Entries:
     return [copy.deepcopy(e) for i, e in enumerate(entries) if i not in set(drop)]
 
 
-_NO_SUBJECT_PROOF = pytest.mark.xfail(
-    strict=True,
-    reason="known gap: a notice entry carries the subject's commitment but no inclusion proof "
-    "to the request's subjects_root, so the auditor cannot tie a notice to a subject of the "
-    "request (an entry schema change; left for an issue of its own)",
-)
 _NO_APPEAL_DEADLINE = pytest.mark.xfail(
     strict=True,
     reason="known gap: the contract sets no time within which an appeal must be decided",
@@ -119,7 +114,6 @@ _STATE_FILE_TRUSTED = pytest.mark.xfail(
 # ----- notices: who is told ---------------------------------------------------------------
 
 
-@_NO_SUBJECT_PROOF
 def test_notices_to_invented_subjects_pay_for_the_real_ones() -> None:
     """Both people released are owed a notice. The operator logs two notices, in time, but
     for commitments that are not among the request's subjects (its ``subjects_root``):
@@ -134,7 +128,6 @@ def test_notices_to_invented_subjects_pay_for_the_real_ones() -> None:
     assert flagged(report, *notices), lines(report)
 
 
-@_NO_SUBJECT_PROOF
 def test_notices_carrying_another_requests_subjects() -> None:
     """Two requests are released. Request A's notices carry the commitments of request
     B's people (real commitments, of the wrong request): A's people are never told."""
@@ -149,6 +142,70 @@ def test_notices_carrying_another_requests_subjects() -> None:
         entries[i]["subject"] = c
     report = audit_in_memory(entries)
     assert flagged(report, *a_notices), lines(report)
+
+
+def test_a_notice_to_a_real_subject_at_another_position() -> None:
+    """Each of the two notices carries a real subject's commitment and a real path, but
+    the second claims the first one's position: the second person is never told."""
+    b, rid = released()
+    entries = copy.deepcopy(b.entries)
+    first, second = where(entries, "notice", rid)
+    entries[second]["subject_position"] = entries[first]["subject_position"]
+    report = audit_in_memory(entries)
+    assert flagged(report, second), lines(report)
+
+
+def test_a_notice_past_the_requests_subjects() -> None:
+    """A notice names a position beyond the request's two subjects."""
+    b, rid = released()
+    entries = copy.deepcopy(b.entries)
+    notices = where(entries, "notice", rid)
+    entries[notices[1]]["subject_position"] = 2
+    report = audit_in_memory(entries)
+    assert flagged(report, notices[1]), lines(report)
+    assert any("has 2 subject(s)" in x for x in lines(report)), lines(report)
+
+
+def test_another_requests_notice_filed_under_this_one() -> None:
+    """A's notices are B's own, unchanged (a real commitment with its real path to B's
+    root), filed under A's id: nobody of A is told, and B's people are told twice."""
+    b = LogBuilder().init()
+    a = two_people(b)
+    b.review(a, HOLDER_REVIEWER)
+    other = two_people(b)
+    b.review(other, HOLDER_REVIEWER)
+    entries = copy.deepcopy(b.entries)
+    a_notices = where(entries, "notice", a)
+    for i, j in zip(a_notices, where(entries, "notice", other), strict=True):
+        entries[i] = dict(copy.deepcopy(entries[j]), request=a, time=entries[i]["time"])
+    report = audit_in_memory(entries)
+    assert flagged(report, *a_notices), lines(report)
+
+
+def test_a_notice_without_its_path_is_the_wrong_shape() -> None:
+    """The old shape of a notice, the commitment alone, no longer passes."""
+    b, rid = released()
+    entries = copy.deepcopy(b.entries)
+    notices = where(entries, "notice", rid)
+    for i in notices:
+        del entries[i]["subject_path"], entries[i]["subject_position"]
+    report = audit_in_memory(entries)
+    assert flagged(report, *notices), lines(report)
+
+
+def test_honest_notices_carry_paths_that_lead_to_the_root() -> None:
+    """The control for the four above: the builder's notices, as the service writes them,
+    pass; and each path checks against the logged root by the public function alone."""
+    b, rid = released()
+    report = audit_in_memory(b.entries)
+    assert report.ok, lines(report)
+    (request,) = [e for e in b.entries if e["kind"] == "request" and e["request"] == rid]
+    for i in where(b.entries, "notice", rid):
+        n = b.entries[i]
+        verify_subject(
+            n["subject"], n["subject_position"], request["subjects"], n["subject_path"],
+            request["subjects_root"],
+        )  # fmt: skip
 
 
 # ----- notices: when (the entries' times are the operator's to write) ----------------------

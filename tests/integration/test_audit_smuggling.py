@@ -73,7 +73,7 @@ def forge_review(
             )
         )
     told = sum(n for _, _, n in releases)
-    out += [le.notice_entry(rid, c, t) for c in req.commitments[:told]]
+    out += [req.notice(rid, p, t) for p in range(told)]
     first = b.add(*out)
     return first, list(range(first + 1, first + 1 + len(releases)))
 
@@ -317,7 +317,7 @@ def test_a_release_to_a_requester_retired_between_decision_and_review() -> None:
             policy=b.engine.policy_hash,
             time=t,
         ),
-        le.notice_entry(rid, req.commitments[0], t),
+        req.notice(rid, 0, t),
     )
     report = audit_in_memory(b.entries)
     assert flagged(report, review, review + 1), lines(report)
