@@ -21,11 +21,13 @@ registered holder; the rest of its shape is checked by the schema.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from carewall.audit.clock import clock, days
 from carewall.audit.releases import close_releases
 from carewall.audit.requests import RequestState
+from carewall.deadlines import APPEAL_DAYS
 from carewall.errors import VerificationError
 from carewall.ledger.subjects import verify_subject
 
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFERRAL_GRACE_DAYS",
     "NOTICE_DAYS",
+    "appeals_open",
     "check_overdue",
     "on_deferral",
     "on_deletion",
@@ -51,25 +54,6 @@ NOTICE_DAYS = 7  # a notice owed is in the log within this many days of becoming
 DEFERRAL_GRACE_DAYS = 7
 
 
-def _when(time: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(time.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _days(since: str, until: str) -> float:
-    a, b = _when(since), _when(until)
-    return 0.0 if a is None or b is None else (b - a).total_seconds() / 86400
-
-
-def _clock(rp: Replay, e: Mapping[str, Any]) -> str:
-    """The time an entry is judged at: its own, or the latest before it if that is later
-    (times in the schema's form sort as the times they name)."""
-    time: str = e["time"]
-    return max(time, rp.latest_time)
-
-
 def _past_review(state: RequestState, now: str) -> float | None:
     """Days from the end of the deferral's review date to ``now``, when the deferral has
     lapsed by then: more than DEFERRAL_GRACE_DAYS after it (and after its lapse was last
@@ -77,9 +61,9 @@ def _past_review(state: RequestState, now: str) -> float | None:
     if state.deferral != "deferred" or state.review_date is None:
         return None
     end = date.fromisoformat(state.review_date) + timedelta(days=1)
-    past = _days(f"{end.isoformat()}T00:00:00Z", now)
+    past = days(f"{end.isoformat()}T00:00:00Z", now)
     since = state.review_reported
-    if past > DEFERRAL_GRACE_DAYS and (not since or _days(since, now) > DEFERRAL_GRACE_DAYS):
+    if past > DEFERRAL_GRACE_DAYS and (not since or days(since, now) > DEFERRAL_GRACE_DAYS):
         return past
     return None
 
@@ -97,7 +81,7 @@ def owe(rp: Replay, request_id: str, n: int, index: int, time: str) -> None:
 def check_overdue(rp: Replay, size: int) -> None:
     """At the end of the signed log: notices due for longer than NOTICE_DAYS are missing."""
     for state in rp.requests.values():
-        if state.owed > 0 and _days(state.owed_since, rp.latest_time) > NOTICE_DAYS:
+        if state.owed > 0 and days(state.owed_since, rp.latest_time) > NOTICE_DAYS:
             rp.find(
                 size,
                 "notice",
@@ -105,6 +89,7 @@ def check_overdue(rp: Replay, size: int) -> None:
                 f"{state.owed_index}, are not in the log {NOTICE_DAYS} days later",
             )
             state.owed_since = rp.latest_time  # reported; counted again after NOTICE_DAYS
+        _check_appeal(rp, state, size)
         past = _past_review(state, rp.latest_time)
         if past is not None:
             rp.find(
@@ -115,6 +100,30 @@ def check_overdue(rp: Replay, size: int) -> None:
                 f"{past:.0f} days after it: nobody deferred has been told",
             )
             state.review_reported = rp.latest_time  # counted again after the grace
+
+
+def _check_appeal(rp: Replay, state: RequestState, size: int) -> None:
+    """At the end of the signed log: an appeal lodged more than APPEAL_DAYS ago (and
+    reported that long ago, if it was) and still undecided."""
+    if state.stage != "appealed" or not state.appeal_since:
+        return
+    now = rp.latest_time
+    waited = days(state.appeal_since, now)
+    reported = state.appeal_reported
+    if waited > APPEAL_DAYS and (not reported or days(reported, now) > APPEAL_DAYS):
+        rp.find(
+            size,
+            "appeal",
+            f"the appeal at entry {state.appeal_index} against {state.where()} was lodged "
+            f"{waited:.0f} days ago and is not decided; an appeal is decided within "
+            f"{APPEAL_DAYS} days",
+        )
+        state.appeal_reported = now
+
+
+def appeals_open(rp: Replay) -> int:
+    """Appeals lodged and not yet decided, over every request."""
+    return sum(1 for s in rp.requests.values() if s.stage == "appealed")
 
 
 def notices_owed(rp: Replay) -> int:
@@ -134,8 +143,8 @@ def on_notice(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
             "still to log; no notice is sent while deferred",
         )
     else:
-        now = _clock(rp, e)
-        late = _days(state.owed_since, now)
+        now = clock(rp.latest_time, e)
+        late = days(state.owed_since, now)
         if late > NOTICE_DAYS:
             rp.find(
                 index,
@@ -235,7 +244,7 @@ def _change(rp: Replay, index: int, e: Mapping[str, Any], state: RequestState) -
     if state.deferral != "deferred":
         return [f"is a {e['action']} deferral, but the notices of {state.where()} are not deferred"]
     problems = []
-    past = _past_review(state, _clock(rp, e))
+    past = _past_review(state, clock(rp.latest_time, e))
     if past is not None:
         problems.append(
             f"is logged {past:.0f} days after the review date {state.review_date} of the "

@@ -15,9 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from carewall.audit.clock import clock, days
 from carewall.audit.decisions import decide, groups_of
 from carewall.audit.register import IMMIGRATION
 from carewall.audit.requests import FACT_FIELDS, Chain, Facts3, RequestState
+from carewall.deadlines import APPEAL_DAYS
 from carewall.errors import CarewallError
 from carewall.policy import pledge_violations
 
@@ -342,6 +344,7 @@ def _lodge(rp: Replay, index: int, e: Mapping[str, Any], state: RequestState) ->
         return
     state.stage, state.appeal_by, state.appeal_index = "appealed", e["by"], index
     state.appeal_prior = state.outcome
+    state.appeal_since = clock(rp.latest_time, e)
 
 
 def _decide_appeal(rp: Replay, index: int, e: Mapping[str, Any], state: RequestState) -> None:
@@ -352,6 +355,15 @@ def _decide_appeal(rp: Replay, index: int, e: Mapping[str, Any], state: RequestS
             f"decides an appeal by the {e['by']} that was not lodged for {state.where()}",
         )
         return
+    late = days(state.appeal_since, clock(rp.latest_time, e)) if state.appeal_since else 0.0
+    if late > APPEAL_DAYS and not state.appeal_reported:  # else found at an earlier end
+        rp.find(
+            index,
+            "appeal",
+            f"decides the appeal at entry {state.appeal_index} {late:.0f} days after it was "
+            f"lodged; an appeal is decided within {APPEAL_DAYS} days",
+        )
+    state.appeal_since = state.appeal_reported = ""
     reviewer = e["reviewer"]
     if reviewer is None:
         rp.find(index, "appeal", "decides an appeal, so field 'reviewer' must name the reviewer")

@@ -86,6 +86,8 @@ class AuditReport:
     # Notices due (a release, or a lifted deferral) that the log does not hold yet: a
     # release's notices are logged by a job after it, so some may be on their way
     notices_owed: int = 0
+    # Appeals lodged and not yet decided (each has APPEAL_DAYS from its lodging)
+    appeals_open: int = 0
 
     @property
     def ok(self) -> bool:
@@ -137,6 +139,8 @@ class AuditReport:
             if self.notices_owed
             else ""
         )
+        if self.appeals_open:
+            owed += f" {self.appeals_open:,} appeal(s) are lodged and not yet decided."
         if self.ok:
             return (
                 f"{head}:{whole} {t.requests:,} requests decided again with the logged policy "

@@ -68,6 +68,11 @@ class RequestState:
     appeal_by: str | None = None
     appeal_index: int | None = None
     appeal_prior: str | None = None  # the outcome appealed against
+    # While appealed: when it was lodged (the replay's clock then; "" when read from a
+    # state file written before the auditor judged appeals' time), and when its lateness
+    # was last reported at the end of a log ("" if never; judged again APPEAL_DAYS later)
+    appeal_since: str = ""
+    appeal_reported: str = ""
     release_reviewer: str | None = None
     released: int = 0  # subjects released, over every release entry
     released_by_facts: dict[Facts3, int] = field(default_factory=dict)
@@ -123,6 +128,10 @@ class RequestState:
             else {(bool(a), bool(b), bool(c)): [str(x) for x in cats] for a, b, c, cats in by_facts}
         )
         data.setdefault("subjects_root", "")  # absent from older state files
+        for key in ("appeal_since", "appeal_reported"):
+            value = data.setdefault(key, "")
+            if not isinstance(value, str) or (value and not TIME_RE.fullmatch(value)):
+                raise ValueError(f"malformed {key}")
         if not isinstance(data["subjects_root"], str):
             raise ValueError("malformed subjects_root")
         # Absent from state files written before the auditor judged deferrals' lapses.

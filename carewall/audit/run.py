@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 import httpx
 
 from carewall import collector
-from carewall.audit.aftercare import notices_owed
+from carewall.audit.aftercare import appeals_open, notices_owed
 from carewall.audit.fetch import (
     TILE_WIDTH,
     check_growth,
@@ -196,6 +196,7 @@ def _audit(
         report.findings = list(rp.findings)
         report.totals = rp.totals
         report.notices_owed = notices_owed(rp)
+        report.appeals_open = appeals_open(rp)
     else:
         report.totals.entries = cp.size
     new_state = AuditState(

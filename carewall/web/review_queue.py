@@ -3,17 +3,20 @@
 A release reviewer sees the requests at their organisation that the policy sent for review
 (``service.queue``) and the deferred notices whose review date has come (``GET
 /api/deferrals?due=true``), which they may lift or renew. An appeal reviewer sees the
-appeals lodged at their organisation (``state=appealed``). Lists carry ids, codes and
+appeals lodged at their organisation (``state=appealed``), each with the day it must be
+decided by (:data:`carewall.deadlines.APPEAL_DAYS`). Lists carry ids, codes and
 counts only: no names of people and no references.
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from carewall.deadlines import APPEAL_DAYS
 from carewall.errors import NotFoundError
 from carewall.service import RequestSummary, Service
 from carewall.web.review_common import (
@@ -43,6 +46,20 @@ def _row(service: Service, summary: RequestSummary) -> dict[str, Any]:
     }
 
 
+def _appeal_row(
+    service: Service, user: WebUser, summary: RequestSummary, now: str
+) -> dict[str, Any]:
+    """A request's row, with when its appeal was lodged and the day it must be decided by
+    (the auditor fails an appeal left undecided longer than APPEAL_DAYS)."""
+    row = _row(service, summary)
+    appeal = held_record(service, user, summary.id).appeal
+    if appeal is not None:
+        lodged = date.fromisoformat(appeal.lodged_at[:10])
+        by = (lodged + timedelta(days=APPEAL_DAYS)).isoformat()
+        row |= {"appealed": lodged.isoformat(), "decide_by": by, "overdue": by < now}
+    return row
+
+
 def _deferral_banner(service: Service, user: WebUser, request_id: str | None) -> str | None:
     """After a deferral change: what now stands for that request (read, never trusted)."""
     if not request_id:
@@ -67,9 +84,11 @@ def queue(request: Request, deferral: str | None = None) -> HTMLResponse:
     org = organisation(service, user.organisation)
     if user.role == APPEAL:
         appeals = service.list_requests(holder=user.organisation, state="appealed")
+        now = today(service)
         context: dict[str, Any] = {
             "title": "Appeals waiting for a decision",
-            "appeals": [_row(service, s) for s in appeals],
+            "appeals": [_appeal_row(service, user, s, now) for s in appeals],
+            "appeal_days": APPEAL_DAYS,
         }
     else:
         due = service.deferrals(user.organisation, due_by=today(service))

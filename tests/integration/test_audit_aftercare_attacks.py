@@ -23,6 +23,7 @@ from audit_serving import MEM_SIGNER, MemoryLog, audit_in_memory
 from audit_support import ORIGIN, LogBuilder, S
 
 from carewall.audit import AuditReport, AuditState, audit_log
+from carewall.deadlines import APPEAL_DAYS
 from carewall.errors import InputError
 from carewall.ledger.subjects import verify_subject
 from carewall.service import logentries as le
@@ -100,10 +101,6 @@ def without(entries: Sequence[dict[str, Any]], drop: Sequence[int]) -> Entries:
     return [copy.deepcopy(e) for i, e in enumerate(entries) if i not in set(drop)]
 
 
-_NO_APPEAL_DEADLINE = pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the contract sets no time within which an appeal must be decided",
-)
 _STATE_FILE_TRUSTED = pytest.mark.xfail(
     strict=True,
     reason="known gap: the --state file is the auditor's own and is trusted as written; "
@@ -332,19 +329,69 @@ def test_a_deferral_of_fewer_people_than_were_released() -> None:
 # ----- appeals and withdrawals -------------------------------------------------------------
 
 
-@_NO_APPEAL_DEADLINE
 def test_a_subjects_appeal_never_decided() -> None:
     """A person appeals their release; the log runs on for 200 days and nobody ever decides
-    the appeal. Neither a finding nor the statement says an appeal is left open."""
+    the appeal: a finding names it (the statement counting it open is not enough)."""
     b, rid = released()
     b.appeal(rid, "subject")
     appeal = len(b.entries) - 1
     later(b, days=200, n=2)
     report = audit_in_memory(b.entries)
-    assert flagged(report, appeal) or "appeal" in report.statement(), (
-        report.statement(),
-        lines(report),
-    )
+    assert flagged(report, appeal), (report.statement(), lines(report))
+
+
+def test_an_appeal_decided_months_late() -> None:
+    """The appeal is decided, by someone entitled to, 120 days after it was lodged."""
+    b, rid = released()
+    b.appeal(rid, "subject")
+    later(b, days=120)
+    b.decide_appeal(rid, "subject", APPEAL_REVIEWER, uphold=True)
+    decided = len(b.entries) - 1
+    report = audit_in_memory(b.entries)
+    assert flagged(report, decided), lines(report)
+    assert any(f"within {APPEAL_DAYS} days" in x for x in lines(report)), lines(report)
+
+
+def test_an_appeal_decided_in_time_and_one_still_in_time_pass() -> None:
+    """The controls: an appeal decided 80 days after it was lodged passes; one lodged 80
+    days before the end of the log passes too, and the statement counts it as open."""
+    b, rid = released()
+    b.appeal(rid, "subject")
+    later(b, days=80)
+    b.decide_appeal(rid, "subject", APPEAL_REVIEWER, uphold=True)
+    assert audit_in_memory(b.entries).ok
+    b, rid = released()
+    b.appeal(rid, "subject")
+    later(b, days=80)
+    report = audit_in_memory(b.entries)
+    assert report.ok and report.appeals_open == 1, lines(report)
+    assert "1 appeal(s) are lodged and not yet decided." in report.statement()
+
+
+def test_an_appeal_left_open_is_found_by_a_later_incremental_run() -> None:
+    """An auditor following the log with its --state file: the first run, 50 days after
+    the appeal, passes; a run at 150 days fails it, from the state alone (the appeal was
+    in the first run's entries); a run 10 days later says it again (a failure is never
+    forgotten) without a second finding, and one 100 days later finds it anew."""
+    b, rid = released()
+    b.appeal(rid, "subject")
+    appeal = len(b.entries) - 1
+    later(b, days=50)
+    log = MemoryLog(b.entries)
+    first, state = log.audit()
+    assert first.ok, lines(first)
+    later(b, days=100)
+    log = MemoryLog(b.entries)
+    second, state = log.audit(state)
+    assert flagged(second, appeal), lines(second)
+    found = [f for f in second.findings if f"entry {appeal}" in f.message]
+    assert len(found) == 1
+    later(b, days=10)
+    third, state = MemoryLog(b.entries).audit(state)
+    assert not third.ok and not [f for f in third.findings if f"entry {appeal}" in f.message]
+    later(b, days=100)
+    fourth, _ = MemoryLog(b.entries).audit(state)
+    assert [f for f in fourth.findings if f"entry {appeal}" in f.message], lines(fourth)
 
 
 @pytest.mark.parametrize("order", ["release-after-withdrawal", "withdrawal-after-release"])

@@ -110,6 +110,8 @@ def test_refuse_journey(page: Page, site: Site) -> None:
 def test_appeal_reviewer_decides_the_appeal(page: Page, site: Site) -> None:
     sign_in(page, site, site.tokens.appeal)
     expect(page.get_by_role("heading", level=1)).to_have_text("Appeals waiting for a decision")
+    expect(page.get_by_role("columnheader", name="Decide by")).to_be_visible()
+    assert_accessible(page)
     page.get_by_role("link", name=site.appealed).click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Decide this appeal")
     expect(page.get_by_text("I was the victim, not a suspect")).to_be_visible()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from carewall.api.admin import issue_token
+from carewall.deadlines import APPEAL_DAYS
 from carewall.service import Service
 
 HTML = {"accept": "text/html"}
@@ -449,3 +450,26 @@ def test_what_requesters_and_appellants_wrote_is_text_never_markup(web: Web) -> 
     assert "<script>alert(1)" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "R-&lt;b&gt;1&lt;/b&gt;" in page
+
+
+def test_the_appeals_queue_says_when_each_appeal_must_be_decided(web: Web) -> None:
+    """Each appeal waiting shows the day it was made and the day it must be decided by
+    (the auditor's APPEAL_DAYS later), and is tagged overdue once that day has passed."""
+    rid = web.waiting()
+    web.svc.review(rid, "dpo-islington", True)
+    web.svc.deliver_pending()
+    web.svc.subject_appeal(rid, access_code(web.svc, rid), "not me")
+    lodged = web.svc.get(rid).appeal
+    assert lodged is not None
+    day = date.fromisoformat(lodged.lodged_at[:10])
+    by = (day + timedelta(days=APPEAL_DAYS)).isoformat()
+    web.sign_in(web.tokens.appeal)
+    page = web.get("/review")
+    assert page.status_code == 200
+    row = page.text.split(f">{rid}</a>", 1)[1].split("</tr>", 1)[0]
+    assert day.isoformat() in row and by in row
+    assert "Overdue" not in row
+    now = web.svc.clock()
+    web.svc.clock = lambda: now + timedelta(days=APPEAL_DAYS + 1)
+    row = web.get("/review").text.split(f">{rid}</a>", 1)[1].split("</tr>", 1)[0]
+    assert by in row and '<strong class="govuk-tag govuk-tag--red">Overdue</strong>' in row
