@@ -15,6 +15,15 @@ settings.register_profile("carewall", deadline=None, suppress_health_check=[Heal
 settings.load_profile("carewall")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _config_apart(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test writes to the user's own configuration (``carewall audit --state`` makes
+    its sealing key in ``$XDG_CONFIG_HOME``); subprocesses inherit the variable."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+        yield
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, uniquely named PostgreSQL database, dropped afterwards."""

@@ -17,7 +17,14 @@ from __future__ import annotations
 from carewall.audit.fetch import FetchError
 from carewall.audit.report import AuditReport, Finding, Totals
 from carewall.audit.run import audit_log
-from carewall.audit.state import STATE_VERSION, AuditState, load_state, save_state
+from carewall.audit.state import (
+    STATE_VERSION,
+    AuditState,
+    default_key_path,
+    load_state,
+    save_state,
+    state_key,
+)
 
 __all__ = [
     "STATE_VERSION",
@@ -27,6 +34,8 @@ __all__ = [
     "Finding",
     "Totals",
     "audit_log",
+    "default_key_path",
     "load_state",
     "save_state",
+    "state_key",
 ]

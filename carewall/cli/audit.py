@@ -24,10 +24,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from carewall.audit import AuditReport, Finding, audit_log, load_state, save_state
+from carewall.audit import (
+    AuditReport,
+    Finding,
+    audit_log,
+    default_key_path,
+    load_state,
+    save_state,
+    state_key,
+)
 from carewall.audit.witnesses import check_quorum, load_witness_keys
 from carewall.cli import err_console, main, out_console
-from carewall.errors import CarewallError
+from carewall.errors import CarewallError, InputError
 
 MAX_LISTED = 200  # findings printed per section; the state file keeps them all
 
@@ -70,6 +78,31 @@ def _stopped(url: str, e: CarewallError) -> str:
     return f"The log at {url} was not audited: {e.message}."
 
 
+class _SealingKey:
+    """The key that seals --state: read (or made, for a state not yet written) only when
+    first needed, so a state file that is no state is refused as such first."""
+
+    def __init__(self, state_path: Path | None, key_path: Path | None) -> None:
+        if state_path is None and key_path is not None:
+            raise InputError(
+                "--state-key seals a state file, and no --state was given",
+                field="--state-key",
+                fix="give --state FILE too, or leave --state-key out",
+            )
+        self.path = key_path or default_key_path()
+        self._key: bytes | None = None
+
+    def __call__(self) -> bytes:
+        if self._key is None:
+            self._key, made = state_key(self.path)
+            if made:
+                click.echo(
+                    f"made a key to seal the audit state: {self.path} (keep it; back it up)",
+                    err=True,
+                )
+        return self._key
+
+
 @main.command()
 @click.argument("url")
 @click.option(
@@ -86,6 +119,15 @@ def _stopped(url: str, e: CarewallError) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="File remembering the last verified checkpoint and the replay, for incremental audits.",
+)
+@click.option(
+    "--state-key",
+    "state_key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The key that seals --state, made on first use (default: "
+    "$XDG_CONFIG_HOME/carewall/audit-state.key). A state changed without it is refused: keep "
+    "it where the log's operator cannot read it, apart from the state.",
 )
 @click.option(
     "--no-statistics",
@@ -119,6 +161,7 @@ def audit(
     url: str,
     vkey: str,
     state_path: Path | None,
+    state_key_path: Path | None,
     no_statistics: bool,
     witness_vkeys: tuple[str, ...],
     witness_files: tuple[Path, ...],
@@ -136,7 +179,8 @@ def audit(
     if quorum is None:
         quorum = len({w.public_key for w in witnesses})
     try:
-        state = load_state(state_path) if state_path else None
+        key = _SealingKey(state_path, state_key_path)
+        state = load_state(state_path, key) if state_path else None
         with Progress(
             TextColumn("checking entries"),
             BarColumn(),
@@ -161,7 +205,7 @@ def audit(
                 quorum=quorum,
             )
         if state_path:
-            save_state(state_path, new_state)
+            save_state(state_path, new_state, key())
     except CarewallError as e:
         click.echo(_stopped(url, e))
         raise

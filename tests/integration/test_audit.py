@@ -47,7 +47,7 @@ def test_honest_log_passes_twice_incrementally(tmp_path: Path, server: Server) -
     assert "8 requests decided again with the logged policy and all matched" in first.stdout
     assert "5 releases, 0 to immigration enforcement." in statement(first)
     saved = json.loads(state.read_text())
-    assert (saved["origin"], saved["size"], saved["version"]) == (ORIGIN, first_size, 3)
+    assert (saved["origin"], saved["size"], saved["version"]) == (ORIGIN, first_size, 4)
 
     # More than a tile of new entries, some about requests the first run saw: the replay
     # continues from the state file.
@@ -91,6 +91,44 @@ def test_a_state_file_from_before_the_replay_is_refused(tmp_path: Path, server: 
     result = audit(server, log.vkey, state)
     assert_clean_failure(result, 2, "version 1, written by an older `carewall audit`")
     assert "new --state path" in result.stderr
+
+
+def test_a_state_file_changed_by_someone_without_the_key_is_refused(
+    tmp_path: Path, server: Server
+) -> None:
+    """The state is sealed with the auditor's own key, made on first use where --state-key
+    says: findings erased, or a state sealed with another key, are refused (exit 2) and the
+    state is left as it was; --state-key without --state is a usage error."""
+    b = full_log()
+    log = make_log(tmp_path, "a", tmp_path / "a.key", b.entries)
+    server.serve(log)
+    state, key = tmp_path / "state.json", tmp_path / "private" / "audit-state.key"
+
+    def run(key_path: Path) -> Result:
+        args = ["audit", server.url, "--key", log.vkey, "--no-statistics"]
+        return CliRunner().invoke(
+            main, [*args, "--state", str(state), "--state-key", str(key_path)]
+        )
+
+    first = run(key)
+    assert first.exit_code == 0, first.output
+    assert f"made a key to seal the audit state: {key}" in first.stderr
+    assert key.stat().st_mode & 0o777 == 0o600
+    again = run(key)
+    assert again.exit_code == 0 and "made a key" not in again.stderr
+    saved = json.loads(state.read_text())
+    saved["findings"] = [{"index": 3, "kind": "release", "message": "x", "rules": []}]
+    state.write_text(json.dumps(saved))
+    assert_clean_failure(run(key), 2, "does not carry this auditor's seal")
+    assert json.loads(state.read_text()) == saved  # nothing rewritten
+    state.unlink()
+    assert run(key).exit_code == 0
+    other = run(tmp_path / "other.key")
+    assert other.exit_code == 2 and "seal" in other.stderr
+    alone = CliRunner().invoke(
+        main, ["audit", server.url, "--key", log.vkey, "--state-key", str(key)]
+    )
+    assert alone.exit_code == 2 and "--state-key" in alone.stderr
 
 
 def test_rewritten_history_with_the_same_key_fails(tmp_path: Path, server: Server) -> None:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +24,7 @@ import pytest
 from audit_serving import MEM_SIGNER, MemoryLog, audit_in_memory
 from audit_support import ORIGIN, LogBuilder, S
 
-from carewall.audit import AuditReport, AuditState, audit_log
+from carewall.audit import AuditReport, audit_log, load_state, save_state, state_key
 from carewall.deadlines import APPEAL_DAYS
 from carewall.errors import InputError
 from carewall.ledger.subjects import verify_subject
@@ -99,13 +101,6 @@ def stamped(entry: dict[str, Any], at: datetime) -> dict[str, Any]:
 
 def without(entries: Sequence[dict[str, Any]], drop: Sequence[int]) -> Entries:
     return [copy.deepcopy(e) for i, e in enumerate(entries) if i not in set(drop)]
-
-
-_STATE_FILE_TRUSTED = pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the --state file is the auditor's own and is trusted as written; "
-    "keep it where the log's operator cannot write",
-)
 
 
 # ----- notices: who is told ---------------------------------------------------------------
@@ -483,23 +478,55 @@ def test_statistics_that_lie_where_the_auditor_does_not_look(lie: str) -> None:
 
 
 def _two_runs(entries: Entries, split: int, tamper: Any) -> AuditReport | None:
-    """Audit ``entries`` in two runs, the state file ``tamper``ed between them; None when
-    the second run refuses the state file (what these tests want, or a finding)."""
+    """Audit ``entries`` in two runs, the state file ``tamper``ed between them by someone
+    without the auditor's key; None when the second run refuses the state file (what
+    these tests want, or a finding)."""
     log = MemoryLog(entries)
     whole = log.size
     log.size = split
     _, state = log.audit()
-    saved = json.loads(json.dumps(state.to_json()))
-    tamper(saved)
-    log.size = whole
-    try:
-        report, _ = log.audit(AuditState.from_json(saved))
-    except InputError:
-        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "state.json"
+        key, _ = state_key(Path(tmp) / "private" / "audit-state.key")
+        save_state(path, state, key)
+        saved = json.loads(path.read_text())
+        tamper(saved)
+        path.write_text(json.dumps(saved))
+        log.size = whole
+        try:
+            loaded = load_state(path, key)
+        except InputError:
+            return None
+    assert loaded is not None
+    report, _ = log.audit(loaded)
     return report
 
 
-@_STATE_FILE_TRUSTED
+def test_an_older_sealed_state_put_back_finds_the_same_again(tmp_path: Path) -> None:
+    """The operator cannot forge a seal, but can put back the state of an earlier run,
+    before a stray notice was found: the next run replays from there and finds it again."""
+    b, rid = released()
+    clean = len(b.entries)
+    b.add(dict(copy.deepcopy(b.entries[where(b.entries, "notice", rid)[0]]), subject="ab" * 32))
+    stray = len(b.entries) - 1
+    later(b, days=1)
+    key, _ = state_key(tmp_path / "private" / "audit-state.key")
+    path = tmp_path / "state.json"
+    log = MemoryLog(b.entries)
+    whole, log.size = log.size, clean
+    first, state = log.audit()
+    assert first.ok
+    save_state(path, state, key)
+    before = path.read_bytes()
+    log.size = whole
+    second, state = log.audit(load_state(path, key))
+    assert flagged(second, stray)
+    save_state(path, state, key)
+    path.write_bytes(before)  # put back
+    third, _ = log.audit(load_state(path, key))
+    assert flagged(third, stray), lines(third)
+
+
 def test_a_state_file_with_its_findings_erased() -> None:
     """Run 1 finds a notice nobody owes. Between runs the findings are erased from the
     state file; run 2 says the log passed."""
@@ -519,7 +546,6 @@ def test_a_state_file_with_its_findings_erased() -> None:
     assert report is None or not report.ok, report.statement()
 
 
-@_STATE_FILE_TRUSTED
 def test_a_state_file_whose_notice_debt_was_zeroed() -> None:
     """Run 1 ends a day after a release whose notices are still on their way (owed, not
     yet late). Between runs the debt is zeroed in the state file; run 2 covers eight

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,8 +18,10 @@ from carewall.audit import (
     AuditState,
     Finding,
     Totals,
+    default_key_path,
     load_state,
     save_state,
+    state_key,
 )
 from carewall.errors import InputError
 
@@ -29,8 +35,10 @@ def test_the_public_surface_is_pinned() -> None:
         "STATE_VERSION",
         "Totals",
         "audit_log",
+        "default_key_path",
         "load_state",
         "save_state",
+        "state_key",
     ]
 
 
@@ -46,31 +54,141 @@ def state() -> AuditState:
     )
 
 
+KEY = bytes(range(32))
+
+
+def sealed(body: dict[str, Any], key: bytes = KEY) -> dict[str, Any]:
+    """``body`` with the seal the file format documents: HMAC-SHA256 over its sorted,
+    compact JSON without the seal."""
+    data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return body | {"seal": hmac.new(key, data, hashlib.sha256).hexdigest()}
+
+
 def test_the_state_survives_a_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
-    assert load_state(path) is None
-    save_state(path, state())
-    again = load_state(path)
+    assert load_state(path, KEY) is None
+    save_state(path, state(), KEY)
+    again = load_state(path, KEY)
     assert again == state()
-    assert json.loads(path.read_text())["version"] == STATE_VERSION == 3
+    saved = json.loads(path.read_text())
+    assert saved["version"] == STATE_VERSION == 4
+    assert saved == sealed(state().to_json())
     assert not list(tmp_path.glob(".audit-*"))  # no temporary file left behind
 
 
-def test_an_older_state_file_is_refused_with_a_way_forward(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [1, 3])
+def test_an_older_state_file_is_refused_with_a_way_forward(tmp_path: Path, version: int) -> None:
     path = tmp_path / "state.json"
-    old = state().to_json() | {"version": 1}
+    old = state().to_json() | {"version": version}
     path.write_text(json.dumps(old))
     with pytest.raises(InputError) as e:
-        load_state(path)
+        load_state(path, KEY)
     assert e.value.field == "--state"
-    assert "version 1" in e.value.message and "kept less of its replay" in e.value.message
+    assert f"version {version}" in e.value.message
+    assert "kept less of its replay" in e.value.message
     assert e.value.fix is not None and "new --state path" in e.value.fix
+
+
+def _erase_findings(body: dict[str, Any]) -> None:
+    body["findings"] = []
+
+
+def _unseal(body: dict[str, Any]) -> None:
+    del body["seal"]
+
+
+def _reseal_with_another_key(body: dict[str, Any]) -> None:
+    body["findings"] = []
+    body["seal"] = sealed({k: v for k, v in body.items() if k != "seal"}, b"\x07" * 32)["seal"]
+
+
+def _blank_seal(body: dict[str, Any]) -> None:
+    body["seal"] = ""
+
+
+def _seal_as_number(body: dict[str, Any]) -> None:
+    body["seal"] = 0
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [_erase_findings, _unseal, _reseal_with_another_key, _blank_seal, _seal_as_number],
+)
+def test_a_state_changed_after_it_was_sealed_is_refused(tmp_path: Path, tamper: Any) -> None:
+    path = tmp_path / "state.json"
+    save_state(path, state(), KEY)
+    body = json.loads(path.read_text())
+    tamper(body)
+    path.write_text(json.dumps(body))
+    with pytest.raises(InputError) as e:
+        load_state(path, KEY)
+    assert e.value.field == "--state"
+    assert "seal" in e.value.message
+    assert e.value.fix is not None and "--state-key" in e.value.fix
+
+
+def test_the_seal_is_over_the_content_not_the_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    save_state(path, state(), KEY)
+    body = json.loads(path.read_text())
+    path.write_text(json.dumps(dict(reversed(list(body.items()))), indent=3))
+    assert load_state(path, KEY) == state()
+
+
+def test_a_state_read_with_another_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    save_state(path, state(), KEY)
+    with pytest.raises(InputError, match="seal"):
+        load_state(path, b"\x07" * 32)
+
+
+def test_the_key_is_made_once_private_and_then_kept(tmp_path: Path) -> None:
+    path = tmp_path / "config" / "carewall" / "audit-state.key"
+    key, made = state_key(path)
+    assert made and len(key) == 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert state_key(path) == (key, False)
+    other, _ = state_key(tmp_path / "another.key")
+    assert other != key
+
+
+def test_a_key_others_can_read_or_write_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "audit-state.key"
+    state_key(path)
+    for mode in (0o640, 0o604, 0o620):
+        os.chmod(path, mode)
+        with pytest.raises(InputError) as e:
+            state_key(path)
+        assert e.value.field == "--state-key"
+        assert e.value.fix is not None and "chmod 600" in e.value.fix
+
+
+@pytest.mark.parametrize("text", ["", "not hex", "ab" * 16, "ab" * 33])
+def test_a_key_file_without_a_key_is_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "audit-state.key"
+    path.write_text(text)
+    os.chmod(path, 0o600)
+    with pytest.raises(InputError) as e:
+        state_key(path)
+    assert e.value.field == "--state-key" and "64 hex digits" in e.value.message
+
+
+def test_the_default_key_lives_in_the_auditors_config_not_beside_the_state(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert default_key_path() == tmp_path / "xdg" / "carewall" / "audit-state.key"
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_key_path() == tmp_path / "home" / ".config" / "carewall" / "audit-state.key"
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        {"version": 4},
+        {"version": 5},
+        {"version": "4"},
         {"root": "not base64!"},
         {"findings": [{"index": "x"}]},
         {"replay": ["not", "an", "object"]},
@@ -79,9 +197,9 @@ def test_an_older_state_file_is_refused_with_a_way_forward(tmp_path: Path) -> No
 )
 def test_a_malformed_state_file_is_refused(tmp_path: Path, change: dict[str, object]) -> None:
     path = tmp_path / "state.json"
-    path.write_text(json.dumps(state().to_json() | change))
+    path.write_text(json.dumps(sealed(state().to_json() | change)))
     with pytest.raises(InputError) as e:
-        load_state(path)
+        load_state(path, KEY)
     assert e.value.field == "--state"
 
 
