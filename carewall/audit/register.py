@@ -4,8 +4,10 @@
 once under an id never used before (its function never changes: a body that changes
 function is retired and registered anew), its name may not name immigration enforcement
 unless its function is ``immigration_enforcement`` (nor, with any other function, hold
-letters carewall cannot read as Latin: such a body counts as named for immigration
-enforcement, failing closed), and it is retired as it was added. A
+letters carewall cannot read as Latin, nor be blank or unprintable: such a body counts as
+named for immigration enforcement, failing closed); a name an immigration-enforcement body
+has had is never another function's, nor the other way round (both bodies then count as
+immigration enforcement); and it is retired as it was added, after its reviewers. A
 reviewer is added at an active organisation, updated there, and retired. The active part
 is handed to the policy engine as a :class:`carewall.policy.Register`, rebuilt only when
 the register changes (the engine caches its entities per Register object).
@@ -17,8 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from carewall.errors import InputError
 from carewall.policy import Organisation, Register, Reviewer
-from carewall.policy.register import has_unreadable_letters, names_immigration_enforcement
+from carewall.policy.register import (
+    check_name,
+    has_unreadable_letters,
+    name_key,
+    names_immigration_enforcement,
+)
 
 __all__ = ["IMMIGRATION", "OrgRecord", "RegisterReplay", "ReviewerRecord"]
 
@@ -64,9 +72,10 @@ class RegisterReplay:
                     "an organisation's function never changes: a body that changes function "
                     "is retired and registered under a new id"
                 ]
-            problems = []
-            immigration_name = names_immigration_enforcement(name)
-            if immigration_name and function != IMMIGRATION:
+            problems = self._name_problems(org_id, name, function)
+            immigration_name = bool(problems) and function != IMMIGRATION
+            if names_immigration_enforcement(name) and function != IMMIGRATION:
+                immigration_name = True
                 problems.append(
                     f"organisation {org_id!r} has a name that names immigration enforcement "
                     f"but the function {function!r}; such a body must have the function "
@@ -92,8 +101,51 @@ class RegisterReplay:
                 f"it was added with at entry {known.index}"
             ]
         known.active = False
+        problems = []
+        staying = sorted(
+            k for k, r in self.reviewers.items() if r.active and r.organisation == org_id
+        )
+        if staying:
+            # The service retires them first, in the same transaction; retire them here so
+            # that none of them acts for a retired body.
+            problems.append(
+                f"retires organisation {org_id!r} while its reviewer(s) "
+                f"{', '.join(repr(k) for k in staying)} are active; reviewers are retired "
+                "before their organisation"
+            )
+            for k in staying:
+                self.reviewers[k].active = False
         self._changed()
-        return []
+        return problems
+
+    def _name_problems(self, org_id: str, name: str, function: str) -> list[str]:
+        """What is wrong with a new organisation's name: not a readable name at all, or
+        the name of a body of the other side of the immigration-enforcement line. Either
+        way a body that is not registered as immigration enforcement then counts as one
+        (fail closed)."""
+        try:
+            check_name(name, field="name")
+        except InputError as e:
+            return [
+                f"organisation {org_id!r} has no readable name (the name {e.message}), so it "
+                "cannot be checked against the immigration-enforcement terms; it is treated "
+                "as naming immigration enforcement"
+            ]
+        key = name_key(name)
+        problems = []
+        for other_id, other in self.orgs.items():
+            if (other.function == IMMIGRATION) == (function == IMMIGRATION):
+                continue
+            if name_key(other.name) != key:
+                continue
+            problems.append(
+                f"organisation {org_id!r} ({function!r}) has the name of {other_id!r} "
+                f"({other.function!r}, entry {other.index}); a body registered again under a "
+                f"new id stays an immigration-enforcement body, and it is treated as one"
+            )
+            if other.function != IMMIGRATION:
+                other.names_immigration = True  # fail closed for the earlier body too
+        return problems
 
     def reviewer(self, entry: Mapping[str, Any], index: int) -> list[str]:
         """Apply a ``reviewer`` entry; return what is wrong with it (empty if nothing)."""

@@ -9,10 +9,17 @@ The same folding serves the policy engine's check that no local rule id reads as
 
 Beyond §2's rule: a term also matches when a break is put inside it ('Immi-gration',
 'Hom e Office'), so long as the match starts and ends on whole words; ``border agency``
-(the former UK Border Agency) is a term too; and a name holding letters that do not fold to
+(the former UK Border Agency) is a term too; so are, as whole words, the other names the
+Home Office and its immigration bodies go by (:data:`WORD_TERMS`: its legal name "the
+Secretary of State for the Home Department", UKVI, HOIE, UKBA, the singular "visa", the
+Border Security Command); a word one typing slip from "immigration" ('Imigration',
+'Immigartion') counts as the word; and a name holding letters that do not fold to
 Latin ones (Cherokee 'Ꮋ', Lisu 'ꓲ', any other script) cannot be checked, so
 :func:`has_unreadable_letters` lets the register refuse it unless the body is an
-immigration-enforcement one.
+immigration-enforcement one. A neutral name ('Compliance Directorate') cannot be caught
+by any name check: the register also refuses a name once used by an
+immigration-enforcement body for a body with another function
+(:mod:`carewall.policy.register`).
 """
 
 from __future__ import annotations
@@ -21,15 +28,19 @@ import re
 import unicodedata
 from typing import Final
 
+from rapidfuzz.distance import OSA
+
 from carewall.errors import InputError
 
 __all__ = [
     "EXTRA_IMMIGRATION_TERMS",
     "IMMIGRATION_TERMS",
     "MAX_NAME_LENGTH",
+    "WORD_TERMS",
     "check_name",
     "fold",
     "has_unreadable_letters",
+    "name_key",
     "names_immigration_enforcement",
 ]
 
@@ -37,6 +48,22 @@ IMMIGRATION_TERMS: Final = ("immigration", "border force", "visas", "home office
 # Not in contract §2, checked all the same: the UK Border Agency was the Home Office's
 # immigration agency until 2013, and a body still called that is one by name.
 EXTRA_IMMIGRATION_TERMS: Final = ("border agency",)
+# Matched as whole words only (inside a word, 'visa' is in 'envisage' and 'hoie' could be
+# anywhere): the Home Office's legal name, its immigration bodies' abbreviations (UK Visas
+# and Immigration, Immigration Enforcement, the UK Border Agency), the singular "visa",
+# and the border bodies of 2024 on (the Border Security Command) and border control.
+WORD_TERMS: Final = (
+    "home department",
+    "ukvi",
+    "hoie",
+    "ukba",
+    "visa",
+    "border security",
+    "border control",
+)
+# A word within one typing slip (a letter missing, added, changed, or two swapped: the
+# optimal string alignment distance) of one of these is read as it.
+_NEAR_WORDS: Final = ("immigration",)
 MAX_NAME_LENGTH: Final = 200  # the ledger's organisation entry allows 200 characters
 
 # Letters that look like Latin ones, mapped before case folding (capitals whose lower case
@@ -91,8 +118,16 @@ def _term_res(term: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
     return re.compile(contiguous), re.compile(rf"(?<![a-z]){spread}(?![a-z])")
 
 
-_TERM_RES: Final = tuple(
-    r for t in IMMIGRATION_TERMS + EXTRA_IMMIGRATION_TERMS for r in _term_res(t)
+def _word_re(term: str) -> re.Pattern[str]:
+    """A term as whole words (a plural too), a space optional where it has one (after
+    folding)."""
+    words = re.escape(term.translate(_LOWER_LOOKALIKES)).replace(r"\ ", " ?")
+    return re.compile(rf"(?<![a-z]){words}s?(?![a-z])")
+
+
+_TERM_RES: Final = (
+    *(r for t in IMMIGRATION_TERMS + EXTRA_IMMIGRATION_TERMS for r in _term_res(t)),
+    *(_word_re(t) for t in WORD_TERMS),
 )
 _DROPPED_CATEGORIES: Final = frozenset({"Mn", "Me", "Cf", "Cc", "Co", "Cn", "Cs"})
 
@@ -144,7 +179,19 @@ def names_immigration_enforcement(name: str) -> bool:
     cannot read is not matched here: see :func:`has_unreadable_letters`.
     """
     folded = fold(name)
-    return any(r.search(folded) for r in _TERM_RES)
+    if any(r.search(folded) for r in _TERM_RES):
+        return True
+    return any(
+        OSA.distance(w, t.translate(_LOWER_LOOKALIKES), score_cutoff=1) <= 1
+        for w in folded.split()
+        for t in _NEAR_WORDS
+    )
+
+
+def name_key(name: str) -> str:
+    """A name as compared for being one body's: folded, with no spaces ('Returns-Liaison
+    Unit', 'RETURNS LIAISON UNIT' and 'Returns Liaison  Unit' are one)."""
+    return fold(name).replace(" ", "")
 
 
 def check_name(value: object, *, field: str) -> str:

@@ -16,6 +16,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from rapidfuzz.distance import OSA
+
 from carewall.errors import PolicyError
 from carewall.ids import is_id
 from carewall.policy.cedar import cedarpy
@@ -44,9 +46,15 @@ _PLEDGE_FOLDED = fold("pledge")
 
 
 def _looks_like_pledge(rule_id: str) -> bool:
-    """True when the first part of a rule id reads as "pledge", however it is spelt."""
+    """True when the first part of a rule id reads as "pledge", however it is spelt: folded
+    ('p1edge'), longer ('pledges'), or within two slips of it ('pledg', 'pleadge', 'plegde';
+    the optimal string alignment distance), since a reader of a decision takes any of them
+    for the pledge. ('ledger' and 'hedge' are that near too, and refused: a local id has
+    no need of them.)"""
     first = fold(rule_id.split("/", 1)[0]).replace(" ", "")
-    return first.startswith(_PLEDGE_FOLDED)
+    return first.startswith(_PLEDGE_FOLDED) or (
+        OSA.distance(first, _PLEDGE_FOLDED, score_cutoff=2) <= 2
+    )
 
 
 RESERVED = frozenset({DEFAULT_DENY, EVALUATION_ERROR, NO_DECISION, UNNAMED_PERMIT})
@@ -157,7 +165,8 @@ def check_local(text: str) -> list[Rule]:
                 f"{where} {verb} {rule_id!r}",
                 field="policy",
                 fix="the pledge is loaded from the package; local rule ids must not start "
-                "with 'pledge' in any spelling",
+                "with 'pledge' in any spelling, nor with a word within two letters of it: "
+                "start them with 'local/'",
             )
         if rule_id in RESERVED or rule_id in seen:
             raise PolicyError(

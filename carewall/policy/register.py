@@ -13,7 +13,9 @@ file, from the database or from a change made through the CLI or the API:
   breaks put inside a term), and any other organisation's name must be readable as Latin
   letters (:func:`has_unreadable_letters`), or it could not be checked;
 - an organisation's function never changes: a body that changes function is retired and
-  registered again under a new id;
+  registered again under a new id, but never away from ``immigration_enforcement`` under
+  its name: a name (:func:`name_key`) an immigration-enforcement body has or had cannot be
+  another function's, nor the other way round (:func:`immigration_name_clash`);
 - a retired organisation can neither request nor hold data, and a retired reviewer cannot
   review: :attr:`Register.organisations` and :attr:`Register.reviewers` hold only the active
   ones, and :meth:`Register.organisation` refuses a retired id by name.
@@ -35,6 +37,7 @@ from carewall.policy.names import (
     IMMIGRATION_TERMS,
     check_name,
     has_unreadable_letters,
+    name_key,
     names_immigration_enforcement,
 )
 from carewall.vocab import vocabulary
@@ -49,9 +52,11 @@ __all__ = [
     "Reviewer",
     "check_name",
     "has_unreadable_letters",
+    "immigration_name_clash",
     "load_register",
     "make_organisation",
     "make_reviewer",
+    "name_key",
     "names_immigration_enforcement",
     "parse_register",
     "register_from_tables",
@@ -148,7 +153,8 @@ def make_organisation(
             field=_field(where, "function"),
             fix=f'set function = "{IMMIGRATION_FUNCTION}"; an organisation whose name '
             "contains immigration, border force, visas or home office (contract §2), or "
-            "border agency, is an immigration-enforcement body",
+            "otherwise names that department or one of its border or visa bodies, is an "
+            "immigration-enforcement body",
         )
     if isinstance(name, str) and function != IMMIGRATION_FUNCTION and has_unreadable_letters(name):
         raise InputError(
@@ -281,6 +287,11 @@ class Register:
                 fix="ids are never reused and an organisation's function never changes: "
                 "register the body under a new id",
             )
+        clash = immigration_name_clash(
+            org, [*self.organisations.values(), *self.retired_organisations.values()]
+        )
+        if clash is not None:
+            raise ConflictError(_CLASH_MESSAGE, field="name", fix=_clash_fix(clash, org.function))
         return _build(
             [*self.organisations.values(), org],
             self.reviewers.values(),
@@ -356,6 +367,42 @@ class Register:
         )
 
 
+_CLASH_MESSAGE: Final = (
+    "the name is one an immigration-enforcement body has in the register (active or "
+    "retired), and the functions differ"
+)
+
+
+def _clash_fix(other: Organisation, function: str) -> str:
+    if function == IMMIGRATION_FUNCTION:
+        return (
+            f"{other.id!r} has that name with the function {other.function!r}: give the "
+            "immigration-enforcement body its own name"
+        )
+    return (
+        f"{other.id!r} is an immigration-enforcement body of that name; a body registered "
+        f"again under a new id stays one: register it with function {IMMIGRATION_FUNCTION!r}"
+    )
+
+
+def immigration_name_clash(
+    org: Organisation, others: Iterable[Organisation]
+) -> Organisation | None:
+    """The body among ``others`` that shares ``org``'s name (:func:`name_key`) when one of
+    the two is an immigration-enforcement body and the other is not, else None.
+
+    Contract §2 lets a body that changes function be retired and registered again under a
+    new id; without this, an immigration-enforcement body could come back, under its own
+    name, as police.
+    """
+    key = name_key(org.name)
+    immigration = org.function == IMMIGRATION_FUNCTION
+    for other in others:
+        if (other.function == IMMIGRATION_FUNCTION) != immigration and name_key(other.name) == key:
+            return other
+    return None
+
+
 def _build(
     orgs: Iterable[Organisation],
     reviewers: Iterable[Reviewer],
@@ -418,6 +465,11 @@ def register_from_tables(orgs_raw: Sequence[Any], revs_raw: Sequence[Any]) -> Re
                 f"duplicate id {org.id!r}",
                 field=f"{where}.id",
                 fix="ids must be unique, and are never reused after retirement",
+            )
+        clash = immigration_name_clash(org, [*active.values(), *retired.values()])
+        if clash is not None:
+            raise InputError(
+                _CLASH_MESSAGE, field=f"{where}.name", fix=_clash_fix(clash, org.function)
             )
         (retired if org.retired_at else active)[org.id] = org
     reviewers: dict[str, Reviewer] = {}
