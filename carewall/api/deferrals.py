@@ -26,8 +26,8 @@ from carewall.api.paging import (
     link_next,
     page_in_memory,
 )
-from carewall.api.requests import REQUEST_ID, service_of
-from carewall.errors import InputError, NotFoundError
+from carewall.api.requests import REQUEST_ID, service_of, summary_in_scope
+from carewall.errors import InputError
 from carewall.service import RequestRecord, Service
 
 __all__ = ["router"]
@@ -61,19 +61,12 @@ def _due_by(service: Service, due: str | None) -> str | None:
 
 
 def _held_by_caller(service: Service, principal: Principal, request_id: str) -> None:
-    """Refuse (403) unless the request exists and the caller's organisation holds it.
+    """Refuse (404) unless the request exists and the caller's organisation holds it.
 
-    A request missing and one held elsewhere get the same answer, so ids reveal nothing.
+    A request missing and one held elsewhere get the same 404 as on every other route
+    (:func:`carewall.api.requests.summary_in_scope`), so ids reveal nothing.
     """
-    try:
-        holder = service.summary(request_id).holder  # one row, not the whole record
-    except NotFoundError:
-        holder = None
-    if holder != principal.organisation:
-        raise ForbiddenError(
-            "no request with this id is held by your organisation",
-            fix="only a reviewer at the organisation holding the data can change its deferral",
-        )
+    summary_in_scope(service, principal, request_id)  # one row, not the whole record
 
 
 @router.get(

@@ -9,7 +9,7 @@ reveal nothing.
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -25,12 +25,35 @@ from carewall.service import RequestRecord, RequestSummary, Service, Submitted
 from carewall.service.idempotency import check_key
 from carewall.service.records import Replayed
 
-__all__ = ["REQUEST_ID", "as_seen_by", "in_scope", "record_in_scope", "router", "service_of"]
+__all__ = [
+    "REQUEST_ID",
+    "RequestState",
+    "as_seen_by",
+    "in_scope",
+    "record_in_scope",
+    "router",
+    "service_of",
+]
 
 REQUEST_ID = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="request id")]
+# Every stage and outcome (carewall.service.lifecycle Stage and Outcome; the DPO pages'
+# STATES), outcomes first: a typo is a 422 naming ``state`` and listing these, never a
+# silently empty list.
+RequestState = Literal[
+    "refused",
+    "review",
+    "released",
+    "withdrawn",
+    "received",
+    "decided",
+    "reviewed",
+    "appealed",
+    "upheld",
+    "overturned",
+]
 STATE = Annotated[
-    str | None,
-    Query(pattern=r"^[a-z_]{1,32}$", description="a stage (e.g. decided) or an outcome"),
+    RequestState | None,
+    Query(description="a stage (e.g. decided) or an outcome (e.g. refused)"),
 ]
 
 router = APIRouter(prefix="/api/requests", tags=["requests"])

@@ -3,8 +3,9 @@
 The request id and access code come from the subject's notice and travel in the request
 body, never in the URL, so they cannot end up in access logs, proxies or browser history.
 No bearer token is needed; a wrong code answers 401 and says nothing about the request.
-Repeated wrong codes, for one request id or from one client, answer 429 with
-``Retry-After`` for a while (:mod:`carewall.api.ratelimit`), so codes cannot be guessed.
+Repeated wrong codes from one client, for one request id or over all, answer 429 with
+``Retry-After`` for a while (:mod:`carewall.api.ratelimit`), so codes cannot be guessed;
+one client's wrong codes never block another (request ids are public).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ _T = TypeVar("_T")
 
 _LIMITED: dict[int | str, dict[str, Any]] = {
     429: {
-        "description": "too many wrong codes for this request id or from this client; "
+        "description": "too many wrong codes from this client (for this request id, or "
+        "over all); "
         "wait the number of seconds in Retry-After",
         "headers": {"Retry-After": {"schema": {"type": "integer"}}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from carewall.errors import AuthError, InputError
+from carewall.errors import AuthError, ConflictError, InputError
 from carewall.service import logentries as le
 from carewall.service import tables as t
 from carewall.service.lifecycle import Action, Outcome, next_stage
@@ -20,6 +20,22 @@ if TYPE_CHECKING:
     from carewall.service.facade import Service
 
 __all__ = ["lodge_appeal", "withdraw"]
+
+
+def _subject_cannot_appeal() -> ConflictError:
+    """A subject's appeal that the lifecycle refuses, in words that say nothing of why.
+
+    The request is already appealed (perhaps by another subject of it) or decided on appeal.
+    One appeal per request is all the product takes for now, but a subject must learn
+    nothing of the request beyond their own part: not its stage, nor that someone else
+    appealed. So every such refusal reads the same.
+    """
+    return ConflictError(
+        "this request can no longer be appealed here",
+        field="request",
+        fix="contact the data protection officer at the organisation named in your notice "
+        "(the one that shared your information) to ask for the decision to be looked at again",
+    )
 
 
 def lodge_appeal(
@@ -38,7 +54,12 @@ def lodge_appeal(
     action = Action.APPEAL_REQUESTER if by == "requester" else Action.APPEAL_SUBJECT
     with svc._write() as conn:
         row = svc._lock_row(conn, id)
-        stage = next_stage(row.stage, row.outcome, action)
+        try:
+            stage = next_stage(row.stage, row.outcome, action)
+        except ConflictError as e:
+            if by == "requester":
+                raise  # the requester may know its own request's stage and outcome
+            raise _subject_cannot_appeal() from e
         now = le.rfc3339(svc.clock())
         idx = svc.ledger.append_in(conn, [le.appeal_entry(id, by, "lodged", now)])
         conn.execute(

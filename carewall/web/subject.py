@@ -2,8 +2,10 @@
 
 The pages do what ``POST /api/subject/view`` and ``/api/subject/appeal`` do, through the
 same service methods and under the same limiter (:mod:`carewall.api.ratelimit`): a wrong
-code counts as a failure for the request id and the client, and a blocked visitor is told
-how long to wait (429, ``Retry-After``) before the code is even checked. The request id
+code counts as a failure for the client, and for the request id from that client, and a
+blocked visitor is told how long to wait (429, ``Retry-After``) before the code is even
+checked. Only a visitor's own wrong codes block them: someone else's, for the same request
+id, never lock the person out of their page or their appeal. The request id
 and access code travel only in form bodies: the result is rendered straight from the POST,
 and the appeal form carries them back as hidden fields, so the code is never in a URL, a
 query string, a cookie or the browser's history. A wrong id or code gets one message,

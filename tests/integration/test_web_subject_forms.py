@@ -182,7 +182,7 @@ def test_blank_fields_get_their_own_messages_and_count_for_nothing(subject: Subj
 
 def test_repeated_wrong_codes_are_rate_limited_like_the_api(subject: Subject) -> None:
     c = subject.client("10.0.0.1")
-    api_client = subject.client("10.0.0.2")
+    api_client = subject.client("10.0.0.1")  # the same address: only its own failures count
     for _ in range(3):  # the pages and the API count on the same limiter
         assert look(c, subject.request_id, "guess").status_code == 401
     for _ in range(2):
