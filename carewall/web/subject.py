@@ -15,7 +15,7 @@ whichever was wrong, that says nothing about whether the request exists.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse
 
 from carewall.api.ratelimit import limiter_of
 from carewall.api.requests import service_of
+from carewall.deadlines import APPEAL_DAYS
 from carewall.errors import AuthError, CarewallError, RateLimitError
 from carewall.ids import is_id
 from carewall.service import Service, SubjectView
@@ -82,6 +83,16 @@ def when(stamp: str | None) -> str:
         return stamp or ""
     suffix = " (UTC)" if _UK is UTC else ""
     return f"{t.day} {t:%B %Y} at {t.hour % 12 or 12}:{t:%M}{'am' if t.hour < 12 else 'pm'}{suffix}"
+
+
+def decide_by(lodged: str | None) -> str:
+    """The day an appeal lodged at ``lodged`` must be decided by, as ``4 March 2027``
+    (:data:`carewall.deadlines.APPEAL_DAYS` later, UK time); "" if ``lodged`` is no time."""
+    try:
+        t = (datetime.fromisoformat(str(lodged)) + timedelta(days=APPEAL_DAYS)).astimezone(_UK)
+    except ValueError:
+        return ""
+    return f"{t.day} {t:%B %Y}"
 
 
 def _credentials(form: dict[str, str]) -> tuple[str, str, list[dict[str, str]]]:
@@ -200,6 +211,7 @@ def _result(
         "appeal": view.appeal,
         "appeal_lodged": when(view.appeal.lodged_at) if view.appeal else "",
         "appeal_decided": when(view.appeal.decided_at) if view.appeal else "",
+        "appeal_decide_by": decide_by(view.appeal.lodged_at) if view.appeal else "",
         "check": check_view(
             service, view, [w.key for w in getattr(request.app.state, "witnesses", ())]
         ),
@@ -297,5 +309,9 @@ async def my_data_appeal(request: Request) -> HTMLResponse:
         return _result(
             request, service, view, code, errors=problems, grounds=grounds, status=status
         )
-    context = {"title": "Appeal sent", "view": view}
+    context = {
+        "title": "Appeal sent",
+        "view": view,
+        "appeal_decide_by": decide_by(view.appeal.lodged_at) if view.appeal else "",
+    }
     return render(request, "my_data_appeal_sent.html", context)

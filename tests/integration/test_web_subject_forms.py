@@ -12,6 +12,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,9 +23,10 @@ from httpx import Response
 from carewall import labels
 from carewall.api.models import SubjectAppealIn, SubjectViewIn
 from carewall.api.ratelimit import FailureLimiter
+from carewall.deadlines import APPEAL_DAYS
 from carewall.ledger.keys import create_key
 from carewall.service import Service
-from carewall.web.subject import CODE_MAX, GROUNDS_MAX
+from carewall.web.subject import CODE_MAX, GROUNDS_MAX, decide_by
 
 WINDOW = 15 * 60
 WRONG = "The request ID and access code do not match"
@@ -254,6 +256,12 @@ def test_an_appeal_is_lodged_once_and_shown_after(subject: Subject) -> None:
     assert subject.appeals() == 1
     lodged = subject.svc.get(subject.request_id).appeal
     assert lodged is not None and lodged.grounds == "The address is not mine.\nPlease check."
+    # the day it must be decided by: APPEAL_DAYS after it was lodged, as the auditor counts
+    # (the page says it in UK time, one day either side of UTC at most)
+    by = decide_by(lodged.lodged_at)
+    assert f"They must decide by {by}." in r.text
+    day = datetime.fromisoformat(lodged.lodged_at) + timedelta(days=APPEAL_DAYS)
+    assert abs((datetime.strptime(by, "%d %B %Y").date() - day.date()).days) <= 1
     again = appeal(c, subject, "And again")
     assert again.status_code == 409
     assert summary(again) == [
@@ -263,6 +271,7 @@ def test_an_appeal_is_lodged_once_and_shown_after(subject: Subject) -> None:
     assert subject.appeals() == 1
     shown = look(c, subject.request_id, subject.code)
     assert "Your appeal" in shown.text and "The address is not mine." in shown.text
+    assert f"They must decide it by {by}." in shown.text
 
 
 @pytest.mark.parametrize(
