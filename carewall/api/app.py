@@ -29,6 +29,7 @@ from carewall.api import (
     statistics,
     subject,
 )
+from carewall.api.bodies import JSONBodyMiddleware
 from carewall.api.errors import install_error_handlers
 from carewall.api.log import make_log_router
 from carewall.api.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
@@ -136,6 +137,10 @@ def create_app(
         description="A verifiable data firewall for public services.",
         docs_url=None,
         redoc_url=None,
+        # No 307 to the other spelling of a path: Starlette builds it from the Host header
+        # the client sent, before any token is checked. A path is spelled one way; any
+        # other is a plain 404 in the one error shape.
+        redirect_slashes=False,
     )
     app.state.service = service
     app.state.store = service.store
@@ -161,7 +166,11 @@ def create_app(
     web.install(app)
     # Outermost first: headers go on every response, including a 413 from the limit.
     # A request document lists its subjects: 16 MiB holds about 230,000 of them.
-    larger = {("POST", "/api/requests"): max(max_body, max_request_body)}
+    submit = ("POST", "/api/requests")
+    larger = {submit: max(max_body, max_request_body)}
+    # Every JSON body is read strictly (each key once, UTF-8) inside the limit; the
+    # request document's route reads its own, with the document's decoder.
+    app.add_middleware(JSONBodyMiddleware, own_parsers={submit})
     app.add_middleware(BodyLimitMiddleware, max_body=max_body, larger=larger)
     app.add_middleware(SecurityHeadersMiddleware)
 

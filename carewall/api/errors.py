@@ -8,6 +8,7 @@ anything unexpected becomes a bare 500 that never shows a stack trace or interna
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +20,7 @@ from starlette.requests import ClientDisconnect
 
 from carewall.errors import CarewallError
 
-__all__ = ["error_body", "install_error_handlers"]
+__all__ = ["FIELD_PART_MAX", "error_body", "field_part", "install_error_handlers"]
 
 _log = logging.getLogger("carewall.api")
 
@@ -49,11 +50,34 @@ def error_body(
     return out
 
 
+# A reported field's name is cut to this many characters per part: an unknown key is the
+# caller's own text, and 100,000 characters of it must not come back...
+FIELD_PART_MAX = 40
+# ... and a whole field to this many, however many parts (dots in a key) it has.
+_FIELD_MAX = 200
+_LONG_PART = re.compile(rf"[^.\[\]]{{{FIELD_PART_MAX + 1},}}")
+
+# FastAPI's own answer to a body it could not read (not JSON: a form, say).
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
+def field_part(part: object) -> str:
+    """One part of a reported field's path, cut to :data:`FIELD_PART_MAX` characters."""
+    return str(part)[:FIELD_PART_MAX]
+
+
+def _cut_field(field: str) -> str:
+    """A field path built elsewhere (``a.b[0].c``), each part cut as :func:`field_part` does."""
+    return _LONG_PART.sub(lambda m: m.group()[:FIELD_PART_MAX], field)[:_FIELD_MAX]
+
+
 def _field_of(loc: Sequence[Any]) -> str:
     # FastAPI locations start with where the value came from ("query", "body", "path").
-    parts = [str(p) for p in loc]
+    parts = [field_part(p) for p in loc]
     if parts and parts[0] in ("query", "path", "body", "header", "cookie"):
-        parts = parts[1:]
+        source, parts = parts[0], parts[1:]
+        if not parts:  # the whole body (or query…) is at fault: an empty body, an array
+            return source
     return ".".join(parts) or "request"
 
 
@@ -73,11 +97,15 @@ def _page(request: Request, status: int, body: dict[str, Any]) -> Response | Non
 
 async def _carewall_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, CarewallError)
-    page = _page(request, exc.status, exc.diagnostics())
+    body = exc.diagnostics()
+    if isinstance(body.get("field"), str):
+        # The service names an unknown key of a request document whole (policy/document.py).
+        body["field"] = _cut_field(body["field"])
+    page = _page(request, exc.status, body)
     if page is not None:
         return page
     headers = {"Retry-After": "5"} if exc.status == 503 else None
-    return JSONResponse(exc.diagnostics(), status_code=exc.status, headers=headers)
+    return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -86,12 +114,15 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     first = errors[0] if errors else {}
     field = _field_of(first.get("loc", ()))
     kind = str(first.get("type", ""))
+    fix = "correct this field and retry"
     # The input value is deliberately left out: it may be personal data.
-    if kind == "missing":
+    if kind == "json_invalid":  # FastAPI's own JSON reader (api/bodies.py reads first)
+        field, message, fix = "body", "is not valid JSON", "send one UTF-8 JSON object"
+    elif kind == "missing":
         message = "this parameter is required"
     else:
         message = str(first.get("msg", "invalid value"))
-    body = error_body("invalid_input", message, field=field, fix="correct this field and retry")
+    body = error_body("invalid_input", message, field=field, fix=fix)
     if len(errors) > 1:
         body["fields"] = [_field_of(e.get("loc", ())) for e in errors]
     return JSONResponse(body, status_code=422)
@@ -99,6 +130,17 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        if isinstance(exc.__cause__, ClientDisconnect):  # FastAPI's wrapping of one
+            return await _disconnected(request, exc.__cause__)
+        # A body FastAPI could not read (a JSON body never gets here: api/bodies.py reads it).
+        unreadable = error_body(
+            "invalid_input",
+            "could not be read",
+            field="body",
+            fix="send one UTF-8 JSON object, or the form as the page sends it",
+        )
+        return _page(request, 422, unreadable) or JSONResponse(unreadable, status_code=422)
     code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code < 500 else "internal")
     detail = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
     page = _page(request, exc.status_code, error_body(code, detail))

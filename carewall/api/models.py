@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from carewall.api.auth import Role
+from carewall.api.errors import field_part
 from carewall.errors import InputError
 from carewall.ids import PATTERNS
 from carewall.service.records import AppealRecord, RequestRecord
@@ -122,7 +123,7 @@ def _facts_named(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         err = e.errors(include_url=False)[0]
         field = "facts"
         for part in err["loc"]:
-            field += f"[{part}]" if isinstance(part, int) else f".{str(part)[:40]}"
+            field += f"[{part}]" if isinstance(part, int) else f".{field_part(part)}"
         message, fix = _FACT_ERRORS.get(
             err["type"], (str(err.get("msg", "is invalid")), "see the API schema")
         )
