@@ -29,8 +29,12 @@ def test_an_immigration_name_needs_the_immigration_function() -> None:
         [problem] = r.organisation(org(f"body-{n}", name, "police"), 10 + n)
         assert "names immigration enforcement" in problem
     assert r.is_immigration("body-0")  # counted as such whatever the log claims
-    assert r.organisation(org("hoie", "Home Office Immigration Enforcement",
+    assert r.organisation(org("hoie", "Immigration Enforcement North",
                               "immigration_enforcement"), 20) == []  # fmt: skip
+    # under the police body's name, though, it is a finding (one name, one side)
+    [clash] = r.organisation(org("hoie-2", "Home Office Immigration Enforcement",
+                                 "immigration_enforcement"), 21)  # fmt: skip
+    assert "has the name of 'body-0'" in clash
 
 
 def test_an_id_is_never_used_twice_not_even_after_retirement() -> None:
