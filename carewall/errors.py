@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "FIELD_PART_MAX",
     "AuthError",
     "CarewallError",
     "ConflictError",
@@ -24,6 +25,10 @@ __all__ = [
     "UnavailableError",
     "VerificationError",
 ]
+
+# A reported field's path is cut to this many characters a part: an unknown key is the
+# caller's own text, and must not come back at any length.
+FIELD_PART_MAX = 40
 
 
 class CarewallError(Exception):

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from carewall.errors import CarewallError
+from carewall.errors import FIELD_PART_MAX, CarewallError
 
 __all__ = ["FIELD_PART_MAX", "error_body", "field_part", "install_error_handlers"]
 
@@ -50,10 +50,8 @@ def error_body(
     return out
 
 
-# A reported field's name is cut to this many characters per part: an unknown key is the
-# caller's own text, and 100,000 characters of it must not come back...
-FIELD_PART_MAX = 40
-# ... and a whole field to this many, however many parts (dots in a key) it has.
+# A reported field's name is cut to FIELD_PART_MAX characters per part (carewall.errors),
+# and a whole field to this many, however many parts (dots in a key) it has.
 _FIELD_MAX = 200
 _LONG_PART = re.compile(rf"[^.\[\]]{{{FIELD_PART_MAX + 1},}}")
 

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from carewall.errors import InputError
+from carewall.errors import FIELD_PART_MAX, InputError
 from carewall.ids import is_id
 from carewall.policy.offences import (
     UNLISTED_IMMIGRATION_ACT,
@@ -201,10 +201,16 @@ TYPE_NAMES: Final = {
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
-    """``("subjects", 0, "ref")`` -> ``subjects[0].ref``; the empty path is ``request``."""
+    """``("subjects", 0, "ref")`` -> ``subjects[0].ref``; the empty path is ``request``.
+
+    Each key is cut to FIELD_PART_MAX characters: an unknown key is the caller's own text."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            key = str(part)[:FIELD_PART_MAX]
+            out += f".{key}" if out else key
     return out or "request"
 
 

@@ -308,3 +308,20 @@ def test_a_reader_that_differs_is_caught(
     assert _by_document(data, register) == _by_models(data, register)
     monkeypatch.setattr(document, "_has_surrogate", lambda s: False)
     assert _by_document(data, register) != _by_models(data, register)
+
+
+@pytest.mark.parametrize("where", ["top", "subject"])
+def test_an_unknown_key_comes_back_cut_to_forty_characters(register: Register, where: str) -> None:
+    """An unknown key is the caller's own text: both readers name it, cut short, so the
+    CLI's error (no HTTP layer to cut it) never repeats 100,000 characters of it."""
+    data = request()
+    key = "k" * 100_000
+    if where == "top":
+        data[key] = 1
+    else:
+        data["subjects"][0][key] = 1
+    raw = json.dumps(data).encode()
+    got = _by_document(raw, register)
+    assert got == _by_models(raw, register)
+    assert got[0] == "refused"
+    assert got[1].endswith("k" * 40) and "k" * 41 not in got[1]
