@@ -6,7 +6,7 @@ the outside auditor (to fail what is late), so both judge by the same numbers.
 
 from __future__ import annotations
 
-__all__ = ["APPEAL_DAYS"]
+__all__ = ["APPEAL_DAYS", "MAX_DESTRUCTION_DAYS"]
 
 # An appeal is decided within this many days of being lodged. The contract sets no time;
 # this is UK GDPR Art. 12(3)'s outer limit for answering a data subject (one month, which
@@ -14,3 +14,7 @@ __all__ = ["APPEAL_DAYS"]
 # an honest holder who used the extension is never failed: three calendar months are at
 # most 92 days.
 APPEAL_DAYS = 92
+
+# A withdrawn agreement's data is destroyed within this many days of the withdrawal, at
+# most (the holder's DPO chooses, 30 by default).
+MAX_DESTRUCTION_DAYS = 365

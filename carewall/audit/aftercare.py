@@ -287,3 +287,26 @@ def on_withdrawal(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> N
 def on_deletion(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
     if not rp.register.is_active(e["holder"]):
         rp.find(index, "deletion", f"holder {e['holder']!r} is not an active organisation")
+    if e["records"] < 1:
+        rp.find(index, "deletion", "deleted no records; a deletion certifies what went")
+    earlier = rp.agreements.deletions.get(e["certificate"])
+    if earlier is not None:
+        # One deletion, one certificate: logged again only by the destruction it answers,
+        # which must be the very next entry (judged there, or at the next entry).
+        rp.agreements.repeated = [index, e["certificate"], earlier[0]]
+
+
+def check_repeated(rp: Replay, index: int) -> None:
+    """After entry ``index``: a deletion that repeated an earlier one's certificate and
+    was not followed at once by the destruction registering it is a finding."""
+    repeated = rp.agreements.repeated
+    if repeated is not None and repeated[0] < index:
+        first = repeated[2]
+        rp.find(
+            repeated[0],
+            "deletion",
+            f"holds the certificate of an earlier deletion (entry {first}); one "
+            "certificate certifies one deletion, logged again only by the destruction it "
+            "answers, as the next entry",
+        )
+        rp.agreements.repeated = None

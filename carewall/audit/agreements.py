@@ -22,9 +22,10 @@ Overdue destruction is not a finding (the log is honest about it): it is a stati
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from carewall.deadlines import MAX_DESTRUCTION_DAYS
 from carewall.errors import CarewallError
 from carewall.policy.agreements import TERM_FIELDS, ReleaseIndex, pledge_breaches
 from carewall.policy.offences import public_offence
@@ -43,9 +44,13 @@ class AgreementReplay:
     def __init__(self) -> None:
         self.agreements: dict[str, dict[str, Any]] = {}  # id -> its latest entry
         self.releases = ReleaseIndex()
-        # certificate -> [index, holder, categories, time] of its latest deletion entry
-        # (a state file written before times were kept has rows of three)
+        # certificate -> [index, holder, categories, time, records] of its latest deletion
+        # entry (a state file written before times, or records, were kept has shorter rows)
         self.deletions: dict[str, list[Any]] = {}
+        # A deletion entry whose certificate an earlier one holds: [index, certificate]. Only
+        # a destruction registered by the very next entry may log a certificate again
+        # (within one run: checkpoints never split the two).
+        self.repeated: list[Any] | None = None
         self.certificates: dict[str, str] = {}  # certificate -> the agreement it destroyed
 
     def observe(self, index: int, e: Mapping[str, Any]) -> None:
@@ -55,7 +60,13 @@ class AgreementReplay:
         elif e["kind"] == "deletion":
             # The latest: a certificate's deletion may be logged by its holder's own purge
             # before the holder of an agreement registers it (and logs it again).
-            self.deletions[e["certificate"]] = [index, e["holder"], e["categories"], e["time"]]
+            self.deletions[e["certificate"]] = [
+                index,
+                e["holder"],
+                e["categories"],
+                e["time"],
+                e["records"],
+            ]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -98,6 +109,14 @@ def _dates(e: Mapping[str, Any]) -> list[str]:
         problems.append("the agreement ends before it starts")
     if e["due"] is not None and e["due"] <= e["time"][:10]:
         problems.append("the destruction is due on or before the day it was asked for")
+    day = date.fromisoformat(e["time"][:10])
+    if e["due"] is not None and date.fromisoformat(e["due"]) > day + timedelta(
+        days=MAX_DESTRUCTION_DAYS
+    ):
+        problems.append(
+            f"the destruction is due more than {MAX_DESTRUCTION_DAYS} days after the day it "
+            "was asked for; it could be put off for ever"
+        )
     return problems
 
 
@@ -200,6 +219,8 @@ def _certificate(
     missing = sorted(set(e["released"]) - set(categories))
     if missing:
         return [f"names the deletion at entry {index}, which does not cover {', '.join(missing)}"]
+    if len(logged) > 4 and not logged[4]:
+        return [f"names the deletion at entry {index}, which deleted no records"]
     logged_time = logged[3] if len(logged) > 3 else None
     if logged_time is not None and str(logged_time)[:10] < withdrawal["time"][:10]:
         return [
@@ -227,3 +248,10 @@ def on_agreement(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> No
         rp.agreements.agreements[e["agreement"]] = dict(e)
     if e["action"] == "destroyed" and not problems:
         rp.agreements.certificates[e["certificate"]] = e["agreement"]
+    repeated = rp.agreements.repeated
+    if (
+        repeated is not None
+        and e["action"] == "destroyed"
+        and repeated[:2] == [index - 1, e["certificate"]]
+    ):
+        rp.agreements.repeated = None  # the destruction that logs it again

@@ -111,6 +111,8 @@ class Replay:
         _HANDLERS[kind](self, index, entry, fits)
         if kind in _OBSERVED:
             self.agreements.observe(index, entry)
+        if self.agreements.repeated is not None:
+            aftercare.check_repeated(self, index)
         tally = self.tally
         if tally is not None:
             try:
@@ -170,6 +172,7 @@ class Replay:
         if self.chain is not None:
             self.find(size, "end", f"the log ends where {self.chain.expecting()} was expected")
             self.chain = None
+        aftercare.check_repeated(self, size)
         aftercare.check_overdue(self, size)
         self.replayed.clear()
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from rapidfuzz.distance import OSA
+
 from carewall.ids import is_id
 from carewall.vocab import vocabulary
 
@@ -38,7 +40,12 @@ __all__ = [
 UNLISTED: Final = "unlisted"
 _ACT = re.compile(r"([a-z_]+_[0-9]{4})_s[0-9]", re.ASCII)
 # Words that make an Act one about immigration (the list's immigration Acts all have one).
-_IMMIGRATION_WORDS: Final = frozenset({"immigration", "asylum", "nationality", "borders"})
+# Words of an Act's id that make it an immigration Act (the Illegal Migration Act 2023,
+# the UK Borders Act 2007, ...); a word one typing slip from one of them counts too
+# ('imigration', 'inmigration', 'immigartion'), as names.py reads 'immigration'.
+_IMMIGRATION_WORDS: Final = frozenset(
+    {"immigration", "asylum", "nationality", "borders", "border", "migration", "deportation"}
+)
 UNLISTED_IMMIGRATION_ACT: Final = (
     "names an Act about immigration, asylum, nationality or borders that is not on the "
     "packaged list of Acts"
@@ -81,7 +88,15 @@ def unlisted_immigration_act(offence: str) -> bool:
     act = act_of(offence)
     if act is None or act in vocabulary()["act"]:
         return False
-    return not _IMMIGRATION_WORDS.isdisjoint(act.split("_"))
+    return any(_immigration_word(w) for w in act.split("_"))
+
+
+def _immigration_word(word: str) -> bool:
+    if word in _IMMIGRATION_WORDS:
+        return True
+    return len(word) >= 7 and any(
+        OSA.distance(word, w, score_cutoff=1) <= 1 for w in _IMMIGRATION_WORDS
+    )
 
 
 def public_offence(offence: str | None) -> str | None:

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection, Row
 
 from carewall.clean.certificate import certificate_sha256, open_certificate
+from carewall.deadlines import MAX_DESTRUCTION_DAYS
 from carewall.entries import AgreementEntry
 from carewall.errors import ConflictError, InputError, NotFoundError
 from carewall.ids import check_id
@@ -203,8 +204,10 @@ def withdraw_agreement(
 ) -> AgreementRecord:
     """Withdraw a registered agreement; count what went under it; ask for its destruction."""
     check_id(agreement_id, "organisation", field="id")
-    if isinstance(due_days, bool) or not 1 <= due_days <= 365:
-        raise InputError("must be 1 to 365 days", field="due_days", fix="e.g. 30")
+    if isinstance(due_days, bool) or not 1 <= due_days <= MAX_DESTRUCTION_DAYS:
+        raise InputError(
+            f"must be 1 to {MAX_DESTRUCTION_DAYS} days", field="due_days", fix="e.g. 30"
+        )
     with write() as conn:
         row = _row(conn, agreement_id, lock=True)
         if row.state != "registered":
@@ -241,7 +244,15 @@ def withdraw_agreement(
         return _record(_row(conn, agreement_id), _today(svc))
 
 
-def _verifier(row: Row[Any], given: str | None) -> Verifier:
+def _material(vkey: str) -> str:
+    """The base64 of a parsed vkey's algorithm and public key (its last part)."""
+    return vkey.strip().rsplit("+", 1)[-1]
+
+
+def _verifier(row: Row[Any], given: str | None, own: str) -> Verifier:
+    """The recipient's key: pinned at registration, or ``given`` now when none was; never
+    this instance's own log key ``own`` (the holder cannot certify the recipient's
+    deletion)."""
     pinned = row.recipient_key
     if pinned and given and pinned.strip() != given.strip():
         raise InputError(
@@ -257,11 +268,19 @@ def _verifier(row: Row[Any], given: str | None) -> Verifier:
             fix="pass the recipient's published verifier key (name+hex8+base64)",
         )
     try:
-        return Verifier.from_vkey(vkey.strip())
+        verifier = Verifier.from_vkey(vkey.strip())
     except (ValueError, Exception) as e:  # a malformed key, however it fails to parse
         raise InputError(
             "is not a verifier key", field="recipient_key", fix="name+hex8+base64, as published"
         ) from e
+    # The key material (algorithm and public key), whatever name either is published under.
+    if _material(vkey) == _material(own):
+        raise InputError(
+            "is this instance's own log key: the holder cannot certify the recipient's deletion",
+            field="recipient_key",
+            fix="use the key the recipient publishes for its own log",
+        )
+    return verifier
 
 
 def destroyed(
@@ -283,7 +302,8 @@ def destroyed(
                 fix="a certificate is registered once, for a withdrawn agreement under which "
                 "data was released",
             )
-        body = open_certificate(certificate, _verifier(row, recipient_key))
+        own = svc.ledger.verifier_key
+        body = open_certificate(certificate, _verifier(row, recipient_key, own))
         if body.get("holder") != row.recipient:
             raise InputError(
                 "was issued by another organisation than the agreement's recipient",
@@ -296,6 +316,14 @@ def destroyed(
                 "does not cover every category released under the agreement: " + ", ".join(missing),
                 field="certificate",
                 fix="the recipient must delete, and certify, every category it received",
+            )
+        records = body.get("records")
+        if isinstance(records, bool) or not isinstance(records, int) or records < 1:
+            raise InputError(
+                "deleted no records, so it cannot answer a request to destroy data released "
+                "under the agreement",
+                field="certificate",
+                fix="the recipient must delete the records it received, and certify that",
             )
         issued = str(body.get("issued", ""))[:10]
         if issued < str(row.withdrawn_at)[:10]:
