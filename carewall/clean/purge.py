@@ -8,7 +8,10 @@ the log without an entry.
 
 - SQLite and PostgreSQL: one transaction in the source database itself (``BEGIN
   IMMEDIATE`` / ``LOCK TABLE``), ``UPDATE … SET col = NULL WHERE <date range>`` or ``ALTER
-  TABLE … DROP COLUMN``, and the re-scan inside that transaction, before the commit.
+  TABLE … DROP COLUMN``, and the re-scan inside that transaction, before the commit: of
+  the purged tables (within the date range) and of every other table, whole, compared with
+  its scan before the purge (no value may have been copied elsewhere). A purged table with
+  triggers (or PostgreSQL rules) is refused: they could keep copies of what is deleted.
 - CSV and Parquet: each purged file is written anew beside the original, re-scanned, and
   only then moved over it with :func:`os.replace` (atomic per file).
 """
@@ -85,6 +88,7 @@ class PurgePlan:
     action: Action
     date_range: DateRange | None
     tables: tuple[PlannedTable, ...]
+    skipped: tuple[str, ...] = ()  # files of a folder neither scanned nor purged
 
     @property
     def categories(self) -> list[str]:
@@ -113,6 +117,7 @@ class PurgePlan:
                 }
                 for t in self.tables
             ],
+            "skipped": list(self.skipped),
         }  # fmt: skip
 
 
@@ -165,7 +170,9 @@ def plan(
                 int(row[-1]),
             )
         )
-    return PurgePlan(source.label, source.kind, action, date_range, tuple(planned))
+    return PurgePlan(
+        source.label, source.kind, action, date_range, tuple(planned), tuple(source.skipped)
+    )
 
 
 # ----- applying ----------------------------------------------------------------------------
@@ -185,15 +192,44 @@ def _batches(fetchmany: Callable[[int], Sequence[Any]]) -> Iterator[Sequence[Any
         yield batch
 
 
+def _lock(source: SqliteSource | PostgresSource, p: PurgePlan) -> None:
+    """Inside the open transaction, before anything is read: lock the purged tables
+    (PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` did) and refuse those with triggers (the
+    lock also keeps one from being created until the commit)."""
+    for t in p.tables:
+        if isinstance(source, PostgresSource):
+            target = source.qualified(t.table)
+            source.conn.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
+        _refuse_triggers(source, t.table)
+
+
+def _refuse_triggers(source: SqliteSource | PostgresSource, table: str) -> None:
+    """A trigger (or PostgreSQL rule) on a purged table may copy the values being deleted
+    into another table (an audit history, say) inside the purge's own transaction."""
+    found = source.triggers(table)
+    if found:
+        undo = (
+            "DROP TRIGGER, re-created after the purge"
+            if isinstance(source, SqliteSource)
+            else "ALTER TABLE … DISABLE TRIGGER USER (DROP RULE for a rule), re-enabled after"
+        )
+        raise ScanError(
+            f"table {table!r} has {len(found)} trigger(s) ({', '.join(found)}), which may "
+            "keep copies of the values a purge deletes; nothing was changed",
+            field="SOURCE",
+            fix=f"check what each trigger does, suspend it for the purge ({undo}), run the "
+            "purge again, then scan and purge any table it copied values into",
+        )
+
+
 def _db_apply(
     source: SqliteSource | PostgresSource, p: PurgePlan, key: bytes
 ) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """Inside the open transaction: commit to the values, then null or drop them."""
+    """Inside the open transaction (see :func:`_lock`): commit to the values, then null
+    or drop them."""
     macs: dict[str, dict[str, str]] = {}
     for t in p.tables:
         target = source.qualified(t.table)
-        if isinstance(source, PostgresSource):
-            source.conn.execute(f"LOCK TABLE {target} IN SHARE ROW EXCLUSIVE MODE")
         cond, params = ("TRUE", ()) if p.date_range is None else source.in_range(p.date_range)
         macs[t.table] = {}
         for c in t.columns:
@@ -265,8 +301,13 @@ def _file_apply(
     return macs, hashes
 
 
-def _post_scan(report: ScanReport, p: PurgePlan) -> dict[str, Any]:
-    """The re-scan MUST find none of the purged values, and nothing else of their kinds."""
+def _post_scan(
+    report: ScanReport, p: PurgePlan, elsewhere: ScanReport | None = None
+) -> dict[str, Any]:
+    """The re-scan MUST find none of the purged values, and nothing else of their kinds.
+    ``elsewhere``: the re-scan of every other table of the source, whole (see :func:`_moved`,
+    which checks it); its counts are added, and its columns still flagged (left by a purge
+    limited with ``--table``) are counted apart."""
     purged = {(t.table, c.column) for t in p.tables for c in t.columns}
     remaining = sum(c.values for c in report.columns if (c.table, c.column) in purged)
     if remaining or report.flagged:
@@ -275,14 +316,41 @@ def _post_scan(report: ScanReport, p: PurgePlan) -> dict[str, Any]:
             field="SOURCE",
             fix="nothing was changed; scan again and purge every column it flags",
         )
-    return {
+    others = elsewhere.columns if elsewhere else ()
+    post: dict[str, Any] = {
         "rules": list(report.rules),
-        "tables": report.tables,
-        "rows": report.rows,
-        "columns_checked": len(report.columns),
+        "tables": report.tables + (elsewhere.tables if elsewhere else 0),
+        "rows": report.rows + (elsewhere.rows if elsewhere else 0),
+        "columns_checked": len(report.columns) + len(others),
         "values_remaining": remaining,
         "columns_flagged": len(report.flagged),
     }
+    if elsewhere is not None:
+        post["columns_flagged_elsewhere"] = len(elsewhere.flagged)
+    if p.kind == "folder":
+        post["files_not_scanned"] = len(p.skipped)
+    return post
+
+
+def _moved(before: ScanReport | None, after: ScanReport | None) -> None:
+    """No column outside the purged tables may have gained values of the purged categories
+    during the purge: the database itself (a trigger, a rule, a cascade) copied them there."""
+    if after is None:
+        return
+    was = {(c.table, c.column, c.rule): c for c in before.columns} if before else {}
+    for c in after.columns:
+        b = was.get((c.table, c.column, c.rule))
+        if (
+            c.matched > (b.matched if b else 0)
+            or (c.flagged and (b is None or not b.flagged or c.values > b.values))
+        ):  # fmt: skip
+            raise ScanError(
+                f"after the purge, column {c.column!r} of table {c.table!r} holds more "
+                f"{c.category} values than before it: something in the database (a trigger, "
+                "a rule, a cascade) copied purged values there; nothing was changed",
+                field="SOURCE",
+                fix="find what copies them and suspend it for the purge, then purge again",
+            )
 
 
 def _body(
@@ -355,8 +423,15 @@ def apply(
         else:
             source.conn.rollback()  # a fresh transaction: nothing read before it counts
         try:
+            _lock(source, p)
+            # Every other table too, whole, before and after (inside the transaction): a
+            # purged value must not turn up anywhere else in the source.
+            others = [t.name for t in source.tables() if t.name not in set(names)]
+            before = scan(source, rules, tables=others) if others else None
             macs, hashes = _db_apply(source, p, key)
-            post = _post_scan(scan(source, rules, tables=names, where=p.date_range), p)
+            after = scan(source, rules, tables=others) if others else None
+            _moved(before, after)
+            post = _post_scan(scan(source, rules, tables=names, where=p.date_range), p, after)
             body = _body(p, macs, hashes, post, holder, authority, issued, signer.name)
             cert = sign_certificate(body, signer)
             index = recorder(cert, body, source.conn.commit)

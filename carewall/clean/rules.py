@@ -2,7 +2,8 @@
 beyond reading the rules file).
 
 A rule combines a column-name pattern, value recognisers and a minimum share of matching
-values (see the comments in ``rules.toml``, shipped with the package). Recognisers are sets
+values (see the comments in ``rules.toml``, shipped with the package); a share of 0 makes
+the name alone enough, for the few names that cannot mean anything lawful. Recognisers are sets
 of normalised values: ISO 3166 countries from ``pycountry`` (a maintained library) in codes
 and names, plus word lists kept in the rules file.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -48,8 +50,10 @@ BLANKS = (
 
 
 def normalise_name(name: str) -> str:
-    """Lowercase letters and digits only: ``Country_Of-Birth`` -> ``countryofbirth``."""
-    return _NAME_CHARS.sub("", name.lower())
+    """Lowercase letters and digits only, accents taken off (Unicode NFKD, case-folded):
+    ``Country_Of-Birth`` -> ``countryofbirth``, ``Staatsangehörigkeit`` ->
+    ``staatsangehorigkeit``, ``Narodowość`` -> ``narodowosc``."""
+    return _NAME_CHARS.sub("", unicodedata.normalize("NFKD", name.casefold()))
 
 
 def normalise_value(value: str) -> str:
@@ -178,8 +182,10 @@ def _rule(spec: Any, where: str, recognisers: Mapping[str, frozenset[str]]) -> R
     if not values:
         raise _err(f"{where}.values", "needs at least one recogniser")
     share = spec.get("min_share", 0.5)
-    if not isinstance(share, int | float) or isinstance(share, bool) or not 0 < share <= 1:
-        raise _err(f"{where}.min_share", "must be a number above 0 and at most 1")
+    # 0: the name alone flags a column holding at least `min_values` values (whatever they
+    # are); only for names that cannot mean anything else (see rules.toml).
+    if not isinstance(share, int | float) or isinstance(share, bool) or not 0 <= share <= 1:
+        raise _err(f"{where}.min_share", "must be a number from 0 to 1")
     min_values = spec.get("min_values", 1)
     if not isinstance(min_values, int) or isinstance(min_values, bool) or min_values < 1:
         raise _err(f"{where}.min_values", "must be a whole number of at least 1")

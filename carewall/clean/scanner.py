@@ -69,10 +69,19 @@ class ScanReport:
     rules: tuple[str, ...]
     date_range: DateRange | None = None
     categories: tuple[str, ...] = field(default=())
+    # files of a folder that were not scanned (neither .csv nor .parquet): not found clean
+    skipped: tuple[str, ...] = field(default=())
 
     @property
     def flagged(self) -> list[ColumnResult]:
-        return [c for c in self.columns if c.flagged]
+        """The columns flagged, each once per category: under the first rule (in file
+        order) that flags it. A column may be a candidate of two rules of one category (the
+        rule naming its values, then a name-only rule): ``columns`` lists both results."""
+        out: dict[tuple[str, str, str], ColumnResult] = {}
+        for c in self.columns:
+            if c.flagged:
+                out.setdefault((c.table, c.column, c.category), c)
+        return list(out.values())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,6 +94,7 @@ class ScanReport:
             "rows": self.rows,
             "findings": [c.to_json() for c in self.flagged],
             "checked": [c.to_json() for c in self.columns if not c.flagged],
+            "skipped": list(self.skipped),
         }
 
 
@@ -220,4 +230,5 @@ def scan(
         rules=tuple(r.id for r in rules.rules),
         date_range=where,
         categories=rules.categories,
+        skipped=source.skipped,
     )

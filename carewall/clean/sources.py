@@ -11,6 +11,7 @@ A database source keeps one connection, so a purge can re-scan inside its own tr
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ __all__ = [
 
 BATCH_ROWS = 65_536
 Progress = Callable[[int], None]
+_log = logging.getLogger("carewall.clean")
 
 
 def quote(name: str) -> str:
@@ -77,6 +79,9 @@ class Source(Protocol):
 
     kind: str
     label: str  # public: never credentials, never a path outside the source
+    # files under a folder the scan cannot read (neither .csv nor .parquet), by their path
+    # inside the folder: never scanned, so never found clean either (empty for the rest)
+    skipped: tuple[str, ...]
 
     def tables(self) -> list[Table]: ...
 
@@ -108,12 +113,18 @@ class FileSource:
     """CSV and Parquet files: one file, or every such file under a folder."""
 
     def __init__(
-        self, root: Path, files: Sequence[Path], kind: str, names: Sequence[str] | None = None
+        self,
+        root: Path,
+        files: Sequence[Path],
+        kind: str,
+        names: Sequence[str] | None = None,
+        skipped: Sequence[str] = (),
     ) -> None:
         self.root = root
         self.files = list(files)
         self.kind = kind
         self.label = root.name
+        self.skipped = tuple(skipped)
         # ``names``: the tables these files stand for (a purge re-scans its new files so)
         self._names = dict(zip(self.files, names, strict=True)) if names is not None else {}
         self._con = duck()
@@ -182,6 +193,7 @@ class _DbSource:
 
     kind = "database"
     label = ""
+    skipped: tuple[str, ...] = ()
 
     def cursor(self) -> Any:
         raise NotImplementedError
@@ -278,6 +290,17 @@ class SqliteSource(_DbSource):
             for n in names
         ]
 
+    def triggers(self, table: str) -> list[str]:
+        """The triggers on ``table`` (SQLite names are case-insensitive)."""
+        return [
+            str(r[0])
+            for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                "AND lower(tbl_name) = lower(?) ORDER BY name",
+                (table,),
+            )
+        ]
+
     def close(self) -> None:
         self.conn.close()
 
@@ -333,6 +356,17 @@ class PostgresSource(_DbSource):
             tables.setdefault(name, []).append(column)
         return [Table(n, tuple(c)) for n, c in tables.items()]
 
+    def triggers(self, table: str) -> list[str]:
+        """The user triggers and rewrite rules on ``table`` (not the internal triggers that
+        enforce foreign keys, nor a view's ``_RETURN`` rule): either may act on an UPDATE."""
+        rows = self.conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND NOT tgisinternal "
+            "UNION ALL SELECT rulename FROM pg_rewrite WHERE ev_class = to_regclass(%s) "
+            "AND rulename <> '_RETURN' ORDER BY 1",
+            (self.qualified(table), self.qualified(table)),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def close(self) -> None:
         self.conn.close()
 
@@ -350,6 +384,20 @@ def _is_sqlite(path: Path) -> bool:
         return False
 
 
+def _warn_skipped(skipped: Sequence[str], shown: int = 20) -> None:
+    """Say which files a folder scan will not read (names inside the folder, no values):
+    on stderr (logging's last-resort handler, when the application configured none), and
+    in the scan report's ``skipped``."""
+    names = ", ".join(skipped[:shown]) + (f" and {len(skipped) - shown} more" if
+                                           len(skipped) > shown else "")  # fmt: skip
+    _log.warning(
+        "warning: the folder scan skips %d file(s) that are neither .csv nor .parquet, so "
+        "they are NOT checked: %s (export them as CSV or Parquet to scan them)",
+        len(skipped),
+        names,
+    )
+
+
 def open_source(spec: str) -> Source:
     """``postgresql://…``, ``sqlite:///PATH``, a SQLite file, a CSV or Parquet file, or a folder."""
     if spec.startswith(("postgresql://", "postgres://")):
@@ -358,14 +406,19 @@ def open_source(spec: str) -> Source:
     if not path.exists():
         raise InputError("no file or folder at that path", field="SOURCE", fix="check the path")
     if path.is_dir():
-        files = sorted(
-            p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _FILE_KINDS
-        )
+        every = sorted(p for p in path.rglob("*") if p.is_file())
+        files = [p for p in every if p.suffix.lower() in _FILE_KINDS]
+        skipped = [p.relative_to(path).as_posix() for p in every if p not in files]
         if not files:
+            others = f" ({len(skipped)} other file(s): the scan cannot read them)"
             raise InputError(
-                "the folder holds no .csv or .parquet files", field="SOURCE", fix="check the path"
+                "the folder holds no .csv or .parquet files" + (others if skipped else ""),
+                field="SOURCE",
+                fix="export the data as CSV (with a header row) or Parquet, or check the path",
             )
-        return FileSource(path, files, "folder")
+        if skipped:
+            _warn_skipped(skipped)
+        return FileSource(path, files, "folder", skipped=skipped)
     if _is_sqlite(path):
         return SqliteSource(path)
     kind = _FILE_KINDS.get(path.suffix.lower())
