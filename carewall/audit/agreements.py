@@ -47,7 +47,8 @@ class AgreementReplay:
         # certificate -> [index, holder, categories, time, records] of its latest deletion
         # entry (a state file written before times, or records, were kept has shorter rows)
         self.deletions: dict[str, list[Any]] = {}
-        # A deletion entry whose certificate an earlier one holds: [index, certificate]. Only
+        # A deletion entry whose certificate an earlier one holds: [its index, certificate,
+        # the earlier one's index]. Only
         # a destruction registered by the very next entry may log a certificate again
         # (within one run: checkpoints never split the two).
         self.repeated: list[Any] | None = None

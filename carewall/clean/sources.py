@@ -408,7 +408,9 @@ def open_source(spec: str) -> Source:
     if path.is_dir():
         every = sorted(p for p in path.rglob("*") if p.is_file())
         files = [p for p in every if p.suffix.lower() in _FILE_KINDS]
-        skipped = [p.relative_to(path).as_posix() for p in every if p not in files]
+        skipped = [
+            p.relative_to(path).as_posix() for p in every if p.suffix.lower() not in _FILE_KINDS
+        ]
         if not files:
             others = f" ({len(skipped)} other file(s): the scan cannot read them)"
             raise InputError(
