@@ -6,7 +6,9 @@ the outside auditor (to fail what is late), so both judge by the same numbers.
 
 from __future__ import annotations
 
-__all__ = ["APPEAL_DAYS", "MAX_DESTRUCTION_DAYS"]
+from datetime import datetime, timedelta
+
+__all__ = ["APPEAL_DAYS", "MAX_DESTRUCTION_DAYS", "appeal_decide_by"]
 
 # An appeal is decided within this many days of being lodged. The contract sets no time;
 # this is UK GDPR Art. 12(3)'s outer limit for answering a data subject (one month, which
@@ -18,3 +20,9 @@ APPEAL_DAYS = 92
 # A withdrawn agreement's data is destroyed within this many days of the withdrawal, at
 # most (the holder's DPO chooses, 30 by default).
 MAX_DESTRUCTION_DAYS = 365
+
+
+def appeal_decide_by(lodged_at: str) -> datetime:
+    """When an appeal lodged at ``lodged_at`` (RFC 3339) must be decided by: APPEAL_DAYS
+    later, as the auditor counts; ValueError if it is no time."""
+    return datetime.fromisoformat(lodged_at) + timedelta(days=APPEAL_DAYS)

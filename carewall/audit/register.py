@@ -23,8 +23,8 @@ from carewall.errors import InputError
 from carewall.policy import Organisation, Register, Reviewer
 from carewall.policy.register import (
     check_name,
+    crosses_the_line,
     has_unreadable_letters,
-    name_key,
     names_immigration_enforcement,
 )
 
@@ -131,12 +131,9 @@ class RegisterReplay:
                 "cannot be checked against the immigration-enforcement terms; it is treated "
                 "as naming immigration enforcement"
             ]
-        key = name_key(name)
         problems = []
         for other_id, other in self.orgs.items():
-            if (other.function == IMMIGRATION) == (function == IMMIGRATION):
-                continue
-            if name_key(other.name) != key:
+            if not crosses_the_line(name, function, other.name, other.function):
                 continue
             problems.append(
                 f"organisation {org_id!r} ({function!r}) has the name of {other_id!r} "

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Final
 
 from rapidfuzz.distance import OSA
@@ -42,6 +43,7 @@ __all__ = [
     "has_unreadable_letters",
     "name_key",
     "names_immigration_enforcement",
+    "one_slip_from",
 ]
 
 IMMIGRATION_TERMS: Final = ("immigration", "border force", "visas", "home office")
@@ -129,6 +131,7 @@ _TERM_RES: Final = (
     *(r for t in IMMIGRATION_TERMS + EXTRA_IMMIGRATION_TERMS for r in _term_res(t)),
     *(_word_re(t) for t in WORD_TERMS),
 )
+_NEAR_WORDS_FOLDED: Final = tuple(t.translate(_LOWER_LOOKALIKES) for t in _NEAR_WORDS)
 _DROPPED_CATEGORIES: Final = frozenset({"Mn", "Me", "Cf", "Cc", "Co", "Cn", "Cs"})
 
 
@@ -181,11 +184,13 @@ def names_immigration_enforcement(name: str) -> bool:
     folded = fold(name)
     if any(r.search(folded) for r in _TERM_RES):
         return True
-    return any(
-        OSA.distance(w, t.translate(_LOWER_LOOKALIKES), score_cutoff=1) <= 1
-        for w in folded.split()
-        for t in _NEAR_WORDS
-    )
+    return any(one_slip_from(w, _NEAR_WORDS_FOLDED) for w in folded.split())
+
+
+def one_slip_from(word: str, terms: Iterable[str]) -> bool:
+    """Whether ``word`` is within one typing slip of one of ``terms`` (a letter missing,
+    added, changed, or two swapped: the optimal string alignment distance)."""
+    return any(OSA.distance(word, t, score_cutoff=1) <= 1 for t in terms)
 
 
 def name_key(name: str) -> str:

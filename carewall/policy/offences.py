@@ -22,9 +22,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from rapidfuzz.distance import OSA
-
 from carewall.ids import is_id
+from carewall.policy.names import one_slip_from
 from carewall.vocab import vocabulary
 
 __all__ = [
@@ -94,9 +93,7 @@ def unlisted_immigration_act(offence: str) -> bool:
 def _immigration_word(word: str) -> bool:
     if word in _IMMIGRATION_WORDS:
         return True
-    return len(word) >= 7 and any(
-        OSA.distance(word, w, score_cutoff=1) <= 1 for w in _IMMIGRATION_WORDS
-    )
+    return len(word) >= 7 and one_slip_from(word, _IMMIGRATION_WORDS)
 
 
 def public_offence(offence: str | None) -> str | None:

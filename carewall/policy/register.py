@@ -51,6 +51,7 @@ __all__ = [
     "Register",
     "Reviewer",
     "check_name",
+    "crosses_the_line",
     "has_unreadable_letters",
     "immigration_name_clash",
     "load_register",
@@ -395,12 +396,19 @@ def immigration_name_clash(
     new id; without this, an immigration-enforcement body could come back, under its own
     name, as police.
     """
-    key = name_key(org.name)
-    immigration = org.function == IMMIGRATION_FUNCTION
     for other in others:
-        if (other.function == IMMIGRATION_FUNCTION) != immigration and name_key(other.name) == key:
+        if crosses_the_line(org.name, org.function, other.name, other.function):
             return other
     return None
+
+
+def crosses_the_line(name: str, function: str, other_name: str, other_function: str) -> bool:
+    """Whether two bodies share a name (:func:`name_key`) across the immigration-enforcement
+    line: one is an immigration-enforcement body and the other is not (the register's
+    rule, and the auditor's)."""
+    if (function == IMMIGRATION_FUNCTION) == (other_function == IMMIGRATION_FUNCTION):
+        return False
+    return name_key(name) == name_key(other_name)
 
 
 def _build(

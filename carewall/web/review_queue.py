@@ -10,13 +10,13 @@ counts only: no names of people and no references.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from carewall.deadlines import APPEAL_DAYS
+from carewall.deadlines import APPEAL_DAYS, appeal_decide_by
 from carewall.errors import NotFoundError
 from carewall.service import RequestSummary, Service
 from carewall.web.review_common import (
@@ -54,9 +54,8 @@ def _appeal_row(
     row = _row(service, summary)
     appeal = held_record(service, user, summary.id).appeal
     if appeal is not None:
-        lodged = date.fromisoformat(appeal.lodged_at[:10])
-        by = (lodged + timedelta(days=APPEAL_DAYS)).isoformat()
-        row |= {"appealed": lodged.isoformat(), "decide_by": by, "overdue": by < now}
+        by = appeal_decide_by(appeal.lodged_at).astimezone(UTC).date().isoformat()
+        row |= {"appealed": appeal.lodged_at[:10], "decide_by": by, "overdue": by < now}
     return row
 
 

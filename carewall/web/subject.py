@@ -15,7 +15,7 @@ whichever was wrong, that says nothing about whether the request exists.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse
 
 from carewall.api.ratelimit import limiter_of
 from carewall.api.requests import service_of
-from carewall.deadlines import APPEAL_DAYS
+from carewall.deadlines import appeal_decide_by
 from carewall.errors import AuthError, CarewallError, RateLimitError
 from carewall.ids import is_id
 from carewall.service import Service, SubjectView
@@ -89,7 +89,7 @@ def decide_by(lodged: str | None) -> str:
     """The day an appeal lodged at ``lodged`` must be decided by, as ``4 March 2027``
     (:data:`carewall.deadlines.APPEAL_DAYS` later, UK time); "" if ``lodged`` is no time."""
     try:
-        t = (datetime.fromisoformat(str(lodged)) + timedelta(days=APPEAL_DAYS)).astimezone(_UK)
+        t = appeal_decide_by(str(lodged)).astimezone(_UK)
     except ValueError:
         return ""
     return f"{t.day} {t:%B %Y}"
