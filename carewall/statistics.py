@@ -37,6 +37,12 @@ order. Every figure comes from the entries' public fields (:mod:`carewall.entry_
   **log's own date**: the UTC day of the latest ``time`` among the covered entries. The
   statistics stay a function of the log alone, so "overdue" moves on only as entries are
   written; a log with no entry after the due date shows none overdue yet.
+  ``ended_not_withdrawn`` counts agreements whose latest entry is ``registered``, whose
+  ``end`` date is more than ``AGREEMENT_END_GRACE_DAYS`` (:mod:`carewall.deadlines`, 30)
+  before the log's own date, and under which something was released: a ``release`` entry
+  from its ``holder`` to its ``recipient`` for its ``purpose``, on a day (UTC, of the
+  entry's ``time``) from its ``start`` to its ``end``, both included. Nobody has asked
+  for that data to be destroyed; the auditor fails each such agreement too.
 
 Downloads: :meth:`Statistics.to_json` (``"v": 1``) and :meth:`Statistics.to_csv` (RFC 4180).
 """
@@ -51,6 +57,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from carewall.deadlines import agreement_withdraw_by
 from carewall.entries import KINDS
 from carewall.ids import is_id
 
@@ -91,6 +98,7 @@ AGREEMENT_FIGURES: Final = (
     "destruction_requested",
     "destroyed",
     "destruction_overdue",
+    "ended_not_withdrawn",
 )
 IMMIGRATION: Final = "immigration_enforcement"
 _FIXED: Final = ("requester_function", "holder", "purpose", "legal_basis", "month")
@@ -101,8 +109,10 @@ _OUTCOMES_OF: Final = {
     "withdrawal": ("",),
 }
 _MONTH: Final = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])", re.ASCII)
+_TERMS: Final = ("holder", "recipient", "purpose", "start")
 
 Row = tuple[str, int]
+Terms = tuple[str, str, str, str, str]  # an agreement's holder, recipient, purpose, start, end
 
 
 class StatisticsError(ValueError):
@@ -140,6 +150,13 @@ class Tally:
         # agreement id -> [its latest action, its destruction due date or ""]
         self.agreements: dict[str, list[str]] = {}
         self.agreement_counts: Counter[str] = Counter()
+        # agreement id -> its Terms as its latest entry states them (end "" when none)
+        self.agreement_terms: dict[str, Terms] = {}
+        # (holder, recipient, purpose) -> the days of the release entries between them
+        self.release_days: dict[tuple[str, str, str], set[str]] = {}
+        # True for a tally saved before the two above were kept: its reader completes them
+        # from a replay of the same entries (carewall.audit.agreements), or counts wrong
+        self.needs_terms = False
         self.latest_time = ""
 
     def feed(self, e: Mapping[str, Any]) -> None:
@@ -196,16 +213,39 @@ class Tally:
             raise StatisticsError("field 'action' is not an agreement action")
         if due is not None and not isinstance(due, str):
             raise StatisticsError("field 'due' is not a date or null")
+        holder, recipient, purpose, start = (_str(e, f) for f in _TERMS)
+        end = e.get("end")
+        if end is not None and not isinstance(end, str):
+            raise StatisticsError("field 'end' is not a date or null")
+        agreement = _str(e, "agreement")
         self.agreement_counts[action] += 1
         if action == "withdrawn" and due:
             self.agreement_counts["destruction_requested"] += 1
-        self.agreements[_str(e, "agreement")] = [action, due or ""]
+        self.agreements[agreement] = [action, due or ""]
+        self.agreement_terms[agreement] = (holder, recipient, purpose, start, end or "")
 
     def _overdue(self) -> int:
         today = self.latest_time[:10]
         return sum(
             1 for a, due in self.agreements.values() if a == "withdrawn" and due and due < today
         )
+
+    def _ended(self) -> int:
+        """Agreements still registered past their end and its grace, with releases under them."""
+        today, count = self.latest_time[:10], 0
+        for agreement, (action, _) in self.agreements.items():
+            terms = self.agreement_terms.get(agreement)
+            if action != "registered" or terms is None or not terms[4]:
+                continue
+            holder, recipient, purpose, start, end = terms
+            try:
+                late = agreement_withdraw_by(end) < today
+            except ValueError:  # not a real date (the auditor's finding)
+                continue
+            days = self.release_days.get((holder, recipient, purpose), ())
+            if late and any(start <= day <= end for day in days):
+                count += 1
+        return count
 
     def _step(self, kind: str, e: Mapping[str, Any]) -> None:
         rid = e.get("request")
@@ -222,8 +262,17 @@ class Tally:
         if kind == "release":
             parties = [_str(e, f) for f in ("recipient", "requester")]
             stated = [_str(e, f) for f in ("recipient_function", "requester_function")]
+            holder, purpose = e.get("holder"), e.get("purpose")
+            if type(holder) is not str or type(purpose) is not str:
+                holder, purpose = _str(e, "holder"), _str(e, "purpose")
             registered = [self.functions.get(p) for p in parties]
             self.releases += 1
+            day, key = e["time"][:10], (holder, parties[0], purpose)  # time: read by feed
+            days = self.release_days.get(key)
+            if days is None:
+                self.release_days[key] = {day}
+            else:
+                days.add(day)
             if IMMIGRATION in stated or IMMIGRATION in registered:
                 self.to_immigration += 1
         at = self.latest.get(rid)
@@ -272,11 +321,15 @@ class Tally:
             releases=self.releases,
             releases_to_immigration_enforcement=self.to_immigration,
             tables=tuple(tables.items()),
-            agreements=tuple(
-                (f, self._overdue() if f == "destruction_overdue" else self.agreement_counts[f])
-                for f in AGREEMENT_FIGURES
-            ),
+            agreements=tuple((f, self._agreement_figure(f)) for f in AGREEMENT_FIGURES),
         )
+
+    def _agreement_figure(self, figure: str) -> int:
+        if figure == "destruction_overdue":
+            return self._overdue()
+        if figure == "ended_not_withdrawn":
+            return self._ended()
+        return self.agreement_counts[figure]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -287,6 +340,8 @@ class Tally:
             "to_immigration": self.to_immigration,
             "agreements": {k: list(v) for k, v in self.agreements.items()},
             "agreement_counts": dict(self.agreement_counts),
+            "agreement_terms": {k: list(v) for k, v in self.agreement_terms.items()},
+            "release_days": [[*k, sorted(v)] for k, v in sorted(self.release_days.items())],
             "latest_time": self.latest_time,
         }
 
@@ -312,6 +367,17 @@ class Tally:
         out.agreement_counts = Counter(
             {str(k): int(n) for k, n in dict(obj.get("agreement_counts", {})).items()}
         )
+        terms, days = obj.get("agreement_terms"), obj.get("release_days")
+        if terms is None or days is None:  # saved before agreements' ends were counted
+            out.needs_terms = True
+        else:
+            for k, (holder, recipient, purpose, start, end) in dict(terms).items():
+                out.agreement_terms[str(k)] = (
+                    str(holder), str(recipient), str(purpose), str(start), str(end)
+                )  # fmt: skip
+            for holder, recipient, purpose, on in days:
+                key = (str(holder), str(recipient), str(purpose))
+                out.release_days[key] = {str(d) for d in on}
         out.latest_time = str(obj.get("latest_time", ""))
         return out
 

@@ -462,6 +462,94 @@ def test_every_table_adds_up_and_a_tally_resumes_from_its_json(
     assert compute(log[:cut], origin=ORIGIN, size=cut) == first.result(ORIGIN, cut)
 
 
+# ----- agreements ended and not withdrawn ---------------------------------------------------
+
+LATE = "2026-04-03T09:00:00Z"  # the day after 2026-03-03 + AGREEMENT_END_GRACE_DAYS
+LAST = "2026-04-02T23:59:59Z"  # the last day to withdraw it
+
+
+def agreement(action: str, time: str = T, **terms: Any) -> dict[str, Any]:
+    """The council's agreement with the police, to 2026-03-03 (``release(n)`` is under it)."""
+    withdrawn = action == "withdrawn"
+    return base("agreement", time) | {
+        "agreement": "islington-met-police-isa", "action": action,
+        "holder": "islington-council", "holder_function": "local_authority",
+        "recipient": "met-police", "recipient_function": "police",
+        "purpose": "prevention_detection_of_crime", "legal_basis": "dpa2018_sch2_p1_para2_crime",
+        "other_bases": [], "offence": "theft_act_1968_s1", "onward_recipients": [],
+        "categories": ["name"], "children": True, "victims_or_witnesses": False,
+        "consent_required": False, "start": "2026-01-01", "end": "2026-03-03", "rules": [],
+        "policy": HASH, "text": None, "releases": 1 if withdrawn else None,
+        "subjects": 1 if withdrawn else None, "released": ["name"] if withdrawn else [],
+        "due": "2026-05-03" if withdrawn else None, "certificate": None,
+    } | terms  # fmt: skip
+
+
+def _released_under(
+    *after: dict[str, Any], action: str = "registered", **terms: Any
+) -> list[dict[str, Any]]:
+    """The agreement, one release under it on 2026-03-02, then ``after``."""
+    return [policy(), agreement(action, **terms), request(1), release(1), *after]
+
+
+ENDED = {
+    "ended, released under, not withdrawn": (_released_under(request(2, LATE)), 1),
+    "on the last day to withdraw it": (_released_under(request(2, LAST)), 0),
+    "nothing released under it": ([policy(), agreement("registered"), request(2, LATE)], 0),
+    "withdrawn in time": (
+        _released_under(agreement("withdrawn", "2026-04-01T09:00:00Z"), request(2, LATE)),
+        0,
+    ),
+    "withdrawn late": (_released_under(agreement("withdrawn", LATE)), 0),
+    "released the day after its end": (_released_under(request(2, LATE), end="2026-03-01"), 0),
+    "released to another recipient": (
+        _released_under(request(2, LATE), recipient="city-police"),
+        0,
+    ),
+    "no end": (_released_under(request(2, LATE), end=None), 0),
+    "refused": (
+        _released_under(
+            request(2, LATE), action="refused", rules=["pledge/no-immigration-offence"]
+        ),
+        0,
+    ),
+    "registered after the release, covering its day": (
+        [policy(), request(1), release(1), agreement("registered", LATE)],
+        1,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ENDED)
+def test_an_agreement_ended_with_releases_under_it_and_not_withdrawn_is_counted(case: str) -> None:
+    log, want = ENDED[case]
+    for entry in log:
+        check_shape(canonical(entry))
+    s = stats(log)
+    agreed = dict(s.agreements)
+    assert agreed["ended_not_withdrawn"] == want
+    assert agreed["destruction_overdue"] == 0  # an ended agreement is not an overdue destruction
+    assert Statistics.from_json(json.loads(json.dumps(s.to_json()))) == s
+    for cut in range(len(log) + 1):  # carried as JSON, as the auditor's state file carries it
+        first = Tally()
+        for entry in log[:cut]:
+            first.feed(entry)
+        resumed = Tally.from_json(json.loads(json.dumps(first.to_json())))
+        for entry in log[cut:]:
+            resumed.feed(entry)
+        assert resumed.result(ORIGIN, len(log)) == s
+
+
+def test_the_agreements_figures_keep_their_order_with_the_new_one_last() -> None:
+    s = stats(ENDED["ended, released under, not withdrawn"][0])
+    assert [k for k, _ in s.agreements] == [
+        "registered", "refused", "withdrawn", "destruction_requested", "destroyed",
+        "destruction_overdue", "ended_not_withdrawn",
+    ]  # fmt: skip
+    rows = list(csv.reader(io.StringIO(s.to_csv())))
+    assert rows[-1] == [ORIGIN, str(s.size), "agreements", "ended_not_withdrawn", "1"]
+
+
 # ----- the auditor's comparison -------------------------------------------------------------
 
 

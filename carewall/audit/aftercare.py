@@ -13,9 +13,11 @@ still owes, fails a notice nobody owes, and fails notices logged more than
 it (judged by the entries' times, at the end of the signed log). The clock for all of
 this is the latest time of the entries read so far, never an entry's own time alone: an
 entry dated before the entries ahead of it is a finding of its own (:mod:`.replay`), and
-cannot make a deadline look met. A request is withdrawn
-by its requester after its decision and before any review or appeal. A deletion names a
-registered holder; the rest of its shape is checked by the schema.
+cannot make a deadline look met. The same end-of-log check fails an agreement past its end
+under which data went and that is still not withdrawn (:func:`.agreements.check_ended`).
+A request is withdrawn by its requester after its decision and before any review or
+appeal. A deletion names a registered holder; the rest of its shape is checked by the
+schema.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from carewall.audit.agreements import check_ended
 from carewall.audit.clock import clock, days
 from carewall.audit.releases import close_releases
 from carewall.audit.requests import RequestState
@@ -79,7 +82,8 @@ def owe(rp: Replay, request_id: str, n: int, index: int, time: str) -> None:
 
 
 def check_overdue(rp: Replay, size: int) -> None:
-    """At the end of the signed log: notices due for longer than NOTICE_DAYS are missing."""
+    """At the end of the signed log: notices due for longer than NOTICE_DAYS are missing,
+    appeals and deferrals are overdue, and agreements past their end are not withdrawn."""
     for state in rp.requests.values():
         if state.owed > 0 and days(state.owed_since, rp.latest_time) > NOTICE_DAYS:
             rp.find(
@@ -100,6 +104,7 @@ def check_overdue(rp: Replay, size: int) -> None:
                 f"{past:.0f} days after it: nobody deferred has been told",
             )
             state.review_reported = rp.latest_time  # counted again after the grace
+    check_ended(rp, size)
 
 
 def _check_appeal(rp: Replay, state: RequestState, size: int) -> None:

@@ -17,6 +17,14 @@
   destroy).
 
 Overdue destruction is not a finding (the log is honest about it): it is a statistic.
+
+An agreement that has reached its ``end`` with data released under it is withdrawn within
+:data:`~carewall.deadlines.AGREEMENT_END_GRACE_DAYS` after it, since no destruction is
+asked for until then (docs/contract-notes.md, Agreements). A ``withdrawn`` entry logged
+later is a finding, and so is an agreement still registered that long after its end at the
+end of the signed log, by the replay's clock (:mod:`.clock`); each agreement's lateness
+is reported once, across incremental runs too. An agreement under which nothing went ends
+without a finding: there is nothing to destroy.
 """
 
 from __future__ import annotations
@@ -25,17 +33,20 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from carewall.deadlines import MAX_DESTRUCTION_DAYS
+from carewall.audit.clock import clock
+from carewall.deadlines import AGREEMENT_END_GRACE_DAYS, MAX_DESTRUCTION_DAYS, agreement_withdraw_by
 from carewall.errors import CarewallError
 from carewall.policy.agreements import TERM_FIELDS, ReleaseIndex, pledge_breaches
 from carewall.policy.offences import public_offence
+from carewall.statistics import Tally
 
 if TYPE_CHECKING:
     from carewall.audit.replay import Replay
 
-__all__ = ["AgreementReplay", "on_agreement"]
+__all__ = ["AgreementReplay", "check_ended", "on_agreement"]
 
 _SAME = (*TERM_FIELDS, "holder_function", "recipient_function", "text")
+_TERM_KEYS = ("holder", "recipient", "purpose", "start")  # with "end": what the tally keeps
 
 
 class AgreementReplay:
@@ -53,6 +64,8 @@ class AgreementReplay:
         # (within one run: checkpoints never split the two).
         self.repeated: list[Any] | None = None
         self.certificates: dict[str, str] = {}  # certificate -> the agreement it destroyed
+        # Agreements whose late withdrawal after their end has been reported (once each).
+        self.ended_reported: set[str] = set()
 
     def observe(self, index: int, e: Mapping[str, Any]) -> None:
         """Remember what later agreement entries are checked against."""
@@ -75,6 +88,7 @@ class AgreementReplay:
             "releases": self.releases.to_json(),
             "deletions": self.deletions,
             "certificates": self.certificates,
+            "ended_reported": sorted(self.ended_reported),
         }
 
     @classmethod
@@ -93,7 +107,20 @@ class AgreementReplay:
                 for ag, a in out.agreements.items()
                 if a["action"] == "destroyed" and a["certificate"] is not None
             }
+        # absent in a state written before ended agreements were judged: none reported yet
+        out.ended_reported = {str(a) for a in obj.get("ended_reported", [])}
         return out
+
+    def complete(self, tally: Tally) -> None:
+        """Give ``tally``, saved with this replay before the statistics kept agreements'
+        terms and release days (``needs_terms``), what it lacks, from the same entries:
+        each agreement's terms and the day of every release between its parties."""
+        for agreement, e in self.agreements.items():
+            holder, recipient, purpose, start = (str(e[f]) for f in _TERM_KEYS)
+            tally.agreement_terms[agreement] = (holder, recipient, purpose, start, e["end"] or "")
+        for holder, recipient, purpose, day in self.releases.days:
+            tally.release_days.setdefault((holder, recipient, purpose), set()).add(day)
+        tally.needs_terms = False
 
 
 def _dates(e: Mapping[str, Any]) -> list[str]:
@@ -231,9 +258,63 @@ def _certificate(
     return []
 
 
+def _late(rp: Replay, e: Mapping[str, Any], now: str) -> tuple[str, int] | None:
+    """For the registered agreement ``e``, not reported yet: the day it was to be withdrawn
+    by and the releases made under it, when that day is before ``now``'s (a time) and
+    something was released under it; else None."""
+    if e["end"] is None or e["agreement"] in rp.agreements.ended_reported:
+        return None
+    try:
+        by = agreement_withdraw_by(e["end"])
+    except ValueError:  # not a real date: a finding of its own (_dates)
+        return None
+    if by >= now[:10]:
+        return None
+    went = rp.agreements.releases.under(e).releases
+    return (by, went) if went else None
+
+
+def check_ended(rp: Replay, size: int) -> None:
+    """At the end of the signed log: an agreement still registered more than
+    AGREEMENT_END_GRACE_DAYS after its end, with releases under it, is a finding (once)."""
+    for agreement, e in rp.agreements.agreements.items():
+        late = _late(rp, e, rp.latest_time) if e["action"] == "registered" else None
+        if late is None:
+            continue
+        rp.find(
+            size,
+            "agreement",
+            f"agreement {agreement!r} ended on {e['end']} with {late[1]} release(s) made "
+            f"under it, and is still not withdrawn on {rp.latest_time[:10]}, the log's latest "
+            f"day: it was to be withdrawn by {late[0]} ({AGREEMENT_END_GRACE_DAYS} days after "
+            "its end), asking the recipient to destroy that data",
+        )
+        rp.agreements.ended_reported.add(agreement)
+
+
+def _withdrawn_late(
+    rp: Replay, index: int, e: Mapping[str, Any], before: Mapping[str, Any]
+) -> None:
+    """A withdrawal of the registered agreement ``before`` logged after its withdraw-by day."""
+    now = clock(rp.latest_time, e)
+    late = _late(rp, before, now)
+    if late is None:
+        return
+    rp.find(
+        index,
+        "agreement",
+        f"withdraws agreement {e['agreement']!r} on {now[:10]}, but it ended on "
+        f"{before['end']} with {late[1]} release(s) made under it and was to be withdrawn by "
+        f"{late[0]} ({AGREEMENT_END_GRACE_DAYS} days after its end)",
+    )
+    rp.agreements.ended_reported.add(e["agreement"])
+
+
 def on_agreement(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
     problems = _dates(e)
     before = rp.agreements.agreements.get(e["agreement"])
+    if e["action"] == "withdrawn" and before is not None and before["action"] == "registered":
+        _withdrawn_late(rp, index, e, before)
     if e["action"] in ("registered", "refused"):
         if before is not None:
             problems.append("puts forward an agreement id already in the log; ids are never reused")

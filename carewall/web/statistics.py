@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from carewall import labels
+from carewall.deadlines import AGREEMENT_END_GRACE_DAYS
 from carewall.service import Service
 from carewall.service.statistics import statistics_at
 from carewall.statistics import DIMENSIONS
@@ -69,5 +70,10 @@ def statistics_page(request: Request) -> HTMLResponse:
     return render(
         request,
         "statistics.html",
-        {"title": "Statistics", "stats": stats, "sections": sections},
+        {
+            "title": "Statistics",
+            "stats": stats,
+            "sections": sections,
+            "end_grace_days": AGREEMENT_END_GRACE_DAYS,
+        },
     )

@@ -16,11 +16,15 @@ from cli_support import Cli, run
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from carewall.api.app import create_app
 from carewall.api.log import make_log_router
 from carewall.audit import audit_log
 from carewall.clean.certificate import HEADER, sign_certificate
+from carewall.deadlines import AGREEMENT_END_GRACE_DAYS
 from carewall.ledger import load_key
+from carewall.policy.agreements import parse_agreement_text
 from carewall.service import Service
+from carewall.service.statistics import statistics_at
 from carewall.statistics import compute
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "agreements"
@@ -226,7 +230,7 @@ def test_a_withdrawn_agreement_s_destruction_is_tracked_to_its_certificate(
         assert findings(svc) == []
         assert agreement_stats(svc) == {
             "registered": 1, "refused": 0, "withdrawn": 1, "destruction_requested": 1,
-            "destroyed": 1, "destruction_overdue": 0,
+            "destroyed": 1, "destruction_overdue": 0, "ended_not_withdrawn": 0,
         }  # fmt: skip
     finally:
         svc.close()
@@ -287,6 +291,41 @@ def test_overdue_destruction_appears_on_the_public_statistics(cli: Cli, tmp_path
         svc.register_agreement(parse_agreement_text(register_path.read_bytes(), register_path.name))
         assert agreement_stats(svc)["destruction_overdue"] == 1
         assert findings(svc) == []  # overdue is a statistic, not a finding
+    finally:
+        svc.close()
+
+
+def test_an_agreement_ended_and_never_withdrawn_is_published_and_fails_the_audit(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """It ends today with a release under it; a month and a day later it is still not
+    withdrawn. The statistics page and its download count it, the auditor recomputes the
+    same figure and fails the agreement, naming it and its end date (never a person)."""
+    end = datetime.now(UTC).date().isoformat()
+    code, _record, err = register(cli, isa_file(tmp_path, end=end))
+    assert code == 0, err
+    cli.released()  # under it, on its last day
+    svc = cli.service()
+    try:
+        assert agreement_stats(svc)["ended_not_withdrawn"] == 0 and findings(svc) == []
+        later = datetime.now(UTC) + timedelta(days=AGREEMENT_END_GRACE_DAYS + 1)
+        svc.clock = lambda: later  # the log's own date moves on with its next entry
+        other = EXAMPLES / "dfe-home-office-npd-mou.toml"
+        svc.register_agreement(parse_agreement_text(other.read_bytes(), other.name))
+        svc.publish_pending()
+        assert dict(statistics_at(svc).agreements)["ended_not_withdrawn"] == 1
+        with TestClient(create_app(svc), base_url="http://testserver/log/") as client:
+            page = client.get("http://testserver/statistics", headers={"Accept": "text/html"})
+            doc = client.get("http://testserver/statistics.json").json()
+            report, _ = audit_log(
+                "http://testserver", svc.ledger.verifier_key, client=client, statistics=True
+            )
+        assert page.status_code == 200
+        assert f"Agreements ended more than {AGREEMENT_END_GRACE_DAYS} days ago" in page.text
+        assert doc["agreements"]["ended_not_withdrawn"] == 1
+        assert report.statistics_match is True
+        lines = [f.line() for f in report.findings]
+        assert [x for x in lines if f"agreement {ISA!r} ended on {end}" in x], lines
     finally:
         svc.close()
 

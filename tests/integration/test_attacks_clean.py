@@ -145,12 +145,6 @@ def test_a_destruction_whose_certificate_exists_nowhere_is_a_finding() -> None:
     assert not report.ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP: an agreement past its end date under which data went is never withdrawn, "
-    "so no destruction is ever asked for; neither a finding nor any statistic shows it, "
-    "however long after the end the log runs; audit/agreements.py, statistics.py",
-)
 def test_an_ended_agreement_never_withdrawn_is_shown() -> None:
     b = LogBuilder().init()
     b.agreement("registered", start="2026-01-01", end="2026-03-03")
