@@ -3,11 +3,21 @@
 Stages as in transparency-dev/tessera: sequence + integrate (:mod:`.sequencer`, one
 transaction), publish (:mod:`.publisher`), serve (:mod:`.proofs`, read-only) and fsck
 (:mod:`.verify`). :class:`Ledger` is the facade the service, API and CLI use.
+
+The names below are loaded on first use (PEP 562), so that importing a pure core of the
+package (``carewall.ledger.merkle``, ``.checkpoint``, ``.note``, ``.tiles``), as the
+outside auditor does, does not import the database layer (SQLAlchemy) with it.
 """
 
-from carewall.ledger.keys import create_key, default_key_path, load_key
-from carewall.ledger.log import Ledger, check_entry, check_origin, encode_entry
-from carewall.ledger.verify import Fault, VerifyReport, verify_ledger
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from carewall.ledger.keys import create_key, default_key_path, load_key
+    from carewall.ledger.log import Ledger, check_entry, check_origin, encode_entry
+    from carewall.ledger.verify import Fault, VerifyReport, verify_ledger
 
 __all__ = [
     "Fault",
@@ -21,3 +31,25 @@ __all__ = [
     "load_key",
     "verify_ledger",
 ]
+
+_HOME = {
+    "create_key": "keys",
+    "default_key_path": "keys",
+    "load_key": "keys",
+    "Ledger": "log",
+    "check_entry": "log",
+    "check_origin": "log",
+    "encode_entry": "log",
+    "Fault": "verify",
+    "VerifyReport": "verify",
+    "verify_ledger": "verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

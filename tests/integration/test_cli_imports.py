@@ -157,3 +157,21 @@ def test_help_lists_the_same_commands_as_the_loaded_group() -> None:
     listed = CliRunner().invoke(cli.main, ["--help"]).output
     for name, cmd in cli.main.commands.items():
         assert (name in listed) != cmd.hidden
+
+
+def test_the_outside_auditor_imports_no_database_or_web_stack(tmp_path: Path) -> None:
+    # The auditor is the outsider: it reads a log over HTTP with the pure cores, and has no
+    # use for the service's database layer or its web stack (a third of its start-up was
+    # SQLAlchemy, through carewall.ledger's package imports).
+    from audit_serving import Server, make_log, running
+    from audit_support import LogBuilder
+
+    log_entries = LogBuilder().init().entries
+    log = make_log(tmp_path, "log", tmp_path / "log.key", log_entries)
+    with running(Server()) as server:
+        server.serve(log)
+        loaded, out = _heavy_modules_after(
+            ["audit", server.url, "--key", log.vkey, "--no-statistics"]
+        )
+    assert f"Checked {len(log_entries)} entries" in out, out[-500:]
+    assert set(loaded) <= {"rich"}, loaded
