@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from carewall.audit.report import Finding
 from carewall.errors import InputError
 
@@ -37,6 +39,7 @@ __all__ = [
     "default_key_path",
     "load_state",
     "save_state",
+    "state_bytes",
     "state_key",
 ]
 
@@ -92,9 +95,26 @@ def state_key(path: Path) -> tuple[bytes, bool]:
     return key, made
 
 
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+
+
+def state_bytes(body: dict[str, Any]) -> bytes:
+    """``json.dumps(body, sort_keys=True, separators=(",", ":"))`` as UTF-8 bytes: the
+    form a state is sealed and written in. msgspec writes the same bytes for ASCII-only
+    text about ten times faster (a test compares the two on random documents); anything
+    else (non-ASCII text, which json.dumps escapes; a number msgspec cannot write) takes
+    the reference."""
+    try:
+        data = _encode_sorted(body)
+    except (msgspec.EncodeError, OverflowError, TypeError):
+        data = b""
+    if data and data.isascii():
+        return data
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
 def _seal(body: dict[str, Any], key: bytes) -> str:
-    data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    return hmac.new(key, data, hashlib.sha256).hexdigest()
+    return hmac.new(key, state_bytes(body), hashlib.sha256).hexdigest()
 
 
 def _malformed(e: BaseException | None = None) -> InputError:
@@ -196,7 +216,7 @@ def save_state(path: Path, state: AuditState, key: bytes) -> None:
     the new one."""
     body = state.to_json()
     body["seal"] = _seal(body, key)
-    data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    data = state_bytes(body) + b"\n"
     directory = path.resolve().parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=".audit-", suffix=".tmp", dir=directory)

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import carewall.audit
 from carewall.audit import (
@@ -23,6 +25,7 @@ from carewall.audit import (
     save_state,
     state_key,
 )
+from carewall.audit.state import state_bytes
 from carewall.errors import InputError
 
 
@@ -243,3 +246,32 @@ def test_a_finding_is_one_line_that_starts_with_its_index() -> None:
     f = Finding(12, "release", "breaks the pledge", ("pledge/a", "pledge/b"))
     assert f.line() == "entry 12 (release): breaks the pledge [pledge/a, pledge/b]"
     assert Finding.from_json(f.to_json()) == f
+
+
+_TEXT = st.text(alphabet=st.characters(codec="utf-8"))
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.text(alphabet=st.characters(codec="utf-8")),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.text(alphabet=st.characters(codec="utf-8"), max_size=6), inner, max_size=4
+        )
+    ),
+    max_leaves=30,
+)
+
+
+@given(st.dictionaries(st.text(max_size=8), _JSON, max_size=6))
+def test_a_state_is_sealed_over_exactly_the_bytes_json_dumps_writes(body: dict[str, Any]) -> None:
+    # The fast form (msgspec) must never change what a seal covers: a state written by
+    # one release is read by the next.
+    reference = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    assert state_bytes(body) == reference
+
+
+def test_ascii_controls_and_big_numbers_are_written_as_json_dumps_does() -> None:
+    body = {"b": '\x00\x1f\x7f\t\n"\\/', "a": 2**64 + 1, "é": "ü", "c": [None, True, -0]}
+    assert state_bytes(body) == json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
