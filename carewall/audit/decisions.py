@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from carewall.audit.requests import FACT_FIELDS, Chain, Facts3, RequestState
+from carewall.audit.requests import FACT_FIELDS, Chain, Decided, Facts3, RequestState
 from carewall.errors import CarewallError
 from carewall.policy import Decision, Engine, Register
 from carewall.policy.checks import CRIME_EXEMPTION
@@ -61,10 +61,6 @@ def decide(
     return _decided(rp, engine, facts, categories, groups, count)[0]
 
 
-# A decision made again, its JSON and the categories it permits (computed once per answer).
-_Decided = tuple[Decision, dict[str, Any], list[str]]
-
-
 def _decided(
     rp: Replay,
     engine: Engine,
@@ -72,7 +68,7 @@ def _decided(
     categories: list[str],
     groups: list[Facts3],
     count: int,
-) -> _Decided:
+) -> Decided:
     # Every request-wide fact a decision reads, lists as tuples (the schema makes the
     # two lists arrays), under the policy and register in force.
     key = (
@@ -95,7 +91,9 @@ def _decided(
         if len(rp.decisions) >= _MAX_REMEMBERED:
             rp.decisions.clear()
         decision = _decide(engine, rp.register.register(), facts, categories, groups, count)
-        remembered = rp.decisions[key] = (decision, decision.to_json(), decision.permitted)
+        by_facts = permitted_by_facts(decision, groups)
+        remembered = (decision, decision.to_json(), decision.permitted, by_facts)
+        rp.decisions[key] = remembered
     return remembered
 
 
@@ -193,7 +191,7 @@ def on_request(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None
         rp.find(index, "request", f"cannot be decided again: {rp.policy.missing()}")
         return
     try:
-        decision, as_json, permitted = _decided(
+        decision, as_json, permitted, by_facts = _decided(
             rp, engine, e, list(e["categories"]), list(groups), e["subjects"]
         )
     except CarewallError as err:
@@ -205,7 +203,7 @@ def on_request(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None
     rp.totals.decisions_replayed += 1
     # Shared between the requests decided alike: read, never changed.
     rp.requests[rid].permitted = permitted
-    rp.requests[rid].permitted_by_facts = permitted_by_facts(decision, list(groups))
+    rp.requests[rid].permitted_by_facts = by_facts
     rp.replayed[rid] = as_json
 
 

@@ -27,9 +27,8 @@ from carewall.audit.agreements import AgreementReplay, on_agreement
 from carewall.audit.policies import PolicyReplay
 from carewall.audit.register import RegisterReplay
 from carewall.audit.report import Finding, Totals
-from carewall.audit.requests import TIME_RE, Chain, RequestState
+from carewall.audit.requests import TIME_RE, Chain, Decided, RequestState
 from carewall.audit.shape import ShapeError, check_shape
-from carewall.policy import Decision
 from carewall.statistics import StatisticsError, Tally
 
 __all__ = ["TIME_SKEW_SECONDS", "Replay"]
@@ -55,7 +54,7 @@ class Replay:
         self.replayed: dict[str, dict[str, Any]] = {}  # decisions made again, awaiting entry
         # Decisions made again by their facts, with their JSON and what they permit (see
         # decisions.decide)
-        self.decisions: dict[tuple[Any, ...], tuple[Decision, dict[str, Any], list[str]]] = {}
+        self.decisions: dict[tuple[Any, ...], Decided] = {}
         # The public statistics, counted as the entries are read (None: a state file
         # written before the auditor counted them).
         self.tally: Tally | None = Tally()

@@ -15,9 +15,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-__all__ = ["FACT_FIELDS", "TIME_RE", "Chain", "Facts3", "RequestState"]
+if TYPE_CHECKING:
+    from carewall.policy import Decision
+
+__all__ = ["FACT_FIELDS", "TIME_RE", "Chain", "Decided", "Facts3", "RequestState"]
 
 # An entry's ``time`` as the schema allows it (UTC, whole seconds): such strings sort as
 # the times they name.
@@ -38,6 +41,9 @@ FACT_FIELDS = (
 )
 
 Facts3 = tuple[bool, bool, bool]  # (is_child, is_victim_or_witness, consent)
+# A decision made again, its JSON, the categories it permits, and what it permits each
+# group's facts (computed once per answer, shared read-only by the requests decided alike).
+Decided = tuple["Decision", dict[str, Any], list[str], dict[Facts3, list[str]]]
 _GROUP_FIELDS = ("claimed", "held", "released_by_facts")  # {Facts3: count}, saved as lists
 
 
