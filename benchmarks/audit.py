@@ -8,7 +8,9 @@ loopback. Each round, interleaved, measures on the same served log:
   must do;
 - ``audit_log`` in process: the same, plus every entry proven RFC 8785 canonical and
   schema-valid, the replay (decisions made again, releases justified) and the published
-  statistics compared, as ``carewall audit`` does;
+  statistics compared, as ``carewall audit`` does: by default in two processes (a forked
+  reader fetches, hashes, checks shapes and counts while this process replays:
+  ``carewall.audit.pipeline``), and again in one (``parallel=False``) beside it;
 - ``carewall audit URL --key K --state NEW`` as a command, from process start to exit.
 
 Medians of ``--reps`` rounds; the ratio is entries/s over the ceiling's (issue 12's target:
@@ -60,9 +62,9 @@ def ceiling(url: str, vkey: str, tls: ssl.SSLContext) -> tuple[int, float]:
     return cp.size, time.perf_counter() - t0
 
 
-def in_process(url: str, vkey: str) -> tuple[int, float]:
+def in_process(url: str, vkey: str, parallel: bool | None = None) -> tuple[int, float]:
     t0 = time.perf_counter()
-    report, _ = audit_log(url, vkey, None, statistics=True)
+    report, _ = audit_log(url, vkey, None, statistics=True, parallel=parallel)
     seconds = time.perf_counter() - t0
     if report.findings or report.statistics_match is False:
         raise SystemExit(f"the audit found something: {report.findings[:3]}")
@@ -104,6 +106,7 @@ def main() -> None:
             in_process(url, vkey)  # warm the server's caches and this process's imports
             ceil: list[float] = []
             inproc: list[float] = []
+            single: list[float] = []
             cli: list[float] = []
             size = 0
             tls = httpx.create_ssl_context()
@@ -112,10 +115,12 @@ def main() -> None:
                 ceil.append(size / s)
                 _, s = in_process(url, vkey)
                 inproc.append(size / s)
+                _, s = in_process(url, vkey, parallel=False)
+                single.append(size / s)
                 cli.append(size / command(url, vkey, tmp / f"state-{r}.json"))
                 console.log(
-                    f"round {r + 1}: ceiling {ceil[-1]:,.0f}/s, audit_log {inproc[-1]:,.0f}/s, "
-                    f"carewall audit {cli[-1]:,.0f}/s"
+                    f"round {r + 1}: ceiling {ceil[-1]:,.0f}/s, audit_log {inproc[-1]:,.0f}/s "
+                    f"(one process {single[-1]:,.0f}/s), carewall audit {cli[-1]:,.0f}/s"
                 )
     c = statistics.median(ceil)
     table = Table(
@@ -128,6 +133,7 @@ def main() -> None:
     table.add_row("ceiling: fetch + hash every bundle, check the root", f"{c:,.0f}", "", "", "")
     for name, values, target in (
         ("audit_log from empty state (replay + statistics)", inproc, True),
+        ("the same in one process (parallel=False)", single, False),
         ("`carewall audit` from process start, empty state", cli, False),
     ):
         ratio = statistics.median(values) / c

@@ -81,17 +81,26 @@ class Replay:
 
     def feed(self, index: int, data: bytes) -> None:
         """Check the entry ``data`` at ``index`` and apply it."""
-        self.totals.entries += 1
         try:
             entry = check_shape(data)
         except ShapeError as e:
-            self.find(index, e.kind, e.message)
-            if self.chain is not None:
-                self.find(index, e.kind, f"stands where {self.chain.expecting()} was expected")
-                self.chain = None
-            if index == 0:
-                self.find(0, e.kind, "the log's first entry must be the initial policy")
+            self.reject(index, e)
             return
+        self.apply(index, entry)
+
+    def reject(self, index: int, e: ShapeError) -> None:
+        """The entry at ``index`` is not a well-formed entry (:func:`check_shape` said why)."""
+        self.totals.entries += 1
+        self.find(index, e.kind, e.message)
+        if self.chain is not None:
+            self.find(index, e.kind, f"stands where {self.chain.expecting()} was expected")
+            self.chain = None
+        if index == 0:
+            self.find(0, e.kind, "the log's first entry must be the initial policy")
+
+    def apply(self, index: int, entry: Mapping[str, Any]) -> None:
+        """Apply the entry at ``index``, which :func:`check_shape` has accepted."""
+        self.totals.entries += 1
         kind = entry["kind"]
         if index == 0 and kind != "policy":
             self.find(0, kind, "the log's first entry must be the initial policy")
@@ -112,16 +121,20 @@ class Replay:
             self.agreements.observe(index, entry)
         if self.agreements.repeated is not None:
             aftercare.check_repeated(self, index)
+        state = self.requests.get(entry.get("request", ""))
+        if state is not None:
+            state.last = index
+        self._check_time(index, kind, entry["time"])
         tally = self.tally
         if tally is not None:
             try:
                 tally.feed(entry)
             except StatisticsError as e:
-                self.find(index, kind, f"cannot be counted in the statistics: {e}")
-        state = self.requests.get(entry.get("request", ""))
-        if state is not None:
-            state.last = index
-        self._check_time(index, kind, entry["time"])
+                self.uncounted(index, kind, str(e))
+
+    def uncounted(self, index: int, kind: str, why: str) -> None:
+        """The entry at ``index`` cannot be counted in the statistics (``why``)."""
+        self.find(index, kind, f"cannot be counted in the statistics: {why}")
 
     def _check_time(self, index: int, kind: str, time: str) -> None:
         """Move the clock to ``time``; an entry dated before the latest time of the

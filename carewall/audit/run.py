@@ -13,7 +13,7 @@ caller.
 from __future__ import annotations
 
 import functools
-import hashlib
+import os
 import ssl
 from collections.abc import Callable, Sequence
 
@@ -22,7 +22,7 @@ import httpx
 from carewall import collector
 from carewall.audit.aftercare import appeals_open, notices_owed
 from carewall.audit.fetch import (
-    TILE_WIDTH,
+    FetchError,
     check_growth,
     entry_bundles,
     first_bad_leaf,
@@ -31,8 +31,10 @@ from carewall.audit.fetch import (
     prefetched,
     verifier_for,
 )
+from carewall.audit.pipeline import Reader, extend, leaf_hashes
 from carewall.audit.replay import Replay
 from carewall.audit.report import AuditReport
+from carewall.audit.shape import ShapeError
 from carewall.audit.state import AuditState
 from carewall.audit.statistics import check_statistics, statistics_url
 from carewall.audit.witnesses import check_quorum
@@ -45,26 +47,9 @@ __all__ = ["Progress", "audit_log"]
 
 Progress = Callable[[int, int], None]
 _HINT_LIMIT = 32 << 20  # bytes of leaf hashes kept for the hint (about a million entries)
-_TILE_LEVEL = TILE_WIDTH.bit_length() - 1  # a full entry bundle is a perfect subtree of 2**8
-
-
-def _leaf_hashes(bundle: list[bytes]) -> list[bytes]:
-    # RFC 9162 leaf hashes (merkle.hash_leaf, inlined: one call per entry is a third of it).
-    sha = hashlib.sha256
-    return [sha(b"\x00" + data).digest() for data in bundle]
-
-
-def _extend(crange: CompactRange, leaves: list[bytes]) -> None:
-    """Append ``leaves`` to ``crange``; a whole aligned tile as one perfect subtree."""
-    if len(leaves) != TILE_WIDTH or crange.size % TILE_WIDTH:
-        crange.extend(leaves, collect=False)
-        return
-    sha = hashlib.sha256
-    level = leaves
-    while len(level) > 1:  # 256 leaves: 8 levels of pairs, each hashed as RFC 9162 §2.1.1
-        it = iter(level)
-        level = [sha(b"\x01" + left + right).digest() for left, right in zip(it, it, strict=True)]
-    crange.append_subtree(_TILE_LEVEL, level[0])
+# Below this many new entries one process is quicker than forking a reader (a fork and its
+# first bundle cost about what one process replays of a few thousand entries).
+_TWO_PROCESSES_FROM = 4096
 
 
 def audit_log(
@@ -78,6 +63,8 @@ def audit_log(
     statistics: bool = False,
     witnesses: Sequence[WitnessKey] = (),
     quorum: int = 0,
+    parallel: bool | None = None,
+    connect: Callable[[], httpx.Client] | None = None,
 ) -> tuple[AuditReport, AuditState]:
     """Audit the log at ``url`` with verifier key ``vkey``, continuing from ``state``.
 
@@ -90,14 +77,36 @@ def audit_log(
     statistics computed from the replayed log (a replaying run only).
     ``quorum`` > 0 requires that many of ``witnesses`` (distinct keys) to have cosigned
     the checkpoint verified (:mod:`carewall.audit.witnesses`), checked before anything else.
+
+    ``parallel``: a replay runs in two processes (:mod:`carewall.audit.pipeline`) where
+    ``os.fork`` exists: always if true, never if false, and by default when it has at least
+    :data:`_TWO_PROCESSES_FROM` new entries. The reader process makes its own client with
+    ``connect`` (by default one like this function's own; a caller that hands in ``client``
+    passes ``connect`` too for two processes: a client's connections must not be shared
+    with a forked process). The report and state are the same either way.
     """
     verifier = verifier_for(vkey)
     stats_url = statistics_url(url) if statistics and replay else None
     own = client is None
-    http = client or httpx.Client(base_url=log_base(url) + "/", timeout=30.0, verify=_tls())
+    base = log_base(url) + "/"
+    http = client or httpx.Client(base_url=base, timeout=30.0, verify=_tls())
+    if connect is None and own:
+        connect = functools.partial(httpx.Client, base_url=base, timeout=30.0, verify=_tls())
+    if parallel is False or not hasattr(os, "fork"):
+        connect = None
+    least = 0 if parallel else _TWO_PROCESSES_FROM
     try:
         with collector.paused():
-            return _audit(http, verifier, state, progress, replay, stats_url, (witnesses, quorum))
+            return _audit(
+                http,
+                verifier,
+                state,
+                progress,
+                replay,
+                stats_url,
+                (witnesses, quorum),
+                (connect, least),
+            )
     finally:
         if own:
             http.close()
@@ -148,6 +157,7 @@ def _audit(
     replay: bool,
     stats_url: str | None,
     quorum: tuple[Sequence[WitnessKey], int] = ((), 0),
+    reader: tuple[Callable[[], httpx.Client] | None, int] = (None, 0),
 ) -> tuple[AuditReport, AuditState]:
     note, cp = open_log_checkpoint(client, verifier)
     if quorum[1] or quorum[0]:
@@ -169,17 +179,11 @@ def _audit(
     total = cp.size - start
     if progress:
         progress(0, total)
-    for first, bundle in prefetched(entry_bundles(client, start, cp.size)):
-        new_leaves = _leaf_hashes(bundle)
-        if rp is not None:
-            for i, data in enumerate(bundle, first):
-                rp.feed(i, data)
-        _extend(crange, new_leaves)
-        report.checked += len(bundle)
-        if len(leaves) < _HINT_LIMIT:
-            leaves += b"".join(new_leaves)
-        if progress:
-            progress(report.checked, total)
+    connect, least = reader
+    if rp is not None and connect is not None and total >= max(least, 1):
+        crange = _two_processes(connect, crange, rp, (start, cp.size), report, leaves, progress)
+    else:
+        _one_process(client, crange, rp, (start, cp.size), report, leaves, progress)
 
     if crange.root() != cp.root:
         bad = first_bad_leaf(client, start, bytes(leaves))
@@ -209,3 +213,68 @@ def _audit(
         replay=rp.to_json() if rp is not None else None,
     )
     return report, new_state
+
+
+def _one_process(
+    client: httpx.Client,
+    crange: CompactRange,
+    rp: Replay | None,
+    span: tuple[int, int],
+    report: AuditReport,
+    leaves: bytearray,
+    progress: Progress | None,
+) -> None:
+    """Fetch, hash and replay entries ``span[0]`` to ``span[1] - 1`` in this process."""
+    total = span[1] - span[0]
+    for first, bundle in prefetched(entry_bundles(client, *span)):
+        new_leaves = leaf_hashes(bundle)
+        if rp is not None:
+            for i, data in enumerate(bundle, first):
+                rp.feed(i, data)
+        extend(crange, new_leaves)
+        report.checked += len(bundle)
+        if len(leaves) < _HINT_LIMIT:
+            leaves += b"".join(new_leaves)
+        if progress:
+            progress(report.checked, total)
+
+
+def _two_processes(
+    connect: Callable[[], httpx.Client],
+    crange: CompactRange,
+    rp: Replay,
+    span: tuple[int, int],
+    report: AuditReport,
+    leaves: bytearray,
+    progress: Progress | None,
+) -> CompactRange:
+    """The same with a forked reader (:mod:`carewall.audit.pipeline`): it fetches, hashes,
+    checks shapes and counts the statistics while this process replays. Returns the
+    reader's compact range (and puts its tally in the replay)."""
+    total = span[1] - span[0]
+    apply, reject, uncounted = rp.apply, rp.reject, rp.uncounted
+    tally, rp.tally = rp.tally, None  # counted by the reader, in its copy
+    try:
+        with Reader(connect, crange, tally, span) as reader:
+            for chunk in reader:
+                why = chunk.uncounted
+                pairs = zip(chunk.entries, chunk.verdicts, strict=True)
+                for k, (entry, verdict) in enumerate(pairs):
+                    if entry is None:
+                        reject(chunk.first + k, ShapeError(*(verdict or ("?", "was not read"))))
+                        continue
+                    apply(chunk.first + k, entry)
+                    if why is not None and why[k] is not None:
+                        uncounted(chunk.first + k, entry["kind"], str(why[k]))
+                report.checked += len(chunk.entries)
+                if len(leaves) < _HINT_LIMIT:
+                    leaves += chunk.leaves
+                if progress:
+                    progress(report.checked, total)
+    finally:
+        rp.tally = tally
+    if reader.crange is None or (tally is not None and reader.tally is None):
+        # the reader ended without its range or tally: never trust a partial one
+        raise FetchError("the audit's reader process ended early", fix="run the audit again")
+    rp.tally = reader.tally
+    return reader.crange

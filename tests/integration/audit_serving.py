@@ -4,6 +4,7 @@ in-process transport for sweeps too large to serve one log at a time."""
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 import socket
@@ -25,6 +26,7 @@ from carewall.api.errors import install_error_handlers
 from carewall.api.log import make_log_router
 from carewall.audit import AuditReport, AuditState, audit_log
 from carewall.cli import main
+from carewall.errors import CarewallError
 from carewall.ledger import Ledger, tables
 from carewall.ledger.canonical import canonical
 from carewall.ledger.checkpoint import Checkpoint, sign_checkpoint
@@ -195,11 +197,46 @@ class MemoryLog:
             return httpx.Response(404)
         return httpx.Response(200, content=encode_entry_bundle(self.datas[start : start + w]))
 
-    def audit(self, state: AuditState | None = None) -> tuple[AuditReport, AuditState]:
-        """Audit what is published so far through :func:`carewall.audit.audit_log`."""
+    def audit(
+        self, state: AuditState | None = None, *, parallel: bool | None = None
+    ) -> tuple[AuditReport, AuditState]:
+        """Audit what is published so far through :func:`carewall.audit.audit_log`.
+
+        ``parallel`` None (the default) audits in one process and again in two (a forked
+        reader, :mod:`carewall.audit.pipeline`), and fails unless both give the same
+        report and state, or raise the same error: so every hostile log of the suite is
+        also a case of the two-process audit. True or False runs that mode alone.
+        """
         transport = httpx.MockTransport(self.handle)
-        with httpx.Client(transport=transport, base_url="http://memory/log/") as client:
-            return audit_log("http://memory", MEM_SIGNER.vkey(), state, client=client)
+
+        def connect() -> httpx.Client:
+            return httpx.Client(transport=transport, base_url="http://memory/log/")
+
+        def run(two: bool) -> tuple[AuditReport, AuditState]:
+            with connect() as client:
+                return audit_log(
+                    "http://memory",
+                    MEM_SIGNER.vkey(),
+                    copy.deepcopy(state),
+                    client=client,
+                    parallel=two,
+                    connect=connect if two else None,
+                )
+
+        if parallel is not None:
+            return run(parallel)
+        outcomes: list[tuple[AuditReport, AuditState] | tuple[str, str]] = []
+        for two in (False, True):
+            try:
+                outcomes.append(run(two))
+            except CarewallError as e:
+                outcomes.append((type(e).__name__, e.message))
+        assert outcomes[0] == outcomes[1], "one process and two disagree"
+        one = outcomes[0]
+        if isinstance(one[0], str):
+            run(False)  # raise the error itself
+        assert isinstance(one[0], AuditReport) and isinstance(one[1], AuditState)
+        return one[0], one[1]
 
 
 def audit_in_memory(entries: Sequence[dict[str, Any] | bytes]) -> AuditReport:

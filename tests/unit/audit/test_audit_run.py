@@ -10,7 +10,8 @@ from collections.abc import Generator, Iterator
 import pytest
 
 from carewall.audit.fetch import FetchError, prefetched
-from carewall.audit.run import _extend, _leaf_hashes
+from carewall.audit.pipeline import extend as _extend
+from carewall.audit.pipeline import leaf_hashes as _leaf_hashes
 from carewall.collector import paused
 from carewall.errors import VerificationError
 from carewall.ledger.merkle import CompactRange, hash_leaf
