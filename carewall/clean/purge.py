@@ -14,6 +14,11 @@ the log without an entry.
   triggers (or PostgreSQL rules) is refused: they could keep copies of what is deleted.
 - CSV and Parquet: each purged file is written anew beside the original, re-scanned, and
   only then moved over it with :func:`os.replace` (atomic per file).
+
+A key path flagged inside a JSON column is removed from each JSON value holding it, the
+column kept (:mod:`carewall.clean.purge_json`), in the same transaction or new file.
+The plan is :mod:`carewall.clean.purge_plan`; the re-scan's checks and the certificate's
+body, :mod:`carewall.clean.purge_proof`.
 """
 
 from __future__ import annotations
@@ -23,19 +28,24 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from carewall.clean.certificate import HEADER, ValueCommitment, sign_certificate
+import duckdb
+
+from carewall.clean import purge_json
+from carewall.clean.certificate import ValueCommitment, sign_certificate
+from carewall.clean.databases import PostgresSource, SqliteSource
+from carewall.clean.jsonscan import JSON_BATCH_ROWS
+from carewall.clean.jsonvalue import KeyPath
+from carewall.clean.purge_plan import Action, PlannedColumn, PlannedTable, PurgePlan, plan
+from carewall.clean.purge_proof import body as certificate_body
+from carewall.clean.purge_proof import moved, post_scan
 from carewall.clean.rules import RuleSet, default_rules
-from carewall.clean.scanner import ScanReport, scan
+from carewall.clean.scanner import scan
 from carewall.clean.sources import (
     BATCH_ROWS,
-    DateRange,
     FileSource,
-    PostgresSource,
     Source,
-    SqliteSource,
-    Table,
     duck,
     quote,
 )
@@ -54,7 +64,8 @@ __all__ = [
     "plan",
 ]
 
-Action = Literal["null", "drop"]
+# per table, per (column, key path or None): the commitment to what was deleted there
+Macs = dict[str, dict[tuple[str, KeyPath | None], str]]
 
 
 class Recorder(Protocol):
@@ -64,115 +75,6 @@ class Recorder(Protocol):
     def __call__(
         self, certificate: str, body: Mapping[str, Any], commit: Callable[[], None]
     ) -> int: ...
-
-
-@dataclass(frozen=True)
-class PlannedColumn:
-    column: str
-    category: str
-    rule: str
-    values: int  # values that would be deleted
-
-
-@dataclass(frozen=True)
-class PlannedTable:
-    table: str
-    columns: tuple[PlannedColumn, ...]
-    records: int  # rows that would change
-
-
-@dataclass(frozen=True)
-class PurgePlan:
-    source: str
-    kind: str
-    action: Action
-    date_range: DateRange | None
-    tables: tuple[PlannedTable, ...]
-    skipped: tuple[str, ...] = ()  # files of a folder neither scanned nor purged
-
-    @property
-    def categories(self) -> list[str]:
-        return sorted({c.category for t in self.tables for c in t.columns})
-
-    @property
-    def records(self) -> int:
-        return sum(t.records for t in self.tables)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "source": {"kind": self.kind, "name": self.source},
-            "action": self.action,
-            "date_range": self.date_range.public() if self.date_range else None,
-            "categories": self.categories,
-            "records": self.records,
-            "tables": [
-                {
-                    "table": t.table,
-                    "records": t.records,
-                    "columns": [
-                        {"column": c.column, "category": c.category, "rule": c.rule,
-                         "values": c.values}
-                        for c in t.columns
-                    ],
-                }
-                for t in self.tables
-            ],
-            "skipped": list(self.skipped),
-        }  # fmt: skip
-
-
-def _counts(source: Source, table: Table, columns: Sequence[str], where: DateRange | None) -> Any:
-    con = duck()
-    try:
-        rel = source.relation(con, table, columns, where)
-        any_ = " OR ".join(f"c{i} IS NOT NULL" for i in range(len(columns)))
-        sql = ", ".join(f"count(c{i})" for i in range(len(columns)))
-        row = con.execute(f"SELECT {sql}, count(*) FILTER (WHERE {any_}) FROM {rel}").fetchall()
-        return row[0]
-    finally:
-        con.close()
-
-
-def plan(
-    source: Source,
-    report: ScanReport,
-    *,
-    action: Action = "null",
-    date_range: DateRange | None = None,
-) -> PurgePlan:
-    """What applying would change: the flagged columns' values within ``date_range``."""
-    if action not in ("null", "drop"):
-        raise InputError("must be null or drop", field="--action")
-    if action == "drop" and date_range is not None:
-        raise InputError(
-            "dropping a column deletes every value in it, not only those in a date range",
-            field="--action",
-            fix="use --action null with a date range, or drop without one",
-        )
-    by_table: dict[str, list[Any]] = {}
-    for c in report.flagged:
-        if c.column not in [x.column for x in by_table.get(c.table, [])]:
-            by_table.setdefault(c.table, []).append(c)
-    tables = {t.name: t for t in source.tables()}
-    planned = []
-    for name, cols in by_table.items():
-        if name not in tables:
-            raise ScanError(f"table {name!r} is gone since the scan", field="SOURCE")
-        names = [c.column for c in cols]
-        row = _counts(source, tables[name], names, date_range)
-        planned.append(
-            PlannedTable(
-                name,
-                tuple(
-                    PlannedColumn(c.column, c.category, c.rule, int(row[i]))
-                    for i, c in enumerate(cols)
-                ),
-                int(row[-1]),
-            )
-        )
-    return PurgePlan(
-        source.label, source.kind, action, date_range, tuple(planned), tuple(source.skipped)
-    )
 
 
 # ----- applying ----------------------------------------------------------------------------
@@ -222,17 +124,37 @@ def _refuse_triggers(source: SqliteSource | PostgresSource, table: str) -> None:
         )
 
 
-def _db_apply(
-    source: SqliteSource | PostgresSource, p: PurgePlan, key: bytes
-) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """Inside the open transaction (see :func:`_lock`): commit to the values, then null
-    or drop them."""
-    macs: dict[str, dict[str, str]] = {}
+def _changed(table: str) -> ScanError:
+    return ScanError(f"table {table!r} changed since the dry run", field="SOURCE",
+                     fix="run the purge again")  # fmt: skip
+
+
+def _keyed(t: PlannedTable) -> list[tuple[str, KeyPath]]:
+    return [(c.column, c.key_path or ()) for c in t.keyed]
+
+
+def _keyed_macs(
+    removed: purge_json.Removed, key: bytes, t: PlannedTable, counts: purge_json.Counts
+) -> dict[tuple[str, KeyPath | None], str]:
+    """The commitments to the members removed per key path, checked against the plan."""
+    out: dict[tuple[str, KeyPath | None], str] = {}
+    for k, c in enumerate(t.keyed):
+        if counts.keyed[k] != c.values:
+            raise _changed(t.table)
+        out[(c.column, c.key_path)] = removed.commitment(key, t.table, c.label, k).hexdigest()
+    return out
+
+
+def _db_apply(source: SqliteSource | PostgresSource, p: PurgePlan, key: bytes) -> Macs:
+    """Inside the open transaction (see :func:`_lock`): commit to the values, then remove
+    the key paths from JSON columns, then null or drop the columns."""
+    macs: Macs = {}
     for t in p.tables:
         target = source.qualified(t.table)
         cond, params = ("TRUE", ()) if p.date_range is None else source.in_range(p.date_range)
         macs[t.table] = {}
-        for c in t.columns:
+        plain = t.plain
+        for c in plain:
             cur = source.cursor()
             cur.execute(
                 f"SELECT {source.text(c.column)} FROM {target} "
@@ -242,29 +164,86 @@ def _db_apply(
             mac = _commit_values(key, t.table, c.column, _batches(cur.fetchmany))
             cur.close()
             if mac.count != c.values:
-                raise ScanError(f"table {t.table!r} changed since the dry run", field="SOURCE",
-                                fix="run the purge again")  # fmt: skip
-            macs[t.table][c.column] = mac.hexdigest()
+                raise _changed(t.table)
+            macs[t.table][(c.column, None)] = mac.hexdigest()
+        only_json = 0
+        if t.keyed:
+            table = next(x for x in source.tables() if x.name == t.table)
+            removed = purge_json.Removed()
+            try:
+                counts = purge_json.db_rewrite(
+                    source, table, [c.column for c in plain], _keyed(t), p.date_range, removed
+                )
+                macs[t.table].update(_keyed_macs(removed, key, t, counts))
+            finally:
+                removed.close()
+            only_json = counts.records
         if p.action == "drop":
-            for c in t.columns:
+            for c in plain:
                 source.conn.execute(f"ALTER TABLE {target} DROP COLUMN {quote(c.column)}")
             continue
-        sets = ", ".join(f"{quote(c.column)} = NULL" for c in t.columns)
-        any_ = " OR ".join(f"{quote(c.column)} IS NOT NULL" for c in t.columns)
-        cur = source.conn.cursor()
-        cur.execute(f"UPDATE {target} SET {sets} WHERE ({any_}) AND {cond}", params)
-        if cur.rowcount != t.records:
-            raise ScanError(f"table {t.table!r} changed since the dry run", field="SOURCE",
-                            fix="run the purge again")  # fmt: skip
-    return macs, {}
+        rowcount = 0
+        if plain:
+            sets = ", ".join(f"{quote(c.column)} = NULL" for c in plain)
+            any_ = " OR ".join(f"{quote(c.column)} IS NOT NULL" for c in plain)
+            cur = source.conn.cursor()
+            cur.execute(f"UPDATE {target} SET {sets} WHERE ({any_}) AND {cond}", params)
+            rowcount = cur.rowcount
+        if rowcount + only_json != t.records:
+            raise _changed(t.table)
+    return macs
+
+
+def _copy(source: FileSource, p: PurgePlan, t: PlannedTable, tmp: Path) -> purge_json.Counts | None:
+    """Write ``t``'s file anew at ``tmp``, without what the plan deletes; with key paths to
+    remove, through Arrow (the counts of what was removed, else None)."""
+    path = source.path_of(t.table)
+    reader = source.reader(path)
+    cond = "TRUE" if p.date_range is None else source.in_range(p.date_range)
+    cols = ", ".join(quote(c.column) for c in t.plain)
+    if not t.plain:
+        star = "*"
+    elif p.action == "drop":
+        star = f"* EXCLUDE ({cols})"
+    else:
+        nulls = ", ".join(
+            f"CASE WHEN {cond} THEN NULL ELSE {quote(c.column)} END AS {quote(c.column)}"
+            for c in t.plain
+        )
+        star = f"* REPLACE ({nulls})"
+    fmt = "(FORMAT parquet)" if path.suffix.lower() == ".parquet" else "(FORMAT csv, HEADER)"
+    lit = "'" + str(tmp).replace("'", "''") + "'"
+    con, out = duck(), duck()
+    try:
+        if not t.keyed:
+            con.execute(f"COPY (SELECT {star} FROM {reader}) TO {lit} {fmt}")
+            return None
+        counts = purge_json.Counts([], [0] * len(t.keyed))
+        rows = con.sql(
+            f"SELECT {star}, coalesce({cond}, FALSE) AS {quote(purge_json.IN_RANGE)} FROM {reader}"
+        ).to_arrow_reader(JSON_BATCH_ROWS)
+        out.register("cw_out", purge_json.rewrite_batches(rows, _keyed(t), counts))
+        try:
+            out.execute(f"COPY (SELECT * FROM cw_out) TO {lit} {fmt}")
+        except duckdb.Error as e:  # its message may quote a value: never shown
+            raise ScanError(
+                f"rewriting the JSON of {t.table!r} failed ({type(e).__name__}); nothing was "
+                "changed",
+                field="SOURCE",
+                fix="check the file is readable, or remove the key paths the scan names yourself",
+            ) from None
+        return counts
+    finally:
+        out.close()
+        con.close()
 
 
 def _file_apply(
     source: FileSource, p: PurgePlan, key: bytes, temps: dict[Path, Path]
-) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+) -> tuple[Macs, dict[str, str]]:
     """Write each purged file anew beside the original (``temps``: original -> new)."""
     con = duck()
-    macs: dict[str, dict[str, str]] = {}
+    macs: Macs = {}
     hashes: dict[str, str] = {}
     try:
         for t in p.tables:
@@ -272,125 +251,30 @@ def _file_apply(
             reader = source.reader(path)
             cond = "TRUE" if p.date_range is None else source.in_range(p.date_range)
             macs[t.table] = {}
-            for c in t.columns:
+            for c in t.plain:
                 res = con.execute(
                     f"SELECT CAST({quote(c.column)} AS VARCHAR) FROM {reader} "
                     f"WHERE {quote(c.column)} IS NOT NULL AND {cond} ORDER BY 1"
                 )
                 mac = _commit_values(key, t.table, c.column, _batches(res.fetchmany))
-                macs[t.table][c.column] = mac.hexdigest()
-            cols = ", ".join(quote(c.column) for c in t.columns)
-            if p.action == "drop":
-                select = f"SELECT * EXCLUDE ({cols}) FROM {reader}"
-            else:
-                nulls = ", ".join(
-                    f"CASE WHEN {cond} THEN NULL ELSE {quote(c.column)} END AS {quote(c.column)}"
-                    for c in t.columns
-                )
-                select = f"SELECT * REPLACE ({nulls}) FROM {reader}"
+                macs[t.table][(c.column, None)] = mac.hexdigest()
+            if t.keyed:
+                table = next(x for x in source.tables() if x.name == t.table)
+                removed = purge_json.Removed()
+                try:
+                    counts = purge_json.count(source, table, [], _keyed(t), p.date_range, removed)
+                    macs[t.table].update(_keyed_macs(removed, key, t, counts))
+                finally:
+                    removed.close()
             tmp = path.with_name(f".{path.name}.carewall-purge{path.suffix}")
             temps[path] = tmp
-            fmt = (
-                "(FORMAT parquet)" if path.suffix.lower() == ".parquet" else "(FORMAT csv, HEADER)"
-            )
-            lit = "'" + str(tmp).replace("'", "''") + "'"
-            con.execute(f"COPY ({select}) TO {lit} {fmt}")
+            written = _copy(source, p, t, tmp)
+            if written is not None and written.keyed != [c.values for c in t.keyed]:
+                raise _changed(t.table)
             hashes[t.table] = "sha256:" + file_sha256(tmp)
     finally:
         con.close()
     return macs, hashes
-
-
-def _post_scan(
-    report: ScanReport, p: PurgePlan, elsewhere: ScanReport | None = None
-) -> dict[str, Any]:
-    """The re-scan MUST find none of the purged values, and nothing else of their kinds.
-    ``elsewhere``: the re-scan of every other table of the source, whole (see :func:`_moved`,
-    which checks it); its counts are added, and its columns still flagged (left by a purge
-    limited with ``--table``) are counted apart."""
-    purged = {(t.table, c.column) for t in p.tables for c in t.columns}
-    remaining = sum(c.values for c in report.columns if (c.table, c.column) in purged)
-    if remaining or report.flagged:
-        raise ScanError(
-            "the re-scan after purging still finds values of the categories purged",
-            field="SOURCE",
-            fix="nothing was changed; scan again and purge every column it flags",
-        )
-    others = elsewhere.columns if elsewhere else ()
-    post: dict[str, Any] = {
-        "rules": list(report.rules),
-        "tables": report.tables + (elsewhere.tables if elsewhere else 0),
-        "rows": report.rows + (elsewhere.rows if elsewhere else 0),
-        "columns_checked": len(report.columns) + len(others),
-        "values_remaining": remaining,
-        "columns_flagged": len(report.flagged),
-    }
-    if elsewhere is not None:
-        post["columns_flagged_elsewhere"] = len(elsewhere.flagged)
-    if p.kind == "folder":
-        post["files_not_scanned"] = len(p.skipped)
-    return post
-
-
-def _moved(before: ScanReport | None, after: ScanReport | None) -> None:
-    """No column outside the purged tables may have gained values of the purged categories
-    during the purge: the database itself (a trigger, a rule, a cascade) copied them there."""
-    if after is None:
-        return
-    was = {(c.table, c.column, c.rule): c for c in before.columns} if before else {}
-    for c in after.columns:
-        b = was.get((c.table, c.column, c.rule))
-        if (
-            c.matched > (b.matched if b else 0)
-            or (c.flagged and (b is None or not b.flagged or c.values > b.values))
-        ):  # fmt: skip
-            raise ScanError(
-                f"after the purge, column {c.column!r} of table {c.table!r} holds more "
-                f"{c.category} values than before it: something in the database (a trigger, "
-                "a rule, a cascade) copied purged values there; nothing was changed",
-                field="SOURCE",
-                fix="find what copies them and suspend it for the purge, then purge again",
-            )
-
-
-def _body(
-    p: PurgePlan,
-    macs: Mapping[str, Mapping[str, str]],
-    hashes: Mapping[str, str],
-    post: Mapping[str, Any],
-    holder: str,
-    authority: str,
-    issued: str,
-    origin: str,
-) -> dict[str, Any]:
-    tables = []
-    for t in p.tables:
-        entry: dict[str, Any] = {
-            "table": t.table,
-            "records": t.records,
-            "columns": [
-                {"column": c.column, "category": c.category, "rule": c.rule, "values": c.values,
-                 "commitment": macs[t.table][c.column]}
-                for c in t.columns
-            ],
-        }  # fmt: skip
-        if t.table in hashes:
-            entry["sha256_after"] = hashes[t.table]
-        tables.append(entry)
-    return {
-        "type": HEADER,
-        "holder": holder,
-        "issued": issued,
-        "authority": authority,
-        "log": origin,
-        "source": {"kind": p.kind, "name": p.source},
-        "action": p.action,
-        "date_range": p.date_range.public() if p.date_range else None,
-        "categories": p.categories,
-        "records": p.records,
-        "tables": tables,
-        "post_purge_scan": dict(post),
-    }
 
 
 @dataclass(frozen=True)
@@ -428,11 +312,11 @@ def apply(
             # purged value must not turn up anywhere else in the source.
             others = [t.name for t in source.tables() if t.name not in set(names)]
             before = scan(source, rules, tables=others) if others else None
-            macs, hashes = _db_apply(source, p, key)
+            macs = _db_apply(source, p, key)
             after = scan(source, rules, tables=others) if others else None
-            _moved(before, after)
-            post = _post_scan(scan(source, rules, tables=names, where=p.date_range), p, after)
-            body = _body(p, macs, hashes, post, holder, authority, issued, signer.name)
+            moved(before, after)
+            post = post_scan(scan(source, rules, tables=names, where=p.date_range), p, after)
+            body = certificate_body(p, macs, {}, post, holder, authority, issued, signer.name)
             cert = sign_certificate(body, signer)
             index = recorder(cert, body, source.conn.commit)
         except BaseException:
@@ -449,8 +333,8 @@ def apply(
             report = scan(fresh, rules, tables=names, where=p.date_range)
         finally:
             fresh.close()
-        post = _post_scan(report, p)
-        body = _body(p, macs, hashes, post, holder, authority, issued, signer.name)
+        post = post_scan(report, p)
+        body = certificate_body(p, macs, hashes, post, holder, authority, issued, signer.name)
         cert = sign_certificate(body, signer)
 
         def commit() -> None:

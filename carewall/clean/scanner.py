@@ -4,98 +4,27 @@ Per table, the columns whose names match a rule (the candidates) are read in ONE
 DuckDB ``GROUP BY GROUPING SETS`` builds each candidate's histogram of distinct values
 (plus the row count), which is then joined with the rules' recognisers. A histogram of a
 coded column is small, so the pass costs about as much as counting the column's non-null
-values; DuckDB spills to disk rather than exceed its memory limit. The report holds counts,
-never values.
+values; DuckDB spills to disk rather than exceed its memory limit. Columns holding JSON are
+then looked into, key path by key path (:mod:`carewall.clean.jsonscan`). The report holds
+counts, never values.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import duckdb
 
+from carewall.clean.jsonscan import scan_json
+from carewall.clean.report import ColumnResult, JsonColumn, ScanReport
 from carewall.clean.rules import BLANKS, Rule, RuleSet, default_rules
 from carewall.clean.sources import DateRange, Source, Table, duck
 from carewall.errors import ScanError
 
-__all__ = ["ColumnResult", "ScanReport", "scan", "scan_table"]
+__all__ = ["ColumnResult", "JsonColumn", "ScanReport", "scan", "scan_table"]
 
 # progress(table, rows read so far in it, done)
 ScanProgress = Callable[[str, int, bool], None]
-
-
-@dataclass(frozen=True)
-class ColumnResult:
-    """One candidate column under one rule: ``flagged`` when its values bear the rule out."""
-
-    table: str
-    column: str
-    category: str
-    rule: str
-    rows: int  # rows scanned in the table (within the date range, if any)
-    values: int  # rows holding a value (non-null) in this column
-    matched: int  # of those, values a recogniser of the rule knows
-    distinct: int  # distinct values seen
-    flagged: bool
-
-    @property
-    def share(self) -> float:
-        return self.matched / self.values if self.values else 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "table": self.table,
-            "column": self.column,
-            "category": self.category,
-            "rule": self.rule,
-            "rows": self.rows,
-            "values": self.values,
-            "matched": self.matched,
-            "distinct": self.distinct,
-            "share": round(self.share, 4),
-            "flagged": self.flagged,
-        }
-
-
-@dataclass(frozen=True)
-class ScanReport:
-    source: str
-    kind: str
-    tables: int
-    rows: int
-    columns: tuple[ColumnResult, ...]  # every candidate, flagged or not
-    rules: tuple[str, ...]
-    date_range: DateRange | None = None
-    categories: tuple[str, ...] = field(default=())
-    # files of a folder that were not scanned (neither .csv nor .parquet): not found clean
-    skipped: tuple[str, ...] = field(default=())
-
-    @property
-    def flagged(self) -> list[ColumnResult]:
-        """The columns flagged, each once per category: under the first rule (in file
-        order) that flags it. A column may be a candidate of two rules of one category (the
-        rule naming its values, then a name-only rule): ``columns`` lists both results."""
-        out: dict[tuple[str, str, str], ColumnResult] = {}
-        for c in self.columns:
-            if c.flagged:
-                out.setdefault((c.table, c.column, c.category), c)
-        return list(out.values())
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "kind": self.kind,
-            "categories": list(self.categories),
-            "rules": list(self.rules),
-            "date_range": self.date_range.public() if self.date_range else None,
-            "tables": self.tables,
-            "rows": self.rows,
-            "findings": [c.to_json() for c in self.flagged],
-            "checked": [c.to_json() for c in self.columns if not c.flagged],
-            "skipped": list(self.skipped),
-        }
 
 
 def _recogniser_table(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> None:
@@ -118,9 +47,9 @@ def scan_table(
     rules: RuleSet,
     where: DateRange | None = None,
     progress: ScanProgress | None = None,
-) -> tuple[int, list[ColumnResult]]:
-    """Rows scanned and the candidate columns' results for one table (``con`` holds the
-    recognisers, see :func:`scan`)."""
+) -> tuple[int, list[ColumnResult], list[JsonColumn]]:
+    """Rows scanned, the candidate columns' (and JSON key paths') results for one table, and
+    the columns read as JSON (``con`` holds the recognisers, see :func:`scan`)."""
     pairs: list[tuple[str, Rule]] = [(c, r) for c in table.columns for r in rules.candidates(c)]
     columns = list(dict.fromkeys(c for c, _ in pairs))
     read = 0
@@ -135,7 +64,7 @@ def scan_table(
     try:
         if not columns:
             rows = int(con.execute(f"SELECT count(*) FROM {rel}").fetchall()[0][0])
-            return rows, []
+            return rows, *scan_json(con, source, table, rules, where, rows)
         sets = ", ".join(f"(c{i})" for i in range(len(columns)))
         which = " ".join(f"WHEN grouping(c{i}) = 0 THEN {i}" for i in range(len(columns)))
         value = f"coalesce({', '.join(f'c{i}' for i in range(len(columns)))})"
@@ -174,7 +103,8 @@ def scan_table(
                     rule.holds(values, matched),
                 )
             )
-        return rows, results
+        inside, json_cols = scan_json(con, source, table, rules, where, rows)
+        return rows, results + inside, json_cols
     except duckdb.Error as e:
         raise ScanError(
             f"scanning table {table.name!r} failed ({type(e).__name__})",
@@ -214,11 +144,12 @@ def scan(
     con = duck()
     try:
         _recogniser_table(con, rules)
-        total, results = 0, []
+        total, results, read = 0, [], []
         for table in found:
-            rows, cols = scan_table(con, source, table, rules, where, progress)
+            rows, cols, json_cols = scan_table(con, source, table, rules, where, progress)
             total += rows
             results.extend(cols)
+            read.extend(json_cols)
     finally:
         con.close()
     return ScanReport(
@@ -231,4 +162,5 @@ def scan(
         date_range=where,
         categories=rules.categories,
         skipped=source.skipped,
+        json_columns=tuple(read),
     )

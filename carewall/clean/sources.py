@@ -1,26 +1,21 @@
 """Where a public body keeps personal data: SQLite, PostgreSQL, CSV and Parquet files, and
 folders of them, each presented to DuckDB as tables of text columns.
 
-Files are read by DuckDB's own readers (``read_parquet``, ``read_csv``). DuckDB's SQLite and
-PostgreSQL scanners are extensions it downloads from its own site at run time, which is
-unreachable here and a binary carewall could not pin; so databases are read through their
-Python drivers (``sqlite3``; ``psycopg`` with a server-side cursor) and streamed into DuckDB
-as Arrow record batches of :data:`BATCH_ROWS` rows: memory stays bounded whatever the size.
-A database source keeps one connection, so a purge can re-scan inside its own transaction.
+Files are read by DuckDB's own readers (``read_parquet``, ``read_csv``); databases through
+their Python drivers, streamed into DuckDB as Arrow record batches of :data:`BATCH_ROWS`
+rows (:mod:`carewall.clean.databases`).
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import duckdb
-import pyarrow as pa  # type: ignore[import-untyped]
 
 from carewall.errors import InputError, ScanError
 
@@ -28,10 +23,9 @@ __all__ = [
     "BATCH_ROWS",
     "DateRange",
     "FileSource",
-    "PostgresSource",
     "Source",
-    "SqliteSource",
     "Table",
+    "check_date_column",
     "duck",
     "open_source",
     "quote",
@@ -75,7 +69,8 @@ class Table:
 
 class Source(Protocol):
     """A place to scan. ``relation`` makes ``columns`` of ``table`` readable in ``con`` as
-    ``c0, c1, …`` (VARCHAR), limited to ``where``; it returns a FROM-able SQL expression."""
+    ``c0, c1, …`` (VARCHAR), limited to ``where`` (and to its first ``limit`` rows, read
+    ``batch`` rows at a time from a database); it returns a FROM-able SQL expression."""
 
     kind: str
     label: str  # public: never credentials, never a path outside the source
@@ -92,12 +87,15 @@ class Source(Protocol):
         columns: Sequence[str],
         where: DateRange | None,
         progress: Progress | None = None,
+        *,
+        limit: int | None = None,
+        batch: int = BATCH_ROWS,
     ) -> str: ...
 
     def close(self) -> None: ...
 
 
-def _check_date_column(table: Table, where: DateRange | None) -> None:
+def check_date_column(table: Table, where: DateRange | None) -> None:
     if where is not None and where.column not in table.columns:
         raise InputError(
             f"table {table.name!r} has no column {where.column!r}",
@@ -175,200 +173,19 @@ class FileSource:
         columns: Sequence[str],
         where: DateRange | None,
         progress: Progress | None = None,
+        *,
+        limit: int | None = None,
+        batch: int = BATCH_ROWS,
     ) -> str:
-        _check_date_column(table, where)
+        check_date_column(table, where)
         cols = ", ".join(f"CAST({quote(c)} AS VARCHAR) AS c{i}" for i, c in enumerate(columns))
         cond = f" WHERE {self.in_range(where)}" if where else ""
-        return f"(SELECT {cols or '1 AS c_'} FROM {self.reader(self.path_of(table.name))}{cond})"
+        cap = f" LIMIT {int(limit)}" if limit is not None else ""
+        reader = self.reader(self.path_of(table.name))
+        return f"(SELECT {cols or '1 AS c_'} FROM {reader}{cond}{cap})"
 
     def close(self) -> None:
         self._con.close()
-
-
-# ----- databases -----------------------------------------------------------------------------
-
-
-class _DbSource:
-    """A database read through its DB-API driver, one connection, streamed as Arrow."""
-
-    kind = "database"
-    label = ""
-    skipped: tuple[str, ...] = ()
-
-    def cursor(self) -> Any:
-        raise NotImplementedError
-
-    def in_range(self, where: DateRange) -> tuple[str, tuple[str, str]]:
-        raise NotImplementedError
-
-    def text(self, column: str) -> str:
-        return f"CAST({quote(column)} AS TEXT)"
-
-    def qualified(self, table: str) -> str:
-        return quote(table)
-
-    def select(self, table: Table, columns: Sequence[str], where: DateRange | None) -> Any:
-        _check_date_column(table, where)
-        cols = ", ".join(self.text(c) for c in columns) or "1"
-        sql = f"SELECT {cols} FROM {self.qualified(table.name)}"
-        params: tuple[str, ...] = ()
-        if where is not None:
-            cond, params = self.in_range(where)
-            sql += f" WHERE {cond}"
-        cur = self.cursor()
-        try:
-            cur.execute(sql, params)
-        except Exception as e:
-            raise ScanError(
-                f"the database refused to read table {table.name!r} ({type(e).__name__})",
-                field="SOURCE",
-                fix="check the account may read it, and that the date column holds dates",
-            ) from e
-        return cur
-
-    def relation(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        table: Table,
-        columns: Sequence[str],
-        where: DateRange | None,
-        progress: Progress | None = None,
-    ) -> str:
-        cur = self.select(table, columns, where)
-        n = max(1, len(columns))
-        schema = pa.schema([(f"c{i}", pa.string()) for i in range(n)])
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            try:
-                while rows := cur.fetchmany(BATCH_ROWS):
-                    # A table with no candidate column is read as ``SELECT 1`` (its rows
-                    # are counted, nothing else): integers, which are not made text.
-                    if not columns:
-                        arrays = [pa.nulls(len(rows), pa.string())]
-                    else:
-                        arrays = [pa.array(c, pa.string()) for c in zip(*rows, strict=True)]
-                    yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-                    if progress is not None:
-                        progress(len(rows))
-            finally:
-                cur.close()
-
-        name = f"cw_stream_{id(cur):x}"
-        con.register(name, pa.RecordBatchReader.from_batches(schema, batches()))
-        return name
-
-
-class SqliteSource(_DbSource):
-    kind = "sqlite"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.label = path.name
-        # isolation_level=None: carewall says when a transaction begins and ends. DuckDB pulls
-        # the stream from its own thread, one batch at a time, so the connection is shared.
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-
-    def cursor(self) -> Any:
-        return self.conn.cursor()
-
-    def in_range(self, where: DateRange) -> tuple[str, tuple[str, str]]:
-        return f"date({quote(where.column)}) BETWEEN ? AND ?", (
-            where.start.isoformat(),
-            where.end.isoformat(),
-        )
-
-    def tables(self) -> list[Table]:
-        names = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
-            )
-        ]
-        return [
-            Table(n, tuple(r[1] for r in self.conn.execute(f"PRAGMA table_info({quote(n)})")))
-            for n in names
-        ]
-
-    def triggers(self, table: str) -> list[str]:
-        """The triggers on ``table`` (SQLite names are case-insensitive)."""
-        return [
-            str(r[0])
-            for r in self.conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                "AND lower(tbl_name) = lower(?) ORDER BY name",
-                (table,),
-            )
-        ]
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-class PostgresSource(_DbSource):
-    kind = "postgres"
-
-    def __init__(self, url: str) -> None:
-        import psycopg
-        from psycopg.conninfo import conninfo_to_dict
-
-        info = conninfo_to_dict(url)
-        host, port, db = info.get("host", "localhost"), info.get("port", "5432"), info.get("dbname")
-        self.label = f"postgresql://{host}:{port}/{db or ''}"  # no user, no password
-        try:
-            self.conn = psycopg.connect(url, connect_timeout=10)
-        except psycopg.Error as e:
-            raise ScanError(
-                "cannot connect to the PostgreSQL database",
-                field="SOURCE",
-                fix="check the URL, that the server is running, and the credentials",
-            ) from e
-        self._n = 0
-
-    def cursor(self) -> Any:
-        # A server-side cursor: rows arrive BATCH_ROWS at a time, never all at once.
-        self._n += 1
-        return self.conn.cursor(name=f"carewall_scan_{self._n}")
-
-    def text(self, column: str) -> str:
-        return f"{quote(column)}::text"
-
-    def qualified(self, table: str) -> str:
-        schema, _, name = table.rpartition(".")
-        return f"{quote(schema or 'public')}.{quote(name)}"
-
-    def in_range(self, where: DateRange) -> tuple[str, tuple[str, str]]:
-        return f"{quote(where.column)}::date BETWEEN %s::date AND %s::date", (
-            where.start.isoformat(),
-            where.end.isoformat(),
-        )
-
-    def tables(self) -> list[Table]:
-        rows = self.conn.execute(
-            "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
-            "JOIN information_schema.tables t USING (table_schema, table_name) "
-            "WHERE t.table_type = 'BASE TABLE' AND c.table_schema NOT IN "
-            "('pg_catalog', 'information_schema') ORDER BY 1, 2, c.ordinal_position"
-        ).fetchall()
-        tables: dict[str, list[str]] = {}
-        for schema, table, column in rows:
-            name = table if schema == "public" else f"{schema}.{table}"
-            tables.setdefault(name, []).append(column)
-        return [Table(n, tuple(c)) for n, c in tables.items()]
-
-    def triggers(self, table: str) -> list[str]:
-        """The user triggers and rewrite rules on ``table`` (not the internal triggers that
-        enforce foreign keys, nor a view's ``_RETURN`` rule): either may act on an UPDATE."""
-        rows = self.conn.execute(
-            "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND NOT tgisinternal "
-            "UNION ALL SELECT rulename FROM pg_rewrite WHERE ev_class = to_regclass(%s) "
-            "AND rulename <> '_RETURN' ORDER BY 1",
-            (self.qualified(table), self.qualified(table)),
-        ).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 # ----- opening -------------------------------------------------------------------------------
@@ -400,6 +217,9 @@ def _warn_skipped(skipped: Sequence[str], shown: int = 20) -> None:
 
 def open_source(spec: str) -> Source:
     """``postgresql://…``, ``sqlite:///PATH``, a SQLite file, a CSV or Parquet file, or a folder."""
+    # Here, not at the top: carewall.clean.databases builds on this module.
+    from carewall.clean.databases import PostgresSource, SqliteSource
+
     if spec.startswith(("postgresql://", "postgres://")):
         return PostgresSource(spec)
     path = Path(spec.removeprefix("sqlite:///")).expanduser()

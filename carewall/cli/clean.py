@@ -137,7 +137,7 @@ def _report_table(report: ScanReport) -> Table:
     for c in report.columns:
         style = "bold red" if c.flagged else "dim"
         table.add_row(
-            Text(c.table), Text(c.column), Text(c.category if c.flagged else f"({c.category}?)"),
+            Text(c.table), Text(c.where), Text(c.category if c.flagged else f"({c.category}?)"),
             f"{c.values:,}", f"{c.matched:,}", f"{c.share:.0%}", Text(c.rule), style=style,
         )  # fmt: skip
     return table
@@ -164,11 +164,30 @@ def scan_command(
         click.echo(json.dumps(report.to_json(), indent=2))
         return
     out_console.print(_report_table(report))
+    _json_note(report)
     found = len(report.flagged)
     click.echo(
         f"{found} column(s) hold personal data of these categories; "
         + ("remove them with `carewall purge`." if found else "nothing to purge.")
     )
+
+
+def _json_note(report: ScanReport) -> None:
+    """Which columns were looked into as JSON, and how many values could not be read."""
+    if not report.json_columns:
+        return
+    names = ", ".join(f"{j.table}.{j.column}" for j in report.json_columns[:10])
+    more = len(report.json_columns) - 10
+    click.echo(
+        f"looked inside the JSON values of {len(report.json_columns)} column(s): {names}"
+        + (f" and {more} more" if more > 0 else "")
+    )
+    unread = sum(j.unread + j.cut for j in report.json_columns)
+    if unread:
+        click.echo(
+            f"{unread:,} value(s) in them were not read in full (not JSON, over 1,000,000 "
+            "characters, or nested or sized past the limits): they are NOT checked"
+        )
 
 
 def _plan_table(p: purging.PurgePlan, applied: bool) -> Table:
@@ -178,7 +197,7 @@ def _plan_table(p: purging.PurgePlan, applied: bool) -> Table:
         table.add_column(name, justify="right" if name.startswith(("values", "rec")) else "left")
     for t in p.tables:
         for c in t.columns:
-            table.add_row(Text(t.table), Text(c.column), c.category, f"{c.values:,}",
+            table.add_row(Text(t.table), Text(c.label), c.category, f"{c.values:,}",
                           f"{t.records:,}")  # fmt: skip
     return table
 

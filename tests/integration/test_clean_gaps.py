@@ -18,7 +18,7 @@ from pgdb import pg_database
 
 from carewall.clean import open_source, plan, scan
 from carewall.clean import purge as purging
-from carewall.clean.purge import _moved
+from carewall.clean.purge_proof import moved as _moved
 from carewall.clean.rules import default_rules, normalise_name
 from carewall.clean.scanner import ColumnResult, ScanReport
 from carewall.cli import main
