@@ -19,7 +19,7 @@ entry (see :mod:`carewall.policy.agreements` for how the pledge is applied):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,7 +36,7 @@ from carewall.ids import check_id
 from carewall.ledger import proofs, sequencer
 from carewall.ledger.canonical import parse_entry
 from carewall.ledger.note import Verifier
-from carewall.policy.agreements import Agreement, ReleaseIndex, pledge_breaches
+from carewall.policy.agreements import Agreement, Released, ReleaseIndex, pledge_breaches
 from carewall.service import logentries as le
 from carewall.service import tables as t
 from carewall.service.deletions import deletion_entry
@@ -51,6 +51,8 @@ __all__ = [
     "get_agreement",
     "list_agreements",
     "register_agreement",
+    "released_so_far",
+    "today",
     "withdraw_agreement",
 ]
 
@@ -87,7 +89,7 @@ class AgreementRecord(BaseModel):
     deletion_index: int | None
 
 
-def _record(row: Row[Any], today: str) -> AgreementRecord:
+def _record(row: Row[Any], day: str) -> AgreementRecord:
     m = row._mapping
     return AgreementRecord(
         id=m["id"],
@@ -105,7 +107,7 @@ def _record(row: Row[Any], today: str) -> AgreementRecord:
         subjects=m["subjects"],
         released=json.loads(m["released"] or "[]"),
         due=m["due"],
-        overdue=m["state"] == "withdrawn" and m["due"] is not None and m["due"] < today,
+        overdue=m["state"] == "withdrawn" and m["due"] is not None and m["due"] < day,
         destroyed_at=m["destroyed_at"],
         destroyed_index=m["destroyed_index"],
         certificate=m["certificate"],
@@ -137,7 +139,8 @@ def _entry(
     return entry  # type: ignore[return-value]
 
 
-def _today(svc: Service) -> str:
+def today(svc: Service) -> str:
+    """Today on the service's clock (``YYYY-MM-DD``): the day ``overdue`` is judged on."""
     return svc.clock().date().isoformat()
 
 
@@ -185,11 +188,11 @@ def register_agreement(svc: Service, write: Writer, agreement: Agreement) -> Agr
                 registered_index=index,
             )
         )
-        return _record(_row(conn, agreement.id), _today(svc))
+        return _record(_row(conn, agreement.id), today(svc))
 
 
 def _release_index(conn: Connection) -> ReleaseIndex:
-    """Every release entry in the log so far (call under the ledger's append lock)."""
+    """Every release entry in the log so far (under the ledger's append lock: exact)."""
     index = ReleaseIndex()
     size = proofs.current_size(conn)
     for start in range(0, size, _CHUNK):
@@ -197,6 +200,17 @@ def _release_index(conn: Connection) -> ReleaseIndex:
             if b'"kind":"release"' in data:
                 index.feed(parse_entry(data))
     return index
+
+
+def released_so_far(svc: Service, records: Iterable[AgreementRecord]) -> dict[str, Released]:
+    """What the log has released so far under each of ``records``, by id: counted as
+    :func:`withdraw_agreement` counts it, in a read (so as of now). One pass over the log."""
+    wanted = list(records)
+    if not wanted:
+        return {}
+    with svc.store.read() as conn:
+        index = _release_index(conn)
+    return {r.id: index.under(r.terms) for r in wanted}
 
 
 def withdraw_agreement(
@@ -241,7 +255,7 @@ def withdraw_agreement(
                 due=due,
             )
         )
-        return _record(_row(conn, agreement_id), _today(svc))
+        return _record(_row(conn, agreement_id), today(svc))
 
 
 def _material(vkey: str) -> str:
@@ -355,13 +369,13 @@ def destroyed(
                 deletion_index=first,
             )
         )
-        return _record(_row(conn, agreement_id), _today(svc))
+        return _record(_row(conn, agreement_id), today(svc))
 
 
 def get_agreement(svc: Service, agreement_id: str) -> AgreementRecord:
     check_id(agreement_id, "organisation", field="id")
     with svc.store.read() as conn:
-        return _record(_row(conn, agreement_id), _today(svc))
+        return _record(_row(conn, agreement_id), today(svc))
 
 
 def list_agreements(
@@ -378,10 +392,10 @@ def list_agreements(
         query = query.where(t.agreements.c.holder == holder)
     if after is not None:
         query = query.where(t.agreements.c.id > after)
-    today = _today(svc)
+    day = today(svc)
     if overdue:
-        query = query.where(t.agreements.c.state == "withdrawn", t.agreements.c.due < today)
+        query = query.where(t.agreements.c.state == "withdrawn", t.agreements.c.due < day)
     if limit is not None:
         query = query.limit(limit)
     with svc.store.read() as conn:
-        return [_record(r, today) for r in conn.execute(query)]
+        return [_record(r, day) for r in conn.execute(query)]

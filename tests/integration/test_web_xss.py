@@ -1,18 +1,21 @@
 """Hostile text never becomes markup on any page.
 
 A requester writes its reference, officers, necessity and subject references; an operator
-types organisation names; a subject types appeal grounds. Each is set here to a script or
-an attribute break-out, then every page that could show it is fetched (as the public, the
-subject, the holder's reviewers and its DPO) and must hold the text escaped, never live.
+types organisation names and agreements' titles; a subject types appeal grounds. Each is
+set here to a script or an attribute break-out, then every page that could show it is
+fetched (as the public, the subject, the holder's reviewers and its DPO) and must hold the
+text escaped, never live.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from agreement_support import agreement
 from api_support import HOLDER, Tokens, access_code, reviewable
 from fastapi.testclient import TestClient
 
@@ -56,6 +59,9 @@ def hostile(
     service.deliver_pending()
     ids["code"] = access_code(service, ids["released"])
     service.subject_appeal(ids["released"], ids["code"], "grounds " + SCRIPT + BREAKOUT)
+    start = datetime.now(UTC).date() - timedelta(days=30)
+    odd = agreement("xss-isa", start, recipient="xss-police", title="ISA " + SCRIPT + BREAKOUT)
+    service.register_agreement(odd)
     yield client, service, tokens, ids
 
 
@@ -100,6 +106,8 @@ def test_hostile_text_is_inert_on_every_page(
         "/dpo/notices",
         f"/dpo/notices/{notice.id}/letter",
         "/dpo/register",
+        "/dpo/agreements",
+        "/dpo/agreements/xss-isa/withdraw",
     ):
         _assert_inert(client.get(path, headers=HTML), path)
     assert HOLDER  # the holder whose reviewers and DPO looked
