@@ -30,6 +30,8 @@ def _leaves(commitments: Sequence[str]) -> list[bytes]:
 
 def subjects_root(commitments: Sequence[str]) -> str:
     """The hex root over ``commitments`` (hex HMACs), in request order."""
+    if len(commitments) == 1:  # one subject: a one-leaf tree's root is its leaf's hash
+        return hash_leaf(bytes.fromhex(commitments[0])).hex()
     return CompactRange().extend_root(_leaves(commitments)).hex()
 
 

@@ -257,7 +257,10 @@ def input_error(
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = dict(pairs)  # in C; the loop below only to name a duplicate
+    if len(out) == len(pairs):
+        return out
+    out = {}
     for key, value in pairs:
         if key in out:
             raise InputError(
@@ -267,6 +270,12 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             )
         out[key] = value
     return out
+
+
+# ``json.loads(text, object_pairs_hook=…)`` without a new decoder (and scanner) per call,
+# which is what loads builds for any keyword argument. A decoder keeps no state between
+# calls: json shares its own default decoder across every caller in the same way.
+_DECODER: Final = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
 
 
 def decode(data: bytes | str) -> Any:
@@ -287,10 +296,12 @@ def decode(data: bytes | str) -> Any:
                 field="request",
                 fix="save the file as UTF-8",
             ) from e
-    if not data.strip():
+    if not data or data.isspace():  # as ``not data.strip()``, without copying the text
         raise InputError("the request is empty", field="request", fix="give a JSON object")
     try:
-        return json.loads(data, object_pairs_hook=_no_duplicate_keys)
+        if data.startswith("\ufeff"):  # what json.loads refuses before it decodes
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", data, 0)
+        return _DECODER.decode(data)
     except json.JSONDecodeError as e:
         raise InputError(
             f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}",

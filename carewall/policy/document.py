@@ -36,9 +36,9 @@ from carewall.policy.checks import (
     field_path,
     input_error,
     not_blank,
-    storable,
     unique,
 )
+from carewall.text import TextKind, text_problem
 
 if TYPE_CHECKING:
     from carewall.policy.register import Register
@@ -64,6 +64,7 @@ def _fail(kind: str, loc: Loc, value: object = None, **ctx: Any) -> InputError:
 
 
 def _has_surrogate(s: str) -> bool:
+    # Its callers ask only of text that is not ASCII: ASCII text (the usual case) has none.
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:
@@ -84,7 +85,7 @@ def _text(
     if type(value) is not str:
         raise _fail("string_type", loc, value)
     if min_length is not None or max_length is not None:
-        if _has_surrogate(value):
+        if not value.isascii() and _has_surrogate(value):
             raise _fail("string_unicode", loc, value)
         if min_length is not None and len(value) < min_length:
             raise _fail("string_too_short", loc, value)
@@ -93,8 +94,32 @@ def _text(
     return value
 
 
-def _optional_text(value: Any, loc: Loc, max_length: int) -> str | None:
-    return None if value is None else _text(value, loc, None, max_length)
+def _stored(
+    value: Any,
+    loc: Loc,
+    min_length: int | None,
+    max_length: int,
+    kind: TextKind = "line",
+    *,
+    blank: bool = True,
+) -> str:
+    """A bounded string that every database can store as ``kind`` text (and, unless
+    ``blank``, not only spaces): ``_text`` and then ``_run(loc, storable(·, kind))`` (and
+    ``not_blank``) as one step, with the same errors in the same order."""
+    if type(value) is not str:
+        raise _fail("string_type", loc, value)
+    if not value.isascii() and _has_surrogate(value):
+        raise _fail("string_unicode", loc, value)
+    if min_length is not None and len(value) < min_length:
+        raise _fail("string_too_short", loc, value)
+    if len(value) > max_length:
+        raise _fail("string_too_long", loc, value, max_length=max_length)
+    problem = text_problem(value, kind)
+    if problem is not None:
+        raise _fail("value_error", loc, value, cause=VocabError(*problem))
+    if not blank:
+        _run(loc, not_blank, value)
+    return value
 
 
 def _bool(value: Any, loc: Loc) -> bool:
@@ -107,7 +132,8 @@ def _texts(value: Any, loc: Loc, min_length: int | None = None) -> list[str]:
     if type(value) is not list:
         raise _fail("list_type", loc, value)
     for i, item in enumerate(value):
-        _text(item, (*loc, i))
+        if type(item) is not str:  # _text(item, (*loc, i)), with no bounds to check
+            raise _fail("string_type", (*loc, i), item)
     if min_length is not None and len(value) < min_length:
         raise _fail("too_short", loc, value)
     return list(value)
@@ -117,7 +143,7 @@ def _object(value: Any, loc: Loc) -> dict[str, Any]:
     if type(value) is not dict:
         raise _fail("model_type", loc, value)
     for key in value:
-        if _has_surrogate(key):
+        if not key.isascii() and _has_surrogate(key):
             raise _fail("string_unicode", loc, key)
     return value
 
@@ -135,12 +161,12 @@ def _required(value: dict[str, Any], name: str, loc: Loc) -> Any:
     return got
 
 
-def _line(v: str | None) -> str | None:
-    return storable(v)
-
-
-def _line_required(v: str) -> str:
-    return storable(v) or ""
+# The vocabulary checks, made once (not a closure per document).
+_PURPOSE: Final = functools.partial(check_vocab, "purpose")
+_LEGAL_BASIS: Final = functools.partial(check_vocab, "legal_basis")
+_BASES: Final = functools.partial(unique, kind="legal_basis")
+_CATEGORIES: Final = functools.partial(unique, kind="category")
+_FUNCTIONS: Final = functools.partial(unique, kind="function")
 
 
 _OFFICER: Final = frozenset({"name", "role", "contact"})
@@ -174,23 +200,13 @@ def _person(value: Any, loc: Loc, known: frozenset[str]) -> dict[str, Any] | Non
     if value is None:
         return None
     obj = _object(value, loc)
-    out: dict[str, Any] = {}
-    name = _text(_required(obj, "name", loc), (*loc, "name"), 1, 500)
-    out["name"] = _run((*loc, "name"), _line, name)
+    out: dict[str, Any] = {"name": _stored(_required(obj, "name", loc), (*loc, "name"), 1, 500)}
     for extra in ("role", "contact"):
         if extra in known:
-            v = _optional_text(obj.get(extra), (*loc, extra), 500)
-            out[extra] = _run((*loc, extra), _line, v)
+            v = obj.get(extra)
+            out[extra] = None if v is None else _stored(v, (*loc, extra), None, 500)
     _extras(obj, loc, known)
     return out
-
-
-def _line_not_blank(v: str) -> str:
-    return not_blank(storable(v) or "")
-
-
-def _verbatim_not_blank(v: str) -> str:
-    return not_blank(storable(v, "verbatim") or "")
 
 
 def _court_order(value: Any, loc: Loc) -> dict[str, Any] | None:
@@ -199,8 +215,8 @@ def _court_order(value: Any, loc: Loc) -> dict[str, Any] | None:
     obj = _object(value, loc)
     out: dict[str, Any] = {}
     for name in ("reference", "court"):
-        text = _text(_required(obj, name, loc), (*loc, name), 1, 500)
-        out[name] = _run((*loc, name), _verbatim_not_blank, text)
+        text = _required(obj, name, loc)
+        out[name] = _stored(text, (*loc, name), 1, 500, "verbatim", blank=False)
     date = _required(obj, "date", loc)
     if type(date) is str:
         date = _run((*loc, "date"), check_date, date)
@@ -213,8 +229,8 @@ def _court_order(value: Any, loc: Loc) -> dict[str, Any] | None:
 
 def _subject(value: Any, loc: Loc) -> dict[str, Any]:
     obj = _object(value, loc)
-    ref = _text(_required(obj, "ref", loc), (*loc, "ref"), 1, 200)
-    out: dict[str, Any] = {"ref": _run((*loc, "ref"), _line_not_blank, ref)}
+    ref = _stored(_required(obj, "ref", loc), (*loc, "ref"), 1, 200, blank=False)
+    out: dict[str, Any] = {"ref": ref}
     for name in ("is_child", "is_victim_or_witness"):
         out[name] = _bool(_required(obj, name, loc), (*loc, name))
     consent = obj.get("consent")
@@ -251,29 +267,30 @@ def validate_document(raw: Mapping[str, Any]) -> dict[str, Any]:
     """
     top = _object(dict(raw) if type(raw) is not dict else raw, ())
     out: dict[str, Any] = {}
-    ref = _text(_required(top, "reference", ()), ("reference",), 1, 200)
-    out["reference"] = _run(("reference",), _line_required, ref)
+    out["reference"] = _stored(_required(top, "reference", ()), ("reference",), 1, 200)
     out["requester"] = _text(_required(top, "requester", ()), ("requester",), 1, 100)
     out["officer"] = _person(top.get("officer"), ("officer",), _OFFICER)
     out["authorised_by"] = _person(top.get("authorised_by"), ("authorised_by",), _AUTHORISER)
     out["holder"] = _text(_required(top, "holder", ()), ("holder",), 1, 100)
     purpose = _text(_required(top, "purpose", ()), ("purpose",))
-    out["purpose"] = _run(("purpose",), lambda v: check_vocab("purpose", v), purpose)
+    out["purpose"] = _run(("purpose",), _PURPOSE, purpose)
     basis = _text(_required(top, "legal_basis", ()), ("legal_basis",))
-    out["legal_basis"] = _run(("legal_basis",), lambda v: check_vocab("legal_basis", v), basis)
+    out["legal_basis"] = _run(("legal_basis",), _LEGAL_BASIS, basis)
     others = _texts(top.get("other_bases", []), ("other_bases",))
-    out["other_bases"] = _run(("other_bases",), lambda v: unique(v, "legal_basis"), others)
+    out["other_bases"] = _run(("other_bases",), _BASES, others)
     offence = top.get("offence")
     offence = None if offence is None else _text(offence, ("offence",))
     out["offence"] = _run(("offence",), check_offence, offence)
     out["court_order"] = _court_order(top.get("court_order"), ("court_order",))
     out["subjects"] = _subjects(_required(top, "subjects", ()), ("subjects",))
     categories = _texts(_required(top, "categories", ()), ("categories",), 1)
-    out["categories"] = _run(("categories",), lambda v: unique(v, "category"), categories)
+    out["categories"] = _run(("categories",), _CATEGORIES, categories)
     onward = _texts(top.get("onward_recipients", []), ("onward_recipients",))
-    out["onward_recipients"] = _run(("onward_recipients",), lambda v: unique(v, "function"), onward)
-    necessity = _optional_text(top.get("necessity"), ("necessity",), 20000)
-    out["necessity"] = _run(("necessity",), lambda v: storable(v, "verbatim"), necessity)
+    out["onward_recipients"] = _run(("onward_recipients",), _FUNCTIONS, onward)
+    necessity = top.get("necessity")
+    if necessity is not None:
+        necessity = _stored(necessity, ("necessity",), None, 20000, "verbatim")
+    out["necessity"] = necessity
     out["prejudice"] = _bool(top.get("prejudice", False), ("prejudice",))
     out["received_at"] = _received_at(top.get("received_at"), ("received_at",))
     _extras(top, (), _REQUEST)

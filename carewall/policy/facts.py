@@ -100,18 +100,21 @@ def facts_of_document(doc: Mapping[str, Any]) -> tuple[RequestFacts, list[Subjec
         purpose=doc["purpose"],
         legal_basis=legal_basis,
         other_bases=other_bases,
-        offence=public_offence(doc["offence"]),
+        offence=_public_offence(doc["offence"]),
         court_order=doc["court_order"] is not None,
         onward_recipients=tuple(doc["onward_recipients"]),
         categories=tuple(doc["categories"]),
     )
     basis_consent = legal_basis == "consent" or "consent" in other_bases
+    # The checked document's flags are bools (strict), so they name one of the eight, as in
+    # facts_of: shared objects, which the decision cache then finds by identity.
+    known = _SUBJECT_FACTS
     subjects = [
-        SubjectFacts(
+        known[
             s["is_child"],
             s["is_victim_or_witness"],
             basis_consent if s["consent"] is None else s["consent"],
-        )
+        ]
         for s in doc["subjects"]
     ]
     return facts, subjects

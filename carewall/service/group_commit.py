@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 __all__ = ["GroupCommit"]
@@ -28,7 +28,8 @@ R = TypeVar("R")
 @dataclass(eq=False)
 class _Waiter(Generic[T, R]):
     item: T
-    woken: threading.Event = field(default_factory=threading.Event)
+    # Set for a writer that queues, the only one that waits (a leader never does).
+    woken: threading.Event | None = None
     leads: bool = False
     result: R | None = None
 
@@ -61,10 +62,11 @@ class GroupCommit(Generic[T, R]):
         me: _Waiter[T, R] = _Waiter(item)
         with self._mutex:
             if self._busy:
+                me.woken = threading.Event()
                 self._queue.append(me)
             else:
                 self._busy = me.leads = True
-        if not me.leads:
+        if me.woken is not None:
             me.woken.wait()
             if not me.leads:
                 return me.result
@@ -88,7 +90,14 @@ class GroupCommit(Generic[T, R]):
                 else:
                     following.leads = True
             for w in batch[1:]:
-                w.woken.set()
+                _wake(w)
             if following is not None:
-                following.woken.set()
+                _wake(following)
         return me.result
+
+
+def _wake(waiter: _Waiter[T, R]) -> None:
+    """Wake a queued writer (every writer in a batch but its leader has queued, so has
+    its event)."""
+    if waiter.woken is not None:
+        waiter.woken.set()

@@ -48,8 +48,11 @@ _Record = TypeVar("_Record", Organisation, Reviewer)
 
 _SETTING = sa.select(t.settings.c.value).where(t.settings.c.key == sa.bindparam("key"))
 _SET_SETTING = t.settings.update().where(t.settings.c.key == sa.bindparam("k"))
+# Read under the ledger's lock by every submit: one primary-key probe per key (SQLite runs
+# an IN list through a temporary table built for each execution, a third of the read).
 _HOT_SETTINGS_SQL = (
-    "SELECT key, value FROM svc_settings WHERE key IN ('register_version', 'local_policy')"
+    "SELECT key, value FROM svc_settings WHERE key = 'register_version' "
+    "UNION ALL SELECT key, value FROM svc_settings WHERE key = 'local_policy'"
 )
 _HOT_SETTINGS = sa.select(t.settings.c.key, t.settings.c.value).where(
     t.settings.c.key.in_(["register_version", "local_policy"])

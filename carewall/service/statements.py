@@ -10,7 +10,8 @@ import functools
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, Final
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -84,6 +85,13 @@ _SUBJECT_COLUMNS = (
 )
 
 
+# A row's values in its columns' order, as a tuple (itemgetter of two or more keys): what
+# ``tuple(row[c] for c in columns)`` gives, in C.
+_REQUEST_VALUES: Final = itemgetter(*_REQUEST_COLUMNS)
+_SUBJECT_VALUES: Final = itemgetter(*_SUBJECT_COLUMNS)
+_EVENT_VALUES: Final = itemgetter(*_EVENT_COLUMNS)
+
+
 @functools.cache
 def _request_with_subjects(n: int) -> sa.TextClause:
     """One PostgreSQL statement inserting a request and its ``n`` subjects.
@@ -116,7 +124,7 @@ def _insert_request(
         conn.execute(t.requests.insert(), request)
         if not subjects:
             return
-        rows = [tuple(row[c] for c in _SUBJECT_COLUMNS) for row in subjects]
+        rows = list(map(_SUBJECT_VALUES, subjects))
         raw = conn.connection.driver_connection
         if conn.dialect.name == "postgresql" and raw is not None and not raw.pgconn.pipeline_status:
             # COPY: one stream instead of a statement per row (a pipeline cannot COPY).
@@ -153,24 +161,28 @@ def insert_batch(
     """Several submits' rows: one executemany per table, plain tuples to the driver (on
     PostgreSQL inside a pipeline, one round trip for all), nothing compiled per row."""
     p = placeholder(conn)
-    # On SQLite, the driver's own executemany: SQLAlchemy's layer costs more than SQLite's
-    # in-process INSERT (its errors are still SQLAlchemy's: storage.db.driver_errors).
+    # The driver's own executemany, the call exec_driver_sql makes, without SQLAlchemy's
+    # layer around it: that layer costs more than SQLite's in-process INSERT, and more than
+    # the statement's share of a PostgreSQL pipeline. Its errors are still SQLAlchemy's
+    # (storage.db.driver_errors); in a pipeline the server's come at its end, as before
+    # (storage.db.pipelined).
     raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
-    for table, columns, rows in (
-        (t.requests.name, _REQUEST_COLUMNS, requests),
-        (t.subjects.name, _SUBJECT_COLUMNS, subjects),
-        (t.events.name, _EVENT_COLUMNS, events),
+    for table, columns, values_of, rows in (
+        (t.requests.name, _REQUEST_COLUMNS, _REQUEST_VALUES, requests),
+        (t.subjects.name, _SUBJECT_COLUMNS, _SUBJECT_VALUES, subjects),
+        (t.events.name, _EVENT_COLUMNS, _EVENT_VALUES, events),
     ):
         if rows:
-            sql, values = (
-                _insert_sql(table, columns, p),
-                [tuple(r[c] for c in columns) for r in rows],
-            )
-            if raw is not None:
-                with driver_errors(conn, sql):
+            sql, values = _insert_sql(table, columns, p), list(map(values_of, rows))
+            with driver_errors(conn, sql):
+                if raw is not None:
                     raw.executemany(sql, values)
-            else:
-                conn.exec_driver_sql(sql, values)
+                else:
+                    cur = conn.connection.cursor()
+                    try:
+                        cur.executemany(sql, values)
+                    finally:
+                        cur.close()
 
 
 def _event_row(
@@ -179,15 +191,18 @@ def _event_row(
     time: str,
     actor: str | None,
     log_index: int | None,
-    detail: Mapping[str, Any] | None = None,
+    detail: Mapping[str, Any] | str | None = None,
 ) -> dict[str, Any]:
+    """An event's row; ``detail`` is stored as JSON (a str is taken as already encoded)."""
+    if not isinstance(detail, str):
+        detail = json.dumps(detail) if detail else None
     return {
         "request_id": request_id,
         "kind": kind,
         "time": time,
         "actor": actor,
         "log_index": log_index,
-        "detail": json.dumps(detail) if detail else None,
+        "detail": detail,
     }
 
 
@@ -216,6 +231,7 @@ def _split_contacts(
         return doc, {}
     contacts: dict[int, str] = {}
     subjects = []
+    taken = False  # whether any subject had a contact to take out
     for i, s in enumerate(data["subjects"]):
         if isinstance(s, Mapping) and "contact" in s:
             c = s["contact"]
@@ -224,5 +240,8 @@ def _split_contacts(
             if c:
                 contacts[i] = c
             s = {k: v for k, v in s.items() if k != "contact"}
+            taken = True
         subjects.append(s)
+    if not taken and data is not doc:
+        return data, contacts  # decoded here, and nothing taken out: no copy needed
     return {**data, "subjects": subjects}, contacts

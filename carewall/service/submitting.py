@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 from carewall.errors import InputError
 from carewall.ledger.subjects import subjects_root
@@ -47,8 +46,11 @@ if TYPE_CHECKING:
 __all__ = ["Parsed", "Ready", "Stale", "parse", "prepare", "submit", "write_batch"]
 
 
-@dataclass(frozen=True)
-class _Decided:
+# The records a submit passes along are NamedTuples: as immutable as frozen dataclasses,
+# and built in a third of the time (four of them per submit).
+
+
+class _Decided(NamedTuple):
     """A request parsed and decided under one register and engine."""
 
     register: Register
@@ -76,8 +78,24 @@ def _decide(svc: Service, data: Any, register: Register, engine: Engine) -> _Dec
     return _Decided(register, engine, stored, claimed, decision, outcome)
 
 
-@dataclass(frozen=True)
-class _Rows:
+_DECIDED: Final = Stage.DECIDED.value
+# The last register's organisation functions (id -> function), for the request entry: a
+# Register is immutable once built and compared by identity (as the decision cache's
+# fingerprint is), so its functions are read once, not once per submit. Only read.
+_last_functions: tuple[Register, dict[str, str]] | None = None
+
+
+def _functions(register: Register) -> dict[str, str]:
+    global _last_functions
+    last = _last_functions
+    if last is not None and last[0] is register:
+        return last[1]
+    functions = {o.id: o.function for o in register.organisations.values()}
+    _last_functions = (register, functions)
+    return functions
+
+
+class _Rows(NamedTuple):
     """What a decided request writes: its row, its subjects' rows, its two log entries."""
 
     request: dict[str, Any]
@@ -103,7 +121,7 @@ def _rows(
         "requester": stored["requester"],
         "purpose": stored["purpose"],
         "legal_basis": stored["legal_basis"],
-        "stage": Stage.DECIDED.value,
+        "stage": _DECIDED,
         "outcome": d.outcome,
         "document": json.dumps(stored),
         "decision": json.dumps(d.decision),
@@ -124,7 +142,7 @@ def _rows(
         }
         for i, ref in enumerate(refs)
     ]
-    functions = {o.id: o.function for o in d.register.organisations.values()}
+    functions = _functions(d.register)
     entries = [
         le.request_entry(stored, request_id, functions, claimed, root, now),
         le.decision_entry(request_id, d.decision, now),
@@ -132,8 +150,7 @@ def _rows(
     return _Rows(request_row, subject_rows, svc.ledger.encode(entries))
 
 
-@dataclass(frozen=True)
-class Ready:
+class Ready(NamedTuple):
     """A submit decided and built, waiting only for its transaction."""
 
     decided: _Decided
@@ -183,19 +200,22 @@ def _events(
 ) -> list[dict[str, Any]]:
     """A submitted request's two events: received, then decided (with their log entries)."""
     received, decided = log_indices
-    requester, detail = d.stored["requester"], {"outcome": d.outcome}
+    requester, detail = d.stored["requester"], _OUTCOME_DETAIL[d.outcome]
     return [
         _event_row(request_id, "received", now, requester, received),
         _event_row(request_id, "decided", now, None, decided, detail),
     ]
 
 
+# The decided event's detail, {"outcome": …} as JSON, encoded once per outcome.
+_OUTCOME_DETAIL: Final = {o: json.dumps({"outcome": o}) for o in ("refused", "review")}
+
+
 class Stale(Exception):
     """A batch's register or policy is no longer the stored one."""
 
 
-@dataclass(frozen=True)
-class Parsed:
+class Parsed(NamedTuple):
     """A document read and decided: its data without the contacts, the contacts, and the
     decision with the register and engine it was made under."""
 

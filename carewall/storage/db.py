@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,26 +174,44 @@ def driver_rows(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[
             cur.close()
 
 
-@contextmanager
-def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+def driver_errors(conn: Connection, statement: str) -> AbstractContextManager[None]:
     """Errors of a statement run on ``conn``'s own driver cursor, treated as SQLAlchemy
     treats its own: wrapped (so :func:`translate_errors` names them) and, when the
     connection was lost, that connection invalidated, so the pool drops it and the caller
     gets a 503 now and a fresh connection next time, never a 500.
 
     For the hot paths that skip SQLAlchemy's execution layer (a token's lookup, the
-    ledger's reads, a batch of submits' rows on SQLite).
+    ledger's reads, a batch of submits' rows).
     """
-    dialect = conn.dialect
-    base = dialect.loaded_dbapi.Error
-    try:
-        yield
-    except base as e:
+    return _DriverErrors(conn, statement)
+
+
+class _DriverErrors:
+    """:func:`driver_errors`' context, as a class: a submit runs several statements in one
+    each, and a ``@contextmanager`` generator costs three times as much per use."""
+
+    __slots__ = ("_conn", "_statement")
+
+    def __init__(self, conn: Connection, statement: str) -> None:
+        self._conn = conn
+        self._statement = statement
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, e: BaseException | None, tb: object) -> None:
+        if e is None:
+            return
+        conn = self._conn
+        dialect = conn.dialect
+        base = dialect.loaded_dbapi.Error
+        if not isinstance(e, base):
+            return
         lost = dialect.is_disconnect(e, conn.connection.dbapi_connection, None)
         if lost:
             conn.invalidate(e)
         wrapped = DBAPIError.instance(
-            statement,
+            self._statement,
             None,
             e,
             base,
@@ -204,8 +222,7 @@ def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
         raise wrapped from e
 
 
-@contextmanager
-def pipelined(conn: Connection) -> Iterator[None]:
+def pipelined(conn: Connection) -> AbstractContextManager[None]:
     """Send the block's statements to PostgreSQL as one psycopg pipeline (one round trip).
 
     For statements whose results the block does not read before it ends (INSERTs). On
@@ -215,8 +232,12 @@ def pipelined(conn: Connection) -> Iterator[None]:
     UnavailableError when the connection is lost), never as a bare driver error.
     """
     if conn.dialect.name != "postgresql":
-        yield
-        return
+        return nullcontext()  # (no generator to run: every SQLite submit comes here)
+    return _pg_pipeline(conn)
+
+
+@contextmanager
+def _pg_pipeline(conn: Connection) -> Iterator[None]:
     import psycopg
 
     raw = conn.connection.driver_connection
