@@ -31,6 +31,7 @@ import fcntl
 import hashlib
 import multiprocessing
 import multiprocessing.connection
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,10 @@ def _read(
             out.send_bytes(encode(("error", type(e).__name__, text, field, fix)))
     finally:
         out.close()
+        # Straight out, as multiprocessing itself leaves a forked child, but before its
+        # clean-up: that flushes this process's copies of stdout and stderr, whose locks a
+        # thread of the auditor (a progress bar's) may have held at the fork.
+        os._exit(0)
 
 
 class Reader:
