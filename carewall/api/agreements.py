@@ -23,7 +23,7 @@ from carewall.api.requests import service_of
 from carewall.errors import NotFoundError
 from carewall.policy.agreements import parse_agreement
 from carewall.service import Service
-from carewall.service.agreements import AgreementRecord, get_agreement, list_agreements
+from carewall.service.agreement_records import AgreementRecord, get_agreement, list_agreements
 
 __all__ = ["router"]
 

@@ -27,6 +27,7 @@ from carewall.clean.sources import (
     quote,
 )
 from carewall.errors import ScanError
+from carewall.pgconnect import connect_postgres
 
 __all__ = ["PostgresSource", "SqliteSource"]
 
@@ -163,20 +164,14 @@ class PostgresSource(_DbSource):
     kind = "postgres"
 
     def __init__(self, url: str) -> None:
-        import psycopg
         from psycopg.conninfo import conninfo_to_dict
 
+        # Connect first: a URL psycopg cannot parse is then a ScanError, never the parser's
+        # own error, which quotes the URL (password and all).
+        self.conn = connect_postgres(url)
         info = conninfo_to_dict(url)
         host, port, db = info.get("host", "localhost"), info.get("port", "5432"), info.get("dbname")
         self.label = f"postgresql://{host}:{port}/{db or ''}"  # no user, no password
-        try:
-            self.conn = psycopg.connect(url, connect_timeout=10)
-        except psycopg.Error as e:
-            raise ScanError(
-                "cannot connect to the PostgreSQL database",
-                field="SOURCE",
-                fix="check the URL, that the server is running, and the credentials",
-            ) from e
         self._n = 0
 
     def cursor(self) -> Any:

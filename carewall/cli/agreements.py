@@ -22,7 +22,7 @@ from carewall.cli.options import db_option as _db
 from carewall.policy.agreements import parse_agreement_text
 from carewall.service import Service
 from carewall.service.agreement_letters import destruction_letter
-from carewall.service.agreements import AgreementRecord, get_agreement, list_agreements
+from carewall.service.agreement_records import AgreementRecord, get_agreement, list_agreements
 
 __all__ = ["agreement"]
 

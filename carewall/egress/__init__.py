@@ -40,7 +40,8 @@ from carewall.egress.dryrun import DryRun, dry_run, render_dry_run
 from carewall.egress.engines import RunResult, count_groups, run
 from carewall.egress.mapping import EgressMapping, load_mapping
 from carewall.egress.plan import ColumnVerdict, EgressPlan, GroupPlan, build_plan
-from carewall.egress.sources import Source, source_columns
+from carewall.egress.reading import source_columns
+from carewall.egress.sources import Source
 
 __all__ = [
     "ColumnVerdict",

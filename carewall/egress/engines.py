@@ -4,7 +4,7 @@ Engines (one compiled query, :mod:`carewall.egress.compile`, rendered per dialec
 
 - ``duckdb`` (default), every source. Files are read by DuckDB and the output streamed with
   ``COPY (query) TO …`` under a memory limit (spilling to a temporary directory);
-  database tables are streamed in as Arrow batches (:mod:`carewall.egress.sources`).
+  database tables are streamed in as Arrow batches (:mod:`carewall.egress.databases`).
 - ``postgres``, PostgreSQL tables: the query runs on the server; its rows come back through
   a server-side cursor, a batch at a time, into a Parquet or CSV writer (pyarrow).
 - ``spark``, CSV and Parquet files: PySpark local mode (:mod:`carewall.egress.spark`).
@@ -40,16 +40,13 @@ from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB  # noqa: F401 - loaded on import, not in the first run
 
 from carewall.egress.compile import count_query, group_expression, render, select_query
+from carewall.egress.databases import DbReader
 from carewall.egress.flags import decode_flag, raw_group_expression
 from carewall.egress.mapping import EgressMapping
 from carewall.egress.plan import GROUPS, WEIGHTS, EgressPlan, check_source_columns
-from carewall.egress.sources import (
-    DbReader,
-    Source,
-    duckdb_relation,
-    read_errors,
-    source_columns,
-)
+from carewall.egress.read_errors import read_errors
+from carewall.egress.reading import duckdb_relation, source_columns
+from carewall.egress.sources import Source
 from carewall.errors import InputError, StorageError
 from carewall.filehash import file_sha256
 from carewall.policy.facts import SubjectFacts

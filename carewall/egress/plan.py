@@ -156,7 +156,7 @@ class EgressPlan:
 class SourceColumns(tuple[str, ...]):
     """A source's column names, in its order (a plain tuple of names), and ``nested``: the
     names of those whose type is not a scalar (a struct, map, list, array, union, JSON
-    document…). :func:`carewall.egress.sources.source_columns` returns one."""
+    document…). :func:`carewall.egress.reading.source_columns` returns one."""
 
     nested: frozenset[str]
 

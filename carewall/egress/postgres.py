@@ -1,6 +1,6 @@
 """The ``postgres`` engine: the postgres-dialect query runs on the server itself.
 
-Rows come back through a server-side cursor, :data:`~carewall.egress.sources.BATCH_ROWS`
+Rows come back through a server-side cursor, :data:`~carewall.egress.databases.BATCH_ROWS`
 at a time, as text, and go straight into a Parquet or CSV writer (pyarrow): memory holds
 one batch. The count and the write see one REPEATABLE READ snapshot. Rows are ordered by
 ``ctid`` (the table's physical order).
@@ -16,10 +16,12 @@ import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from carewall.egress.compile import count_query, select_query
+from carewall.egress.databases import arrow_stream, open_reader
 from carewall.egress.engines import Counts, Format, Progress, to_counts
 from carewall.egress.mapping import EgressMapping
 from carewall.egress.plan import EgressPlan
-from carewall.egress.sources import Source, arrow_stream, open_reader, read_errors
+from carewall.egress.read_errors import read_errors
+from carewall.egress.sources import Source
 
 __all__ = ["pg_counts", "pg_run", "write_batches"]
 

@@ -23,9 +23,10 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from carewall.egress.compile import count_query, named_table, render, select_query
 from carewall.egress.engines import Counts, Format, Progress, duckdb_connection, to_counts
+from carewall.egress.files import duckdb_file_relation
 from carewall.egress.mapping import EgressMapping
 from carewall.egress.plan import EgressPlan
-from carewall.egress.sources import Source, duckdb_file_relation
+from carewall.egress.sources import Source
 from carewall.errors import InputError
 
 if TYPE_CHECKING:

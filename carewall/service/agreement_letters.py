@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from carewall.errors import ConflictError
 from carewall.labels import label
-from carewall.service.agreements import AgreementRecord
+from carewall.service.agreement_records import AgreementRecord
 
 __all__ = ["destruction_letter"]
 

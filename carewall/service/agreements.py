@@ -14,6 +14,9 @@ entry (see :mod:`carewall.policy.agreements` for how the pledge is applied):
   recipient's verifier key (pinned at registration, or given), must name the recipient
   and cover every category released, and must be issued on or after the withdrawal; its
   ``deletion`` entry and the ``destroyed`` entry are appended together.
+
+Each step answers with the agreement's record as the register now holds it; reading the
+register is :mod:`carewall.service.agreement_records`.
 """
 
 from __future__ import annotations
@@ -22,16 +25,15 @@ import json
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection, Row
 
 from carewall.clean.certificate import certificate_sha256, open_certificate
 from carewall.deadlines import MAX_DESTRUCTION_DAYS
 from carewall.entries import AgreementEntry
-from carewall.errors import ConflictError, InputError, NotFoundError
+from carewall.errors import ConflictError, InputError
 from carewall.ids import check_id
 from carewall.ledger import proofs, sequencer
 from carewall.ledger.canonical import parse_entry
@@ -39,6 +41,12 @@ from carewall.ledger.note import Verifier
 from carewall.policy.agreements import Agreement, Released, ReleaseIndex, pledge_breaches
 from carewall.service import logentries as le
 from carewall.service import tables as t
+from carewall.service.agreement_records import (
+    AgreementRecord,
+    agreement_record,
+    agreement_row,
+    today,
+)
 from carewall.service.deletions import deletion_entry
 
 if TYPE_CHECKING:
@@ -46,73 +54,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DUE_DAYS",
-    "AgreementRecord",
     "destroyed",
-    "get_agreement",
-    "list_agreements",
     "register_agreement",
     "released_so_far",
-    "today",
     "withdraw_agreement",
 ]
 
 DEFAULT_DUE_DAYS = 30
-State = Literal["registered", "refused", "withdrawn", "destroyed"]
 Writer = Callable[[], AbstractContextManager[Connection]]
 _CHUNK = 1000
-
-
-class AgreementRecord(BaseModel):
-    """One agreement in the holder's register (the title is the only words; no person)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str
-    state: State
-    title: str | None
-    terms: dict[str, Any]
-    rules: list[str]
-    text_sha256: str | None
-    recipient_key: str | None
-    registered_at: str
-    registered_index: int
-    withdrawn_at: str | None
-    withdrawn_index: int | None
-    releases: int | None
-    subjects: int | None
-    released: list[str]
-    due: str | None
-    overdue: bool  # destruction due before today (the service's clock) and not done
-    destroyed_at: str | None
-    destroyed_index: int | None
-    certificate: str | None
-    deletion_index: int | None
-
-
-def _record(row: Row[Any], day: str) -> AgreementRecord:
-    m = row._mapping
-    return AgreementRecord(
-        id=m["id"],
-        state=m["state"],
-        title=m["title"],
-        terms=json.loads(m["terms"]),
-        rules=json.loads(m["rules"]),
-        text_sha256=m["text_sha256"],
-        recipient_key=m["recipient_key"],
-        registered_at=m["registered_at"],
-        registered_index=int(m["registered_index"]),
-        withdrawn_at=m["withdrawn_at"],
-        withdrawn_index=m["withdrawn_index"],
-        releases=m["releases"],
-        subjects=m["subjects"],
-        released=json.loads(m["released"] or "[]"),
-        due=m["due"],
-        overdue=m["state"] == "withdrawn" and m["due"] is not None and m["due"] < day,
-        destroyed_at=m["destroyed_at"],
-        destroyed_index=m["destroyed_index"],
-        certificate=m["certificate"],
-        deletion_index=m["deletion_index"],
-    )
 
 
 def _entry(
@@ -137,19 +87,6 @@ def _entry(
     }
     entry.update(more)
     return entry  # type: ignore[return-value]
-
-
-def today(svc: Service) -> str:
-    """Today on the service's clock (``YYYY-MM-DD``): the day ``overdue`` is judged on."""
-    return svc.clock().date().isoformat()
-
-
-def _row(conn: Connection, agreement_id: str, *, lock: bool = False) -> Row[Any]:
-    query = sa.select(t.agreements).where(t.agreements.c.id == agreement_id)
-    row = conn.execute(query.with_for_update() if lock else query).first()
-    if row is None:
-        raise NotFoundError("no such agreement", field="id", fix="carewall agreement list")
-    return row
 
 
 def register_agreement(svc: Service, write: Writer, agreement: Agreement) -> AgreementRecord:
@@ -188,7 +125,7 @@ def register_agreement(svc: Service, write: Writer, agreement: Agreement) -> Agr
                 registered_index=index,
             )
         )
-        return _record(_row(conn, agreement.id), today(svc))
+        return agreement_record(agreement_row(conn, agreement.id), today(svc))
 
 
 def _release_index(conn: Connection) -> ReleaseIndex:
@@ -223,7 +160,7 @@ def withdraw_agreement(
             f"must be 1 to {MAX_DESTRUCTION_DAYS} days", field="due_days", fix="e.g. 30"
         )
     with write() as conn:
-        row = _row(conn, agreement_id, lock=True)
+        row = agreement_row(conn, agreement_id, lock=True)
         if row.state != "registered":
             raise ConflictError(
                 f"the agreement is {row.state}, not registered",
@@ -255,7 +192,7 @@ def withdraw_agreement(
                 due=due,
             )
         )
-        return _record(_row(conn, agreement_id), today(svc))
+        return agreement_record(agreement_row(conn, agreement_id), today(svc))
 
 
 def _material(vkey: str) -> str:
@@ -307,7 +244,7 @@ def destroyed(
     """Record the recipient's deletion certificate for a withdrawn agreement."""
     check_id(agreement_id, "organisation", field="id")
     with write() as conn:
-        row = _row(conn, agreement_id, lock=True)
+        row = agreement_row(conn, agreement_id, lock=True)
         if row.state != "withdrawn" or row.due is None:
             why = "nothing was released under it" if row.state == "withdrawn" else row.state
             raise ConflictError(
@@ -369,33 +306,4 @@ def destroyed(
                 deletion_index=first,
             )
         )
-        return _record(_row(conn, agreement_id), today(svc))
-
-
-def get_agreement(svc: Service, agreement_id: str) -> AgreementRecord:
-    check_id(agreement_id, "organisation", field="id")
-    with svc.store.read() as conn:
-        return _record(_row(conn, agreement_id), today(svc))
-
-
-def list_agreements(
-    svc: Service,
-    *,
-    holder: str | None = None,
-    after: str | None = None,
-    limit: int | None = None,
-    overdue: bool = False,
-) -> list[AgreementRecord]:
-    """Agreements by id (keyset paging: ids after ``after``); ``overdue``: destruction late."""
-    query = sa.select(t.agreements).order_by(t.agreements.c.id)
-    if holder is not None:
-        query = query.where(t.agreements.c.holder == holder)
-    if after is not None:
-        query = query.where(t.agreements.c.id > after)
-    day = today(svc)
-    if overdue:
-        query = query.where(t.agreements.c.state == "withdrawn", t.agreements.c.due < day)
-    if limit is not None:
-        query = query.limit(limit)
-    with svc.store.read() as conn:
-        return [_record(r, day) for r in conn.execute(query)]
+        return agreement_record(agreement_row(conn, agreement_id), today(svc))

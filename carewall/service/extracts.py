@@ -36,9 +36,11 @@ from sqlalchemy.engine import Connection
 
 from carewall.egress import EgressMapping, EgressPlan, Source, build_plan, run, source_columns
 from carewall.egress.compile import render, subjects_query
+from carewall.egress.databases import DbReader
 from carewall.egress.engines import duckdb_connection
 from carewall.egress.plan import GROUPS, check_source_columns
-from carewall.egress.sources import DbReader, duckdb_relation, read_errors
+from carewall.egress.read_errors import read_errors
+from carewall.egress.reading import duckdb_relation
 from carewall.errors import ConflictError, InputError, NotFoundError
 from carewall.filehash import file_sha256
 from carewall.policy.decision import CategoryDecision

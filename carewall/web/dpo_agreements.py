@@ -7,8 +7,8 @@ personal data: ids, the parties, the purpose, dates and counts, and its title (t
 own words, shown to its DPO as the admin API shows it). No request is named on the page.
 
 Each agreement's standing is judged on the service's clock (:func:`~carewall.service.
-agreements.today`, the day its ``overdue`` flag is judged on), not the log's own date, so
-the page warns before the public statistics and the auditor count anything:
+agreement_records.today`, the day its ``overdue`` flag is judged on), not the log's own
+date, so the page warns before the public statistics and the auditor count anything:
 
 - registered, with no end or not past it: **Registered**;
 - registered and past its end: what went under it is counted as the withdrawal counts it
@@ -42,14 +42,13 @@ from carewall.errors import ConflictError, NotFoundError
 from carewall.ids import is_id
 from carewall.policy.agreements import Released
 from carewall.service import Service
-from carewall.service.agreements import (
-    DEFAULT_DUE_DAYS,
+from carewall.service.agreement_records import (
     AgreementRecord,
     get_agreement,
     list_agreements,
-    released_so_far,
     today,
 )
+from carewall.service.agreements import DEFAULT_DUE_DAYS, released_so_far
 from carewall.web.dpo_common import (
     PAGE_SIZE,
     Search,

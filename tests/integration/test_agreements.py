@@ -282,7 +282,7 @@ def test_overdue_destruction_appears_on_the_public_statistics(cli: Cli, tmp_path
         assert agreement_stats(svc)["destruction_overdue"] == 0
         later = datetime.now(UTC) + timedelta(days=31)
         svc.clock = lambda: later  # the log's own date moves on with its next entry
-        from carewall.service.agreements import list_agreements
+        from carewall.service.agreement_records import list_agreements
 
         assert [r.id for r in list_agreements(svc, overdue=True)] == [ISA]
         register_path = EXAMPLES / "dfe-home-office-npd-mou.toml"

@@ -112,7 +112,7 @@ def read_out(path: Path) -> pa.Table:
     if path.suffix == ".csv":
         import duckdb
 
-        from carewall.egress.sources import duckdb_file_relation
+        from carewall.egress.files import duckdb_file_relation
 
         con = duckdb.connect()
         rel = duckdb_file_relation(Source.csv(path)).sql("duckdb")

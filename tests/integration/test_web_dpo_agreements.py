@@ -28,7 +28,7 @@ from httpx import Response
 
 from carewall.api.admin import issue_token
 from carewall.service import Service
-from carewall.service.agreements import get_agreement
+from carewall.service.agreement_records import get_agreement
 from carewall.web.dpo_common import day
 
 HTML = {"accept": "text/html"}

@@ -22,7 +22,7 @@ from browser_support import assert_accessible, screenshot
 from playwright.sync_api import Locator, Page, expect
 
 from carewall.service import Service
-from carewall.service.agreements import get_agreement
+from carewall.service.agreement_records import get_agreement
 from carewall.web.dpo_common import day
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser-dpo-agreements")]

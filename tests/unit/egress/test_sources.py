@@ -13,7 +13,8 @@ import pytest
 from carewall.egress.engines import count_groups
 from carewall.egress.mapping import load_mapping
 from carewall.egress.plan import SourceColumns, check_source_columns
-from carewall.egress.sources import Source, source_columns
+from carewall.egress.reading import source_columns
+from carewall.egress.sources import Source
 from carewall.errors import CarewallError, InputError
 
 MAPPING = load_mapping(
