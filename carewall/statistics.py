@@ -42,7 +42,8 @@ order. Every figure comes from the entries' public fields (:mod:`carewall.entry_
   before the log's own date, and under which something was released: a ``release`` entry
   from its ``holder`` to its ``recipient`` for its ``purpose``, on a day (UTC, of the
   entry's ``time``) from its ``start`` to its ``end``, both included. Nobody has asked
-  for that data to be destroyed; the auditor fails each such agreement too.
+  for that data to be destroyed; the auditor fails each such agreement too. "Under" is
+  :class:`~carewall.policy.agreements.ReleaseIndex`'s, as the auditor's checks ask it.
 
 Downloads: :meth:`Statistics.to_json` (``"v": 1``) and :meth:`Statistics.to_csv` (RFC 4180).
 """
@@ -55,6 +56,7 @@ from typing import Any, Final
 
 from carewall.deadlines import agreement_withdraw_by
 from carewall.entries import KINDS
+from carewall.policy.agreements import ReleaseIndex
 from carewall.statistics_document import (
     AGREEMENT_FIGURES,
     DIMENSIONS,
@@ -88,7 +90,7 @@ _OUTCOMES_OF: Final = {
     "release": ("",),
     "withdrawal": ("",),
 }
-_TERMS: Final = ("holder", "recipient", "purpose", "start")
+_TERMS: Final = ("holder", "recipient", "purpose", "start", "end")
 
 Terms = tuple[str, str, str, str, str]  # an agreement's holder, recipient, purpose, start, end
 
@@ -120,10 +122,12 @@ class Tally:
         self.agreement_counts: Counter[str] = Counter()
         # agreement id -> its Terms as its latest entry states them (end "" when none)
         self.agreement_terms: dict[str, Terms] = {}
-        # (holder, recipient, purpose) -> the days of the release entries between them
-        self.release_days: dict[tuple[str, str, str], set[str]] = {}
-        # True for a tally saved before the two above were kept: its reader completes them
-        # from a replay of the same entries (carewall.audit.agreements), or counts wrong
+        # The release entries by parties and day (not people or categories: only whether
+        # any went under an agreement is counted); the state keeps the days alone.
+        self.release_index = ReleaseIndex()
+        # True for a tally saved before the two above were kept (before 2026-12-04): its
+        # reader copies them from a replay of the same entries (AgreementReplay.complete,
+        # carewall.audit.agreements), or counts wrong
         self.needs_terms = False
         self.latest_time = ""
 
@@ -181,7 +185,7 @@ class Tally:
             raise StatisticsError("field 'action' is not an agreement action")
         if due is not None and not isinstance(due, str):
             raise StatisticsError("field 'due' is not a date or null")
-        holder, recipient, purpose, start = (_str(e, f) for f in _TERMS)
+        holder, recipient, purpose, start = (_str(e, f) for f in _TERMS[:4])
         end = e.get("end")
         if end is not None and not isinstance(end, str):
             raise StatisticsError("field 'end' is not a date or null")
@@ -205,13 +209,11 @@ class Tally:
             terms = self.agreement_terms.get(agreement)
             if action != "registered" or terms is None or not terms[4]:
                 continue
-            holder, recipient, purpose, start, end = terms
             try:
-                late = agreement_withdraw_by(end) < today
+                late = agreement_withdraw_by(terms[4]) < today
             except ValueError:  # not a real date (the auditor's finding)
                 continue
-            days = self.release_days.get((holder, recipient, purpose), ())
-            if late and any(start <= day <= end for day in days):
+            if late and self.release_index.any_under(dict(zip(_TERMS, terms, strict=True))):
                 count += 1
         return count
 
@@ -228,20 +230,31 @@ class Tally:
         if outcome not in _OUTCOMES_OF[kind]:
             raise StatisticsError("field 'outcome' is not an outcome of its kind")
         if kind == "release":
-            parties = [_str(e, f) for f in ("recipient", "requester")]
-            stated = [_str(e, f) for f in ("recipient_function", "requester_function")]
-            holder, purpose = e.get("holder"), e.get("purpose")
-            if type(holder) is not str or type(purpose) is not str:
+            get = e.get
+            recipient, requester, holder, purpose = (
+                get("recipient"), get("requester"), get("holder"), get("purpose")
+            )  # fmt: skip
+            stated = (get("recipient_function"), get("requester_function"))
+            if not (
+                type(recipient) is str
+                and type(requester) is str
+                and type(stated[0]) is str
+                and type(stated[1]) is str
+                and type(holder) is str
+                and type(purpose) is str
+            ):  # read again as _str reads them, in order, so the first bad field is named
+                recipient, requester = _str(e, "recipient"), _str(e, "requester")
+                stated = (_str(e, "recipient_function"), _str(e, "requester_function"))
                 holder, purpose = _str(e, "holder"), _str(e, "purpose")
-            registered = [self.functions.get(p) for p in parties]
             self.releases += 1
-            day, key = e["time"][:10], (holder, parties[0], purpose)  # time: read by feed
-            days = self.release_days.get(key)
-            if days is None:
-                self.release_days[key] = {day}
-            else:
-                days.add(day)
-            if IMMIGRATION in stated or IMMIGRATION in registered:
+            # "under an agreement" is the index's to answer (time: read by feed)
+            self.release_index.add((holder, recipient, purpose), e["time"][:10])
+            functions = self.functions
+            if (
+                IMMIGRATION in stated
+                or functions.get(recipient) == IMMIGRATION
+                or functions.get(requester) == IMMIGRATION
+            ):
                 self.to_immigration += 1
         at = self.latest.get(rid)
         if at is None:
@@ -309,7 +322,9 @@ class Tally:
             "agreements": {k: list(v) for k, v in self.agreements.items()},
             "agreement_counts": dict(self.agreement_counts),
             "agreement_terms": {k: list(v) for k, v in self.agreement_terms.items()},
-            "release_days": [[*k, sorted(v)] for k, v in sorted(self.release_days.items())],
+            "release_days": [
+                [*k, sorted(days)] for k, days in sorted(self.release_index.parties.items())
+            ],
             "latest_time": self.latest_time,
         }
 
@@ -345,7 +360,8 @@ class Tally:
                 )  # fmt: skip
             for holder, recipient, purpose, on in days:
                 key = (str(holder), str(recipient), str(purpose))
-                out.release_days[key] = {str(d) for d in on}
+                for day in on:  # one release a day: only whether any went is counted
+                    out.release_index.add(key, str(day))
         out.latest_time = str(obj.get("latest_time", ""))
         return out
 

@@ -113,13 +113,13 @@ class AgreementReplay:
 
     def complete(self, tally: Tally) -> None:
         """Give ``tally``, saved with this replay before the statistics kept agreements'
-        terms and release days (``needs_terms``), what it lacks, from the same entries:
-        each agreement's terms and the day of every release between its parties."""
+        terms and releases (``needs_terms``: before 2026-12-04), what it lacks, from the
+        same entries: each agreement's terms, and a copy of this replay's release index
+        (the same release entries; a copy, since each goes on being fed)."""
         for agreement, e in self.agreements.items():
             holder, recipient, purpose, start = (str(e[f]) for f in _TERM_KEYS)
             tally.agreement_terms[agreement] = (holder, recipient, purpose, start, e["end"] or "")
-        for holder, recipient, purpose, day in self.releases.days:
-            tally.release_days.setdefault((holder, recipient, purpose), set()).add(day)
+        tally.release_index = self.releases.copy()
         tally.needs_terms = False
 
 

@@ -213,7 +213,7 @@ class Replay:
         out.tally = Tally.from_json(obj["statistics"]) if "statistics" in obj else None
         out.agreements = AgreementReplay.from_json(obj.get("agreements"))
         if out.tally is not None and out.tally.needs_terms:  # saved before ended agreements
-            out.agreements.complete(out.tally)  # were counted: rebuilt from the replay's own
+            out.agreements.complete(out.tally)  # were counted: copied from the replay's own
         latest = obj["latest_time"]
         if not isinstance(latest, str) or (latest and not TIME_RE.fullmatch(latest)):
             raise ValueError("malformed latest_time")

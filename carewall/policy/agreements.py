@@ -13,7 +13,7 @@ refused whether it ended years ago or has not begun.
 
 The service and the outside auditor both call :func:`pledge_breaches` on the terms as the
 ``agreement`` log entry states them, and :class:`ReleaseIndex` to count what was released
-under an agreement, so both reach the same answer from the same facts.
+under an agreement (as the public statistics do), so all reach the same answer.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import itertools
 import json
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -47,6 +47,7 @@ from carewall.vocab import vocabulary
 __all__ = [
     "TERM_FIELDS",
     "Agreement",
+    "Parties",
     "ReleaseIndex",
     "Released",
     "parse_agreement",
@@ -327,50 +328,75 @@ class Released:
     categories: tuple[str, ...]
 
 
+Parties = tuple[str, str, str]  # a release's holder, recipient and purpose
+
+
 class ReleaseIndex:
-    """Release entries per (holder, recipient, purpose, day), read from the log in order.
+    """Release entries per (holder, recipient, purpose) and day, read from the log in order.
 
     A release is **under** an agreement when it is from the agreement's holder to its
     recipient, for its purpose, on a day (UTC, of the entry's time) between its start and
-    end (both included), and logged before the agreement is withdrawn. Requests do not cite
-    agreements: the log says who sent what to whom and why, and that is what is counted.
+    end (both included; no end: open), and logged before the agreement is withdrawn.
+    Requests do not cite agreements: the log says who sent what to whom and why, and that is
+    what is counted. The one definition: the service, the auditor and the public statistics
+    (:class:`carewall.statistics.Tally`) all ask an index.
     """
 
     def __init__(self) -> None:
-        self.days: dict[tuple[str, str, str, str], list[Any]] = {}
+        # (holder, recipient, purpose) -> day -> [releases, subjects, set of categories]
+        self.parties: dict[Parties, dict[str, list[Any]]] = {}
 
     def feed(self, e: Mapping[str, Any]) -> None:
         if e.get("kind") != "release":
             return
-        key = (str(e["holder"]), str(e["recipient"]), str(e["purpose"]), str(e["time"])[:10])
-        row = self.days.setdefault(key, [0, 0, []])
-        row[0] += 1
-        row[1] += int(e["subjects"])
-        row[2] = sorted({*row[2], *map(str, e["categories"])})
+        parties = (str(e["holder"]), str(e["recipient"]), str(e["purpose"]))
+        self.add(parties, str(e["time"])[:10], int(e["subjects"]), e["categories"])
+
+    def add(
+        self, parties: Parties, day: str, subjects: int = 0, categories: Iterable[Any] = ()
+    ) -> None:
+        """A release entry between ``parties`` on ``day``, about ``subjects`` people, of
+        ``categories``; the statistics, which ask only :meth:`any_under`, leave those out."""
+        days = self.parties.get(parties)
+        if days is None:
+            days = self.parties[parties] = {}
+        row = days.get(day)
+        if row is None:
+            days[day] = [1, subjects, {str(c) for c in categories}]
+        else:
+            row[2].update(map(str, categories))
+            row[0] += 1
+            row[1] += subjects
+
+    def _rows_under(self, terms: Mapping[str, Any]) -> Iterator[list[Any]]:
+        start, end = terms["start"], terms["end"] or "9999-12-31"
+        days = self.parties.get((terms["holder"], terms["recipient"], terms["purpose"]), {})
+        return (row for day, row in days.items() if start <= day <= end)
 
     def under(self, terms: Mapping[str, Any]) -> Released:
-        releases = subjects = 0
-        categories: set[str] = set()
-        start, end = terms["start"], terms["end"] or "9999-12-31"
-        for (holder, recipient, purpose, day), (n, people, cats) in self.days.items():
-            if (holder, recipient, purpose) != (
-                terms["holder"],
-                terms["recipient"],
-                terms["purpose"],
-            ) or not (start <= day <= end):
-                continue
-            releases += n
-            subjects += people
-            categories.update(cats)
-        return Released(releases, subjects, tuple(sorted(categories)))
+        """What went under the agreement with the (logged) ``terms`` so far."""
+        rows = list(self._rows_under(terms))
+        categories: set[str] = set().union(*(cats for _, _, cats in rows))
+        return Released(sum(r[0] for r in rows), sum(r[1] for r in rows), tuple(sorted(categories)))
+
+    def any_under(self, terms: Mapping[str, Any]) -> bool:
+        """Whether anything went under ``terms`` so far (``under(terms).releases > 0``)."""
+        return next(self._rows_under(terms), None) is not None
+
+    def copy(self) -> ReleaseIndex:
+        return ReleaseIndex.from_json(self.to_json())
 
     def to_json(self) -> list[list[Any]]:
-        return [[*k, *v] for k, v in sorted(self.days.items())]
+        return [
+            [*k, day, n, people, sorted(cats)]
+            for k in sorted(self.parties)
+            for day, (n, people, cats) in sorted(self.parties[k].items())
+        ]
 
     @classmethod
     def from_json(cls, rows: Iterable[Any]) -> ReleaseIndex:
         out = cls()
         for holder, recipient, purpose, day, n, people, cats in rows:
-            key = (str(holder), str(recipient), str(purpose), str(day))
-            out.days[key] = [int(n), int(people), [str(c) for c in cats]]
+            days = out.parties.setdefault((str(holder), str(recipient), str(purpose)), {})
+            days[str(day)] = [int(n), int(people), {str(c) for c in cats}]
         return out
