@@ -352,8 +352,15 @@ class RequestStatus(BaseModel):
     decision: dict[str, Any]
     released_categories: list[str]
     released_at: str | None
-    appeal: AppealRecord | None
+    appeal: AppealRecord | None = Field(
+        description="the appeal in hand: the oldest not yet decided, else the latest"
+    )
     withdrawn_at: str | None
+    appeals: list[AppealRecord] = Field(
+        default_factory=list,
+        description="every appeal in the order lodged (each subject of a release may appeal "
+        "it once); a subject's grounds are null for anyone but the holder's reviewers",
+    )
 
     @classmethod
     def of(cls, record: RequestRecord) -> RequestStatus:
@@ -374,4 +381,5 @@ class RequestStatus(BaseModel):
             released_at=release.sent_at if release else None,
             appeal=record.appeal,
             withdrawn_at=record.withdrawn_at,
+            appeals=record.appeals,
         )

@@ -23,7 +23,7 @@ from carewall.policy.request import DisclosureRequest
 from carewall.policy.request import _decode as decode_request
 from carewall.service import RequestRecord, RequestSummary, Service, Submitted
 from carewall.service.idempotency import check_key
-from carewall.service.records import Replayed
+from carewall.service.records import AppealRecord, Replayed
 
 __all__ = [
     "REQUEST_ID",
@@ -93,6 +93,7 @@ def _redacted(record: RequestRecord) -> RequestRecord:
             "review_note": None,
             "subjects": [s.model_copy(update={"ref": REDACTED}) for s in record.subjects],
             "appeal": appeal,
+            "appeals": [a.model_copy(update={"grounds": REDACTED}) for a in record.appeals],
         }
     )
 
@@ -102,10 +103,17 @@ def _for_requester(record: RequestRecord) -> RequestRecord:
 
     The grounds of a subject's appeal are written for the holder (its reviewers) alone;
     the requester learns that an appeal was lodged and how it was decided, never why."""
+
+    def without_subjects_grounds(a: AppealRecord) -> AppealRecord:
+        return a if a.by == "requester" else a.model_copy(update={"grounds": None})
+
     appeal = record.appeal
-    if appeal is None or appeal.by == "requester":
-        return record
-    return record.model_copy(update={"appeal": appeal.model_copy(update={"grounds": None})})
+    return record.model_copy(
+        update={
+            "appeal": None if appeal is None else without_subjects_grounds(appeal),
+            "appeals": [without_subjects_grounds(a) for a in record.appeals],
+        }
+    )
 
 
 def as_seen_by(principal: Principal, record: RequestRecord) -> RequestRecord:

@@ -128,7 +128,7 @@ def _check_appeal(rp: Replay, state: RequestState, size: int) -> None:
 
 def appeals_open(rp: Replay) -> int:
     """Appeals lodged and not yet decided, over every request."""
-    return sum(1 for s in rp.requests.values() if s.stage == "appealed")
+    return sum(1 + len(s.appeals_waiting) for s in rp.requests.values() if s.stage == "appealed")
 
 
 def notices_owed(rp: Replay) -> int:

@@ -332,8 +332,20 @@ def _lodge(rp: Replay, index: int, e: Mapping[str, Any], state: RequestState) ->
         ok = state.stage in ("decided", "reviewed") and state.outcome == "refused"
         why = "the requester may appeal a refused decision or a refused review, once"
     else:
-        ok = state.stage == "reviewed" and state.outcome == "released"
+        # Each subject released may appeal the release once; their appeals wait their turn.
+        ok = state.outcome == "released" and (
+            state.stage in ("reviewed", "upheld", "overturned")
+            or (state.stage == "appealed" and state.appeal_by == "subject")
+        )
         why = "a subject may appeal a release, once"
+        if ok and state.subject_appeals >= state.released:
+            rp.find(
+                index,
+                "appeal",
+                f"is one more subject's appeal of {state.where()} than it released subjects "
+                f"({state.released}); each subject may appeal a release once",
+            )
+            return
     if not ok:
         rp.find(
             index,
@@ -342,9 +354,25 @@ def _lodge(rp: Replay, index: int, e: Mapping[str, Any], state: RequestState) ->
             f"({state.outcome or 'undecided'}); {why}",
         )
         return
+    since = clock(rp.latest_time, e)
+    if e["by"] == "subject":
+        state.subject_appeals += 1
+        if state.stage == "appealed":  # decided after the ones lodged before it
+            state.appeals_waiting.append([index, since])
+            return
     state.stage, state.appeal_by, state.appeal_index = "appealed", e["by"], index
     state.appeal_prior = state.outcome
-    state.appeal_since = clock(rp.latest_time, e)
+    state.appeal_since, state.appeal_reported = since, ""
+
+
+def _next_appeal(state: RequestState) -> bool:
+    """The oldest subject's appeal waiting becomes the one to decide (False: none waits)."""
+    if not state.appeals_waiting:
+        return False
+    index, since = state.appeals_waiting.pop(0)
+    state.stage, state.appeal_index, state.appeal_prior = "appealed", index, "released"
+    state.appeal_since, state.appeal_reported = since, ""
+    return True
 
 
 def _decide_appeal(rp: Replay, index: int, e: Mapping[str, Any], state: RequestState) -> None:
@@ -380,9 +408,11 @@ def _decide_appeal(rp: Replay, index: int, e: Mapping[str, Any], state: RequestS
             )
     state.stage = "upheld" if e["stage"] == "upheld" else "overturned"
     if e["stage"] == "upheld":
+        _next_appeal(state)
         return
     if state.appeal_prior == "released":
-        state.outcome = "refused"
+        state.outcome = "refused"  # the release was wrong; appeals waiting are still decided
+        _next_appeal(state)
     elif state.review_index is None:
         rp.find(
             index,

@@ -79,6 +79,11 @@ class RequestState:
     # was last reported at the end of a log ("" if never; judged again APPEAL_DAYS later)
     appeal_since: str = ""
     appeal_reported: str = ""
+    # Subjects' appeals lodged behind the one being decided, oldest first, each
+    # [its entry, when it was lodged]: each subject of a release may appeal it once, and
+    # their appeals are decided in the order they were lodged.
+    appeals_waiting: list[list[Any]] = field(default_factory=list)
+    subject_appeals: int = 0  # subjects' appeals lodged, never more than the subjects released
     release_reviewer: str | None = None
     released: int = 0  # subjects released, over every release entry
     released_by_facts: dict[Facts3, int] = field(default_factory=dict)
@@ -134,6 +139,20 @@ class RequestState:
             else {(bool(a), bool(b), bool(c)): [str(x) for x in cats] for a, b, c, cats in by_facts}
         )
         data.setdefault("subjects_root", "")  # absent from older state files
+        # Absent from state files written when a request took one appeal: none waited then.
+        waiting = data.setdefault("appeals_waiting", [])
+        data.setdefault("subject_appeals", 1 if data.get("appeal_by") == "subject" else 0)
+        if not isinstance(data["subject_appeals"], int) or not isinstance(waiting, list):
+            raise ValueError("malformed subjects' appeals")
+        for item in waiting:
+            if (
+                not isinstance(item, list)
+                or len(item) != 2
+                or not isinstance(item[0], int)
+                or not isinstance(item[1], str)
+                or (item[1] and not TIME_RE.fullmatch(item[1]))
+            ):
+                raise ValueError("malformed appeals_waiting")
         for key in ("appeal_since", "appeal_reported"):
             value = data.setdefault(key, "")
             if not isinstance(value, str) or (value and not TIME_RE.fullmatch(value)):

@@ -385,6 +385,14 @@ def review(
 @click.option("--by", type=click.Choice(["requester", "subject"]), required=True)
 @click.option("--grounds", required=True, help="Why the decision is wrong (DPO record only).")
 @click.option(
+    "--subject",
+    "position",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --by subject: the appealing subject's position in the request (each subject "
+    "may appeal a release once).",
+)
+@click.option(
     "--decide", "decider", default=None, help="Decide the lodged appeal as this appeal reviewer."
 )
 @click.option(
@@ -397,6 +405,7 @@ def appeal(
     id: str,
     by: str,
     grounds: str,
+    position: int | None,
     decider: str | None,
     uphold: bool,
     db: str | None,
@@ -405,8 +414,10 @@ def appeal(
 ) -> None:
     """Lodge an appeal on request ID (and, with --decide, decide it).
 
-    Overturning a refusal releases what the policy permits on the holder's record: state
-    the subjects' facts and the deferral with the same options as `carewall review`.
+    With --decide on a request already appealed, the oldest appeal waiting is decided and
+    nothing new is lodged. Overturning a refusal releases what the policy permits on the
+    holder's record: state the subjects' facts and the deferral with the same options as
+    `carewall review`.
     """
     stated = HolderFacts(holder)
     stated.refuse_unless(decider is not None and not uphold, "with --decide … --overturn")
@@ -415,8 +426,8 @@ def appeal(
         # checked before anything is recorded: lodging records the outcome appealed against
         prior = rec.appeal.prior_outcome if rec.stage == "appealed" and rec.appeal else rec.outcome
         stated.refuse_unless(prior == "refused", "when overturning a refusal releases data")
-        if rec.stage != "appealed":
-            rec = svc.appeal(id, by, grounds)  # type: ignore[arg-type]
+        if rec.stage != "appealed" or not decider:
+            rec = svc.appeal(id, by, grounds, subject=position)  # type: ignore[arg-type]
         if decider:
             who = decider
             rec = stated.apply(lambda **kw: svc.decide_appeal(id, who, uphold, **kw))

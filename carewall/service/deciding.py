@@ -17,7 +17,7 @@ from carewall.service.extract_terms import Extract
 from carewall.service.jobstore import QueuedJob
 from carewall.service.lifecycle import Action, Outcome, Stage, next_stage
 from carewall.service.releasing import release_in
-from carewall.service.statements import _APPEAL, _UPDATE_APPEAL, _UPDATE_REQUEST
+from carewall.service.statements import _APPEALS, _UPDATE_APPEAL, _UPDATE_REQUEST
 from carewall.text import check_text
 
 if TYPE_CHECKING:
@@ -99,7 +99,14 @@ def decide_appeal(
     defer_until: str | None,
     no_defer: bool,
 ) -> None:
-    """An appeal reviewer decides an appeal, and its job runs if claimed (see review)."""
+    """An appeal reviewer decides the oldest appeal not yet decided, and its job runs if
+    claimed (see review).
+
+    Subjects' appeals of a release are decided in the order lodged; the request stays
+    ``appealed`` while any waits. Overturning one finds the release wrong: the outcome
+    becomes refused, and every subject's appeal still waiting is decided with it, overturned
+    (each asked for that), in the same transaction and in the order lodged.
+    """
     register = svc.register()
     job: QueuedJob | None = None
     with svc._write() as conn:
@@ -112,10 +119,12 @@ def decide_appeal(
                 fix="ask another appeal reviewer",
             )
         stage = next_stage(row.stage, row.outcome, Action.UPHOLD if uphold else Action.OVERTURN)
-        appeal = conn.execute(_APPEAL, {"rid": id}).one()
+        waiting = [a for a in conn.execute(_APPEALS, {"rid": id}) if a.result is None]
+        appeal, behind = waiting[0], waiting[1:]
         now = le.rfc3339(svc.clock())
         result: Literal["upheld", "overturned"] = "upheld" if uphold else "overturned"
         entry = dict(le.appeal_entry(id, appeal.by, result, now, reviewer_id))
+        decided = [appeal]
         if not uphold and appeal.prior_outcome == Outcome.REFUSED.value:
             job = release_in(
                 svc,
@@ -131,13 +140,23 @@ def decide_appeal(
             )
         else:
             _only_with_release(facts, defer_until, no_defer)
-            idx = svc.ledger.append_in(conn, [entry])
-            svc._event(conn, id, "appeal_" + result, now, reviewer_id, idx[0])
+            entries = [entry]
+            if not uphold:  # the release was wrong: every appeal of it waiting succeeds
+                decided += behind
+                entries += [
+                    dict(le.appeal_entry(id, a.by, "overturned", now, reviewer_id)) for a in behind
+                ]
+            elif behind:
+                stage = Stage.APPEALED  # the next subject's appeal waits for its decision
+            idx = svc.ledger.append_in(conn, entries)
+            for i in idx:
+                svc._event(conn, id, "appeal_" + result, now, reviewer_id, i)
             if not uphold:
                 conn.execute(_UPDATE_REQUEST, {"rid": id, "outcome": Outcome.REFUSED.value})
-        conn.execute(
-            _UPDATE_APPEAL,
-            {"rid": id, "reviewer": reviewer_id, "decided_at": now, "result": result},
-        )
+        for a in decided:
+            conn.execute(
+                _UPDATE_APPEAL,
+                {"aid": a.id, "reviewer": reviewer_id, "decided_at": now, "result": result},
+            )
         conn.execute(_UPDATE_REQUEST, {"rid": id, "stage": stage.value})
     svc._after_commit(job)

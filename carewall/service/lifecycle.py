@@ -8,6 +8,7 @@ written down here before any code can take it.
     received ─decide→ decided(refused | review) ─review→ reviewed(released | refused)
     decided(refused) / reviewed(refused) ─appeal by requester→ appealed
     reviewed(released) ─appeal by subject→ appealed ─→ upheld | overturned
+    appealed / upheld / overturned (released) ─appeal by another subject→ appealed
     received / decided ─withdraw→ withdrawn
 """
 
@@ -57,6 +58,12 @@ TRANSITIONS: Final[dict[tuple[Stage, Outcome | None, Action], Stage]] = {
     (Stage.DECIDED, Outcome.REFUSED, Action.APPEAL_REQUESTER): Stage.APPEALED,
     (Stage.REVIEWED, Outcome.REFUSED, Action.APPEAL_REQUESTER): Stage.APPEALED,
     (Stage.REVIEWED, Outcome.RELEASED, Action.APPEAL_SUBJECT): Stage.APPEALED,
+    # each subject of a release appeals it once (carewall.service.lodging checks who):
+    # behind another subject's appeal, after one upheld, or after a requester's appeal
+    # that released
+    (Stage.APPEALED, Outcome.RELEASED, Action.APPEAL_SUBJECT): Stage.APPEALED,
+    (Stage.UPHELD, Outcome.RELEASED, Action.APPEAL_SUBJECT): Stage.APPEALED,
+    (Stage.OVERTURNED, Outcome.RELEASED, Action.APPEAL_SUBJECT): Stage.APPEALED,
     (Stage.APPEALED, ANY, Action.UPHOLD): Stage.UPHELD,
     (Stage.APPEALED, ANY, Action.OVERTURN): Stage.OVERTURNED,
     (Stage.RECEIVED, ANY, Action.WITHDRAW): Stage.WITHDRAWN,
@@ -66,7 +73,7 @@ TRANSITIONS: Final[dict[tuple[Stage, Outcome | None, Action], Stage]] = {
 _EXPLAIN: Final[dict[Action, str]] = {
     Action.REVIEW: "only a request the policy sent for review, not yet reviewed, can be reviewed",
     Action.APPEAL_REQUESTER: "the requester may appeal a refusal once",
-    Action.APPEAL_SUBJECT: "the subject may appeal a release once",
+    Action.APPEAL_SUBJECT: "each subject may appeal a release once",
     Action.UPHOLD: "only a lodged appeal can be decided",
     Action.OVERTURN: "only a lodged appeal can be decided",
     Action.WITHDRAW: "a request can be withdrawn only before it is reviewed",

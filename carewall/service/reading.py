@@ -38,11 +38,11 @@ from carewall.service.request_record import (
     notice_record,
     read_record,
 )
-from carewall.service.statements import _APPEAL
+from carewall.service.statements import _APPEALS
 from carewall.witness.client import with_cosignatures
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from contextlib import AbstractContextManager
     from datetime import datetime
 
@@ -58,15 +58,36 @@ _WRONG_CODE = "the request id and access code do not match"
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _appeal_for_subject(r: Row[Any] | None, position: int) -> AppealRecord | None:
-    """The appeal as the subject at ``position`` may see it: their own in full; the
-    requester's without its grounds; another subject's not at all (its grounds are theirs)."""
-    appeal = appeal_record(r)
-    if r is None or appeal is None:
-        return None
-    if appeal.by == "requester":
-        return appeal.model_copy(update={"grounds": None})
-    return appeal if r.subject == position else None
+def _appeal_for_subject(rows: Sequence[Row[Any]], position: int) -> AppealRecord | None:
+    """The appeal as the subject at ``position`` may see it: their own in full; else the
+    requester's without its grounds; another subject's not at all (its grounds are theirs,
+    and that they appealed is theirs to tell)."""
+    own = next((r for r in rows if r.by == "subject" and r.subject == position), None)
+    if own is not None:
+        return appeal_record(own)
+    requester = next((r for r in rows if r.by == "requester"), None)
+    appeal = appeal_record(requester)
+    return None if appeal is None else appeal.model_copy(update={"grounds": None})
+
+
+_APPEAL_STAGES = ("appealed", "upheld", "overturned")
+
+
+def _stage_for_subject(stage: str, outcome: str, rows: Sequence[Row[Any]], position: int) -> str:
+    """The request's stage as the subject at ``position`` may see it: where their own
+    appeal stands, or the requester's; another subject's appeal shows only when it found
+    the release wrong (that concerns everyone released)."""
+    if stage not in _APPEAL_STAGES:
+        return stage
+    own = next((r for r in rows if r.by == "subject" and r.subject == position), None)
+    if own is not None:
+        return str(own.result or "appealed")
+    if outcome == "refused" and any(r.by == "subject" and r.result == "overturned" for r in rows):
+        return "overturned"
+    requester = next((r for r in rows if r.by == "requester"), None)
+    if requester is not None:
+        return str(requester.result or "appealed")
+    return "reviewed"
 
 
 def _summary(r: Row[Any], doc: dict[str, Any] | None = None) -> RequestSummary:
@@ -294,7 +315,7 @@ class ReadMixin:
                 .order_by(t.notices.c.id.desc())
                 .limit(1)
             ).first()
-            appeal = conn.execute(_APPEAL, {"rid": request_id}).first()
+            appeals = conn.execute(_APPEALS, {"rid": request_id}).all()
             count, root, request_index = subjects_facts(conn, req)
             path = None if notice is None or not notice.path else json.loads(notice.path)
             if path is None:
@@ -326,7 +347,7 @@ class ReadMixin:
             court_order=bool(json.loads(req.document).get("court_order")),
             categories=group["categories"] if group else [],
             released_at=release["sent_at"] if release else None,
-            stage=req.stage,
+            stage=_stage_for_subject(req.stage, req.outcome, appeals, position),
             outcome=req.outcome,
             notice_status=notice.status if notice else None,
             release_index=group["log_index"] if group else None,
@@ -334,8 +355,11 @@ class ReadMixin:
             inclusion_proof=proof,
             checkpoint=note,
             commitment=subj.commitment,
-            can_appeal=req.stage == "reviewed" and req.outcome == "released",
-            appeal=_appeal_for_subject(appeal, position),
+            # their own information released, and not yet appealed by them
+            can_appeal=req.outcome == "released"
+            and group is not None
+            and not any(a.by == "subject" and a.subject == position for a in appeals),
+            appeal=_appeal_for_subject(appeals, position),
             request_index=request_index,
             subjects_root=root,
             subject_count=count,

@@ -161,11 +161,15 @@ class RequestRecord(_Frozen):
     reviewed_at: str | None
     review_note: str | None
     release: ReleaseRecord | None
+    # the appeal in hand: the oldest not yet decided, else the latest (see ``appeals``)
     appeal: AppealRecord | None
     notices: list[NoticeRecord]
     withdrawn_by: str | None
     withdrawn_at: str | None
     events: list[EventRecord]
+    # every appeal, in the order lodged (and decided): a requester's against a refusal,
+    # and each subject's against a release (each subject may appeal a release once)
+    appeals: list[AppealRecord] = []
 
 
 class SubjectView(_Frozen):

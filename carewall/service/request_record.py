@@ -8,7 +8,7 @@ and compiled form instead of building and hashing five new statements per call.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,10 +28,11 @@ from carewall.service.records import (
     SubjectRecord,
 )
 from carewall.service.release_plan import ReleasePlan
-from carewall.service.statements import _APPEAL
+from carewall.service.statements import _APPEALS
 
 __all__ = [
     "REQUEST",
+    "appeal_in_hand",
     "appeal_record",
     "claimed_facts",
     "notice_record",
@@ -63,6 +64,13 @@ def notice_record(r: Row[Any]) -> NoticeRecord:
         channel=r.channel,
         claimed_at=r.claimed_at,
     )
+
+
+def appeal_in_hand(rows: Sequence[Row[Any]]) -> Row[Any] | None:
+    """Of a request's appeals (in the order lodged), the one to decide next (the oldest
+    not yet decided), or else the latest; None if there are none."""
+    pending = next((r for r in rows if r.result is None), None)
+    return pending if pending is not None else (rows[-1] if rows else None)
 
 
 def appeal_record(r: Row[Any] | None) -> AppealRecord | None:
@@ -111,7 +119,7 @@ def read_record(conn: Connection, request_id: str, org_name: Callable[[str], str
         raise NotFoundError("no such request", field="id", fix="check the request id")
     subjects = conn.execute(_SUBJECTS, params).all()
     events = conn.execute(_EVENTS, params).all()
-    appeal = conn.execute(_APPEAL, params).first()
+    appeals = conn.execute(_APPEALS, params).all()
     notices = conn.execute(_NOTICES, params).all()
     doc = json.loads(row.document)
     release = None
@@ -176,7 +184,8 @@ def read_record(conn: Connection, request_id: str, org_name: Callable[[str], str
         reviewed_at=row.reviewed_at,
         review_note=row.review_note,
         release=release,
-        appeal=appeal_record(appeal),
+        appeal=appeal_record(appeal_in_hand(appeals)),
+        appeals=[a for a in map(appeal_record, appeals) if a is not None],
         notices=[notice_record(n) for n in notices],
         withdrawn_by=row.withdrawn_by,
         withdrawn_at=row.withdrawn_at,

@@ -26,7 +26,7 @@ from carewall.storage.db import driver_errors, placeholder
 _UPDATE_REQUEST = t.requests.update().where(t.requests.c.id == sa.bindparam("rid"))
 
 
-_UPDATE_APPEAL = t.appeals.update().where(t.appeals.c.request_id == sa.bindparam("rid"))
+_UPDATE_APPEAL = t.appeals.update().where(t.appeals.c.id == sa.bindparam("aid"))
 
 
 _UPDATE_NOTICE = t.notices.update().where(t.notices.c.id == sa.bindparam("nid"))
@@ -37,7 +37,12 @@ _LOCK_REQUEST = (
 )
 
 
-_APPEAL = sa.select(t.appeals).where(t.appeals.c.request_id == sa.bindparam("rid"))
+# A request's appeals in the order lodged (the order they are decided in).
+_APPEALS = (
+    sa.select(t.appeals)
+    .where(t.appeals.c.request_id == sa.bindparam("rid"))
+    .order_by(t.appeals.c.id)
+)
 
 
 _INSERT_EVENT = t.events.insert()

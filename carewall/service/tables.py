@@ -118,10 +118,15 @@ events = sa.Table(
     sa.Column("detail", sa.Text),
 )
 
+# One row per appeal, in the order lodged (and decided): a requester's against a refusal,
+# and each subject's against a release, once per subject (0012_appeals_per_subject).
 appeals = sa.Table(
     "svc_appeals",
     metadata,
-    sa.Column("request_id", sa.String(40), sa.ForeignKey("svc_requests.id"), primary_key=True),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "request_id", sa.String(40), sa.ForeignKey("svc_requests.id"), nullable=False, index=True
+    ),
     sa.Column("by", sa.String(32), nullable=False),
     sa.Column("grounds", sa.Text, nullable=False),
     sa.Column("prior_outcome", sa.String(32), nullable=False),
@@ -130,6 +135,7 @@ appeals = sa.Table(
     sa.Column("decided_at", sa.String(20)),
     sa.Column("result", sa.String(32)),
     sa.Column("subject", sa.Integer),  # the appealing subject's position (0006_idempotency)
+    sa.Index("ux_svc_appeals_request_subject", "request_id", "subject", unique=True),
 )
 
 notices = sa.Table(

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 # Alembic (~0.3 s to import) is imported by the functions that use it, so a command that
 # only opens an existing ledger (`carewall ledger verify`, `proof`, …) never loads it.
 
-__all__ = ["current_revision", "head_revision", "upgrade", "upgrade_with_alembic"]
+__all__ = ["current_revision", "downgrade", "head_revision", "upgrade", "upgrade_with_alembic"]
 
 
 def _config(store: Store) -> Config:
@@ -52,6 +52,16 @@ def upgrade_with_alembic(store: Store, revision: str = "head") -> None:
     with translate_errors(), store.writer.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def downgrade(store: Store, revision: str) -> None:
+    """Take the schema back to ``revision`` with Alembic (each migration's ``downgrade``)."""
+    from alembic import command
+
+    cfg = _config(store)
+    with translate_errors(), store.writer.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)
 
 
 def head_revision(store: Store) -> str | None:

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from carewall.policy.offences import act_of
 from carewall.service import RequestRecord, Service
+from carewall.service.records import AppealRecord
 from carewall.web.review_common import (
     APPEAL,
     RELEASE,
@@ -80,10 +81,19 @@ def _mode(user: WebUser, record: RequestRecord) -> str | None:
     return None
 
 
+def _last_decided(record: RequestRecord) -> AppealRecord | None:
+    """The appeal decided last (appeals are decided in the order lodged), if any."""
+    decided = [a for a in record.appeals if a.result is not None]
+    if decided:
+        return decided[-1]
+    appeal = record.appeal  # a record read without its list of appeals
+    return appeal if appeal is not None and appeal.result is not None else None
+
+
 def _decided(user: WebUser, record: RequestRecord) -> bool:
     """Whether there is a decision by this reviewer's role to show on the outcome page."""
     if user.role == APPEAL:
-        return record.appeal is not None and record.appeal.result is not None
+        return _last_decided(record) is not None
     return record.reviewed_at is not None
 
 
@@ -135,8 +145,9 @@ def request_page(request: Request, request_id: str) -> HTMLResponse:
 
 def _outcome(record: RequestRecord, user: WebUser) -> dict[str, Any]:
     """The panel and the log index of the decision this reviewer's role made."""
-    if user.role == APPEAL and record.appeal is not None:
-        kept = record.appeal.result == "upheld"
+    decided = _last_decided(record)
+    if user.role == APPEAL and decided is not None:
+        kept = decided.result == "upheld"
         kind = "appeal_upheld" if kept else "appeal_overturned"
         title = "First decision kept" if kept else "First decision changed"
     else:
@@ -166,6 +177,7 @@ def decided_page(request: Request, request_id: str) -> Response:
         "released_to": sum(len(g.subjects) for g in release.groups) if release else 0,
         "sent": [n for n in record.notices if n.status == "sent"],
         "deferred": [n for n in record.notices if n.status == "deferred"],
-        "appeal": record.appeal if user.role == APPEAL else None,
+        "appeal": _last_decided(record) if user.role == APPEAL else None,
+        "appeals_waiting": sum(1 for a in record.appeals if a.result is None),
     }
     return render(request, "review_done.html", context)

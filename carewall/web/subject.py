@@ -263,7 +263,7 @@ async def my_data_post(request: Request) -> HTMLResponse:
 
 
 def _appeal_problems(view: SubjectView, grounds: str) -> tuple[list[dict[str, str]], int]:
-    if view.appeal is not None:
+    if view.appeal is not None and view.appeal.by == "subject":  # only ever their own
         return [
             _item("You have already appealed. What is happening to it is shown below", "appeal")
         ], 409

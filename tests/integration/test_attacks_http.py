@@ -480,12 +480,6 @@ def test_a_subject_sees_nothing_of_another_subjects_appeal_in_the_view(world: Wo
     assert "TEST-A-1" not in view.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known limit: one appeal per request (service lifecycle), so a second subject of "
-    "a released request cannot appeal once another has; their 409 no longer says why "
-    "(test_api_scoping_limits.py), but the appeal itself needs appeals per subject",
-)
 def test_a_second_subject_may_appeal_and_learns_nothing_of_the_first(world: World) -> None:
     rid = world.waiting(subjects=_two_subjects())
     world.svc.review(rid, "dpo-islington", True)

@@ -126,6 +126,36 @@ def test_appeal_reviewer_decides_the_appeal(page: Page, site: Site) -> None:
     assert record.appeal is not None and record.appeal.reviewer == "appeals-islington"
 
 
+def test_two_peoples_appeals_are_shown_and_decided_in_turn(page: Page, site: Site) -> None:
+    """Both people a release named appeal it: the appeal reviewer reads both, decides the
+    first lodged, and the second is then the one to decide."""
+    people = [
+        {"ref": f"TEST-{k}", "is_child": False, "is_victim_or_witness": False} for k in (1, 2)
+    ]
+    rid = site.service.submit(reviewable(reference="MPS-2026-0611", subjects=people)).id
+    site.service.review(rid, "dpo-islington", True)
+    codes = [
+        found.group(1)
+        for m in site.service.outbox()
+        if rid in m["body"] and (found := re.search(r"Your access code:\s+(\S+)", m["body"]))
+    ]
+    site.service.subject_appeal(rid, codes[0], "Appeal of the first person")
+    site.service.subject_appeal(rid, codes[1], "Appeal of the second person")
+    sign_in(page, site, site.tokens.appeal)
+    page.goto(f"{site.base}/review/requests/{rid}")
+    expect(page.get_by_role("heading", level=2, name="The appeals")).to_be_visible()
+    expect(page.get_by_role("heading", name="Appeal 1 of 2 (to decide now)")).to_be_visible()
+    expect(page.get_by_text("Appeal of the second person")).to_be_visible()
+    assert_accessible(page)
+    page.get_by_label("Keep the first decision").check()
+    page.get_by_role("button", name="Confirm decision").click()
+    expect(page.locator(".govuk-panel")).to_contain_text("First decision kept")
+    page.goto(f"{site.base}/review/requests/{rid}")
+    expect(page.get_by_role("heading", name="Appeal 2 of 2 (to decide now)")).to_be_visible()
+    record = site.service.get(rid)
+    assert (record.stage, [a.result for a in record.appeals]) == ("appealed", ["upheld", None])
+
+
 def test_release_by_keyboard_alone(page: Page, site: Site) -> None:
     rid = _waiting(site, "MPS-2026-0603")
     page.goto(site.base + "/sign-in")

@@ -44,9 +44,15 @@ def test_refused(state: tuple[str, str, Action]) -> None:
         next_stage(*state)
 
 
-def test_every_final_stage_is_final() -> None:
+def test_every_final_stage_is_final_but_to_a_released_subjects_appeal() -> None:
+    """Withdrawn is final; an appeal decided is final too, except that while the outcome is
+    a release, each of its subjects may still appeal it (once: the service checks who)."""
     finals = {Stage.UPHELD, Stage.OVERTURNED, Stage.WITHDRAWN}
-    assert not [k for k in TRANSITIONS if k[0] in finals]
+    leaving = {k: v for k, v in TRANSITIONS.items() if k[0] in finals}
+    assert leaving == {
+        (Stage.UPHELD, Outcome.RELEASED, Action.APPEAL_SUBJECT): Stage.APPEALED,
+        (Stage.OVERTURNED, Outcome.RELEASED, Action.APPEAL_SUBJECT): Stage.APPEALED,
+    }
     assert all(isinstance(k[1], Outcome | None) for k in TRANSITIONS)
 
 

@@ -38,7 +38,7 @@ def _fresh(request_id: str) -> list[sa.Select[Any]]:
         .where(t.subjects.c.request_id == request_id)
         .order_by(t.subjects.c.position),
         sa.select(t.events).where(t.events.c.request_id == request_id).order_by(t.events.c.id),
-        sa.select(t.appeals).where(t.appeals.c.request_id == request_id),
+        sa.select(t.appeals).where(t.appeals.c.request_id == request_id).order_by(t.appeals.c.id),
         sa.select(t.notices).where(t.notices.c.request_id == request_id).order_by(t.notices.c.id),
     ]
 
@@ -50,7 +50,7 @@ def test_prebuilt_record_reads_give_the_rows_fresh_statements_gave(
     svc.review(released, "ig-whittington", release=True)
     svc.appeal(released, "subject", "I was never asked.", subject=1)
     pending = svc.submit(make_doc(reference="MPS-2026-000124")).id
-    prebuilt = [rr.REQUEST, rr._SUBJECTS, rr._EVENTS, rr._APPEAL, rr._NOTICES]
+    prebuilt = [rr.REQUEST, rr._SUBJECTS, rr._EVENTS, rr._APPEALS, rr._NOTICES]
     with svc.store.read() as conn:
         for rid in (released, pending, released):  # the same statements, other parameters
             for built, fresh in zip(prebuilt, _fresh(rid), strict=True):
