@@ -20,8 +20,10 @@ before. Nothing is trusted more than in one process: the reader is this program'
 code, and the root is still checked here.
 
 Errors keep their meaning: a FetchError or VerificationError in the reader is raised here
-when its bundle is due, after every bundle before it. Only where ``os.fork`` exists (Linux,
-macOS); :func:`carewall.audit.run.audit_log` falls back to one process elsewhere.
+when its bundle is due, after every bundle before it; any other exception as a RuntimeError
+naming its type alone (never its message, which could quote an entry). Only where
+``os.fork`` exists (Linux, macOS); :func:`carewall.audit.run.audit_log` falls back to one
+process elsewhere.
 """
 
 from __future__ import annotations
@@ -136,7 +138,9 @@ def _read(
         counts = None if tally is None else tally.to_json()
         out.send_bytes(encode(("end", crange.size, list(crange.frontier()), counts)))
     except BaseException as e:  # told to the auditor, raised there when its turn comes
-        text = e.message if isinstance(e, CarewallError) else f"{type(e).__name__}: {e}"
+        # Any other exception is named by its type alone: its message (a library's) could
+        # quote what it was handed, an entry's value, and the auditor's output is public.
+        text = e.message if isinstance(e, CarewallError) else type(e).__name__
         field = e.field if isinstance(e, CarewallError) else None
         fix = e.fix if isinstance(e, CarewallError) else None
         with contextlib.suppress(OSError):

@@ -6,8 +6,8 @@ The entries are read bundle by bundle (the next ones fetched while one is checke
 signed root is anything reported or saved, so a finding always names an entry the log
 really committed to. With ``statistics=True`` (the CLI's default) the statistics the server
 publishes for that checkpoint are then compared with the replay's own
-(:mod:`carewall.audit.statistics`). The new state is handed back to be saved only by the
-caller.
+(:mod:`carewall.audit.statistics`; fetched in a thread while the entries are read, and
+compared only then). The new state is handed back to be saved only by the caller.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from carewall.audit.replay import Replay
 from carewall.audit.report import AuditReport
 from carewall.audit.shape import ShapeError
 from carewall.audit.state import AuditState
-from carewall.audit.statistics import check_statistics, statistics_url
+from carewall.audit.statistics import Prefetch, check_statistics, statistics_url
 from carewall.audit.witnesses import check_quorum
 from carewall.errors import CarewallError, InputError, VerificationError
 from carewall.ledger.merkle import CompactRange
@@ -179,24 +179,38 @@ def _audit(
     total = cp.size - start
     if progress:
         progress(0, total)
-    connect, least = reader
-    if rp is not None and connect is not None and total >= max(least, 1):
-        crange = _two_processes(connect, crange, rp, (start, cp.size), report, leaves, progress)
-    else:
-        _one_process(client, crange, rp, (start, cp.size), report, leaves, progress)
+    # The published statistics, fetched while the entries are (compared only after them).
+    stats = None
+    if stats_url is not None and rp is not None and cp.size > 0:
+        stats = Prefetch(client, stats_url, cp.size)
+    try:
+        connect, least = reader
+        if rp is not None and connect is not None and total >= max(least, 1):
+            span = (start, cp.size)
+            crange = _two_processes(connect, crange, rp, span, report, leaves, progress, stats)
+        else:
+            if stats is not None:
+                stats.start()
+            _one_process(client, crange, rp, (start, cp.size), report, leaves, progress)
 
-    if crange.root() != cp.root:
-        bad = first_bad_leaf(client, start, bytes(leaves))
-        where = f" (first differing entry: {bad})" if bad is not None else ""
-        raise VerificationError(
-            "the entries served do not rebuild the signed root: an entry was altered "
-            f"or left out{where}",
-            fix="keep the checkpoint and the served entries as evidence",
-        )
+        if crange.root() != cp.root:
+            bad = first_bad_leaf(client, start, bytes(leaves))
+            where = f" (first differing entry: {bad})" if bad is not None else ""
+            raise VerificationError(
+                "the entries served do not rebuild the signed root: an entry was altered "
+                f"or left out{where}",
+                fix="keep the checkpoint and the served entries as evidence",
+            )
+        if rp is not None:
+            rp.finish(cp.size)
+            if stats_url is not None and cp.size > 0:
+                report.statistics_match = check_statistics(
+                    rp, client, stats_url, cp.origin, cp.size, prefetch=stats
+                )
+    finally:
+        if stats is not None:
+            stats.close()  # done with the client, however the audit ended
     if rp is not None:
-        rp.finish(cp.size)
-        if stats_url is not None and cp.size > 0:
-            report.statistics_match = check_statistics(rp, client, stats_url, cp.origin, cp.size)
         report.findings = list(rp.findings)
         report.totals = rp.totals
         report.notices_owed = notices_owed(rp)
@@ -247,10 +261,12 @@ def _two_processes(
     report: AuditReport,
     leaves: bytearray,
     progress: Progress | None,
+    stats: Prefetch | None = None,
 ) -> CompactRange:
     """The same with a forked reader (:mod:`carewall.audit.pipeline`): it fetches, hashes,
     checks shapes and counts the statistics while this process replays. Returns the
-    reader's compact range (and puts its tally in the replay)."""
+    reader's compact range (and puts its tally in the replay). ``stats`` is started once
+    the first bundle is in: after the fork, and not in the way of the reader's first fetch."""
     total = span[1] - span[0]
     apply, reject, uncounted = rp.apply, rp.reject, rp.uncounted
     tally, rp.tally = rp.tally, None  # counted by the reader, in its copy
@@ -271,6 +287,9 @@ def _two_processes(
                     leaves += chunk.leaves
                 if progress:
                     progress(report.checked, total)
+                if stats is not None:
+                    stats.start()
+                    stats = None
     finally:
         rp.tally = tally
     if reader.crange is None or (tally is not None and reader.tally is None):

@@ -18,12 +18,19 @@ server can still tell an auditor from a reader in other ways; this closes the ch
 
 Findings stand at index N (the checkpoint's size), as an open transaction at the end does,
 and hold field names, ids and counts only: never text from the server.
+
+The audit fetches these documents while it reads and replays the entries
+(:class:`Prefetch`), once the signed checkpoint says which size to ask for; the check still
+reads them in its order, only those it would have fetched, and meets a failed fetch as an
+error at the document it failed for, after the entries are verified: as if fetched then.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -34,7 +41,7 @@ from carewall.statistics import Statistics, StatisticsError
 if TYPE_CHECKING:
     from carewall.audit.replay import Replay
 
-__all__ = ["MAX_BYTES", "check_statistics", "differences", "statistics_url"]
+__all__ = ["MAX_BYTES", "Prefetch", "check_statistics", "differences", "statistics_url"]
 
 MAX_BYTES = 16 << 20  # far above any instance's statistics; a larger body is refused
 MAX_LISTED = 20  # differing figures named one by one
@@ -44,6 +51,10 @@ KIND = "statistics"
 def statistics_url(url: str) -> str:
     """``/statistics.json`` beside the log at ``url`` (the server's base URL or its /log)."""
     return log_base(url).removesuffix("/log") + "/statistics.json"
+
+
+def _csv_url(url: str) -> str:
+    return url.removesuffix(".json") + ".csv"
 
 
 def differences(computed: Statistics, published: Statistics) -> list[str]:
@@ -74,7 +85,11 @@ def differences(computed: Statistics, published: Statistics) -> list[str]:
     return out
 
 
-def _fetch(client: httpx.Client, url: str) -> tuple[int, bytes | None]:
+_Got = tuple[int, bytes | None]
+_Fetch = Callable[[httpx.Client, str], _Got]
+
+
+def _fetch(client: httpx.Client, url: str) -> _Got:
     """The status and (for a 200 within MAX_BYTES) the body; FetchError to try again."""
     what = "/" + url.rsplit("/", 1)[-1].split("?", 1)[0]
     try:
@@ -96,10 +111,64 @@ def _fetch(client: httpx.Client, url: str) -> tuple[int, bytes | None]:
         ) from e
 
 
+class Prefetch:
+    """The documents :func:`check_statistics` reads for ``size``, fetched with ``client``
+    in a thread from :meth:`start` on (while the entries are read and replayed), in the
+    order the check reads them.
+
+    The check then reads each from here instead of fetching it: the same answer, the same
+    findings. A fetch that failed here (a :class:`FetchError`, or anything else) stops the
+    thread and is raised when the check reads that document, after every document before
+    it, as fetching it then would have raised it; a document the thread did not fetch is
+    fetched then. :meth:`close` (joining the thread) before ``client`` is closed, however
+    the audit ends: an audit that ends early has fetched for nothing, and reports nothing.
+    """
+
+    def __init__(self, client: httpx.Client, url: str, size: int) -> None:
+        self._urls = (f"{url}?size={size}", url, f"{_csv_url(url)}?size={size}")
+        self._got: dict[str, _Got | Exception] = {}
+        self._thread = threading.Thread(
+            target=self._run, args=(client,), name="audit-statistics", daemon=True
+        )
+
+    def start(self) -> None:
+        """Begin fetching (never before a fork: a process forked then would copy a thread's
+        half-held locks)."""
+        self._thread.start()
+
+    def _run(self, client: httpx.Client) -> None:
+        for url in self._urls:
+            try:
+                self._got[url] = _fetch(client, url)
+            except Exception as e:  # raised when the check reads this document
+                self._got[url] = e
+                return
+
+    def fetch(self, client: httpx.Client, url: str) -> _Got:
+        """What fetching ``url`` with ``client`` now would answer (each document once)."""
+        self.close()
+        got = self._got.pop(url, None)
+        if got is None:
+            return _fetch(client, url)
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    def close(self) -> None:
+        if self._thread.ident is not None:
+            self._thread.join()
+
+
 def _published(
-    rp: Replay, client: httpx.Client, url: str, size: int, *, sized: bool = True
+    rp: Replay,
+    fetch: _Fetch,
+    client: httpx.Client,
+    url: str,
+    size: int,
+    *,
+    sized: bool = True,
 ) -> Statistics | None:
-    status, body = _fetch(client, f"{url}?size={size}" if sized else url)
+    status, body = fetch(client, f"{url}?size={size}" if sized else url)
     where = f"/statistics.json?size={size}" if sized else "/statistics.json (no size)"
     if status == 404:
         rp.find(
@@ -123,26 +192,36 @@ def _published(
         return None
 
 
-def check_statistics(rp: Replay, client: httpx.Client, url: str, origin: str, size: int) -> bool:
+def check_statistics(
+    rp: Replay,
+    client: httpx.Client,
+    url: str,
+    origin: str,
+    size: int,
+    *,
+    prefetch: Prefetch | None = None,
+) -> bool:
     """Compare the statistics published at ``url`` for ``size`` with the replay's own.
 
     Every problem is a finding recorded on ``rp``; True when the published statistics
     match the log exactly. The replay must hold a tally (a state file written before the
-    auditor checked statistics holds none: the caller refuses it first).
+    auditor checked statistics holds none: the caller refuses it first). ``prefetch``, if
+    given (for the same ``url`` and ``size``), holds the documents fetched already.
     """
     assert rp.tally is not None
+    fetch: _Fetch = _fetch if prefetch is None else prefetch.fetch
     computed = rp.tally.result(origin, size)
-    published = _published(rp, client, url, size)
+    published = _published(rp, fetch, client, url, size)
     if published is None:
         return False
     found = _report(rp, size, "the published statistics", differences(computed, published))
-    latest = _published(rp, client, url, size, sized=False)
+    latest = _published(rp, fetch, client, url, size, sized=False)
     if latest is None:
         found = True
     elif latest.size == size:  # the same checkpoint: the same figures
         where = "the latest statistics (/statistics.json with no size)"
         found = _report(rp, size, where, differences(computed, latest)) or found
-    return _check_csv(rp, client, url, size, computed) and not found
+    return _check_csv(rp, fetch, client, url, size, computed) and not found
 
 
 def _report(rp: Replay, size: int, what: str, found: list[str]) -> bool:
@@ -154,11 +233,12 @@ def _report(rp: Replay, size: int, what: str, found: list[str]) -> bool:
     return bool(found)
 
 
-def _check_csv(rp: Replay, client: httpx.Client, url: str, size: int, computed: Statistics) -> bool:
+def _check_csv(
+    rp: Replay, fetch: _Fetch, client: httpx.Client, url: str, size: int, computed: Statistics
+) -> bool:
     """``/statistics.csv?size=N`` is exactly the CSV of the figures computed from the log."""
-    csv_url = url.removesuffix(".json") + ".csv"
     where = f"/statistics.csv?size={size}"
-    status, body = _fetch(client, f"{csv_url}?size={size}")
+    status, body = fetch(client, f"{_csv_url(url)}?size={size}")
     if status != 200 or body is None:
         why = f"answered HTTP {status}" if status != 200 else f"is over {MAX_BYTES:,} bytes"
         rp.find(size, KIND, f"{where} {why}; every carewall instance publishes it")
