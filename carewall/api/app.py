@@ -22,6 +22,7 @@ from carewall import __version__, web
 from carewall.api import (
     admin,
     agreements,
+    certificates,
     deferrals,
     index,
     requests,
@@ -159,6 +160,7 @@ def create_app(
         admin.router,
         agreements.router,
         statistics.router,
+        certificates.router,
     ):
         app.include_router(router)
     app.include_router(make_log_router(lambda: service.ledger, cosigned_checkpoint))

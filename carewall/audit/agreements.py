@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from carewall.audit.certificates import Owed
 from carewall.audit.clock import clock
 from carewall.deadlines import AGREEMENT_END_GRACE_DAYS, MAX_DESTRUCTION_DAYS, agreement_withdraw_by
 from carewall.errors import CarewallError
@@ -66,6 +67,9 @@ class AgreementReplay:
         self.certificates: dict[str, str] = {}  # certificate -> the agreement it destroyed
         # Agreements whose late withdrawal after their end has been reported (once each).
         self.ended_reported: set[str] = set()
+        # Destructions accepted in this run whose certificates the audit fetches at its end
+        # (carewall.audit.certificates); never saved: a run that fails saves no state.
+        self.published: list[Owed] = []
 
     def observe(self, index: int, e: Mapping[str, Any]) -> None:
         """Remember what later agreement entries are checked against."""
@@ -310,6 +314,18 @@ def _withdrawn_late(
     rp.agreements.ended_reported.add(e["agreement"])
 
 
+def _owe_certificate(
+    rp: Replay, index: int, e: Mapping[str, Any], withdrawal: Mapping[str, Any] | None
+) -> None:
+    """The destruction at ``index`` passed: its certificate is to be fetched and judged."""
+    deletion = rp.agreements.deletions[e["certificate"]]
+    holder, categories = deletion[1], deletion[2]
+    records = deletion[4] if len(deletion) > 4 else None
+    day = str(withdrawal["time"])[:10] if withdrawal is not None else ""
+    logged = {"holder": holder, "categories": list(categories), "records": records}
+    rp.agreements.published.append(Owed(index, e["certificate"], logged, day))
+
+
 def on_agreement(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
     problems = _dates(e)
     before = rp.agreements.agreements.get(e["agreement"])
@@ -330,6 +346,7 @@ def on_agreement(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> No
         rp.agreements.agreements[e["agreement"]] = dict(e)
     if e["action"] == "destroyed" and not problems:
         rp.agreements.certificates[e["certificate"]] = e["agreement"]
+        _owe_certificate(rp, index, e, before)
     repeated = rp.agreements.repeated
     if (
         repeated is not None

@@ -21,6 +21,7 @@ import httpx
 
 from carewall import collector
 from carewall.audit.aftercare import appeals_open, notices_owed
+from carewall.audit.certificates import check_certificates
 from carewall.audit.fetch import (
     FetchError,
     check_growth,
@@ -203,6 +204,8 @@ def _audit(
             )
         if rp is not None:
             rp.finish(cp.size)
+            # each destruction the replay accepted, against the certificate it names
+            check_certificates(rp, client, str(client.base_url), verifier)
             if stats_url is not None and cp.size > 0:
                 report.statistics_match = check_statistics(
                     rp, client, stats_url, cp.origin, cp.size, prefetch=stats

@@ -3,17 +3,50 @@ delete it, and prove the deletion (scan rules as data, a DuckDB-backed scanner, 
 signed deletion certificates). Nothing here prints; the CLI shows the results.
 """
 
-from carewall.clean.certificate import (
-    HEADER,
-    certificate_sha256,
-    check_entry_matches,
-    open_certificate,
-    sign_certificate,
-)
-from carewall.clean.purge import Applied, PurgePlan, Recorder, apply, plan
-from carewall.clean.rules import NEVER_DISCLOSED, Rule, RuleSet, default_rules, load_rules
-from carewall.clean.scanner import ColumnResult, ScanReport, scan
-from carewall.clean.sources import DateRange, Source, open_source
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from carewall.clean.certificate import (
+        HEADER,
+        certificate_sha256,
+        check_entry_matches,
+        open_certificate,
+        sign_certificate,
+    )
+    from carewall.clean.purge import Applied, PurgePlan, Recorder, apply, plan
+    from carewall.clean.rules import NEVER_DISCLOSED, Rule, RuleSet, default_rules, load_rules
+    from carewall.clean.scanner import ColumnResult, ScanReport, scan
+    from carewall.clean.sources import DateRange, Source, open_source
+
+# Each name from the module that holds it, loaded on first use (PEP 562): the outside
+# auditor reads certificates (carewall.clean.certificate, pure) and must not load the
+# scanner's DuckDB or the purge on the way.
+_WHERE = {
+    **dict.fromkeys(
+        ("HEADER", "certificate_sha256", "check_entry_matches", "open_certificate",
+         "sign_certificate"),
+        "certificate",
+    ),
+    **dict.fromkeys(("Applied", "PurgePlan", "Recorder", "apply", "plan"), "purge"),
+    **dict.fromkeys(
+        ("NEVER_DISCLOSED", "Rule", "RuleSet", "default_rules", "load_rules"), "rules"
+    ),
+    **dict.fromkeys(("ColumnResult", "ScanReport", "scan"), "scanner"),
+    **dict.fromkeys(("DateRange", "Source", "open_source"), "sources"),
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "HEADER",

@@ -1,11 +1,13 @@
-"""``carewall agreement register | list | show | withdraw | destroyed`` (issue 9, item 3).
+"""``carewall agreement register | list | show | withdraw | destroyed | publish-certificate``.
 
 Standing data-sharing agreements (memoranda of understanding, data-sharing agreements) as
 first-class records. ``register FILE`` decides the agreement with the pledge and the local
 policy and logs it: registered, or refused naming the pledge rules (exit 1; the attempt is
 logged all the same). ``withdraw ID`` counts, from the log, what was released under it and
 asks for its destruction; ``destroyed ID --certificate FILE`` registers the recipient's
-signed deletion certificate. See docs/clean.md, "Agreements".
+signed deletion certificate, and serves it at ``/certificates/<hex>`` for the auditor;
+``publish-certificate ID --certificate FILE`` serves one registered before certificates
+were kept (migration 0013). See docs/clean.md, "Agreements".
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from carewall.cli.options import db_option as _db
 from carewall.policy.agreements import parse_agreement_text
 from carewall.service import Service
 from carewall.service.agreement_letters import destruction_letter
-from carewall.service.agreement_records import AgreementRecord, get_agreement, list_agreements
+from carewall.service.agreement_records import (
+    AgreementRecord,
+    get_agreement,
+    list_agreements,
+    publish_certificate,
+)
 
 __all__ = ["agreement"]
 
@@ -170,6 +177,27 @@ def destroyed(
             verify_certificate(data, recipient_log, vkey)
         record = svc.agreement_destroyed(agreement_id, data, recipient_key)
         svc.publish_pending()
+    finally:
+        svc.close()
+    _print(record)
+
+
+@agreement.command("publish-certificate")
+@click.argument("agreement_id", metavar="ID")
+@click.option(
+    "--certificate", "cert", required=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The certificate file whose SHA-256 the agreement's destroyed entry logged.",
+)  # fmt: skip
+@_db
+def publish_certificate_command(agreement_id: str, cert: Path, db: str | None) -> None:
+    """Serve, at /certificates/<hex>, the certificate of a destruction registered before
+    certificates were kept: the auditor finds each destruction whose certificate is not
+    published. Only the very file the log names is taken; the log does not change."""
+    svc = Service.open(db)
+    try:
+        publish_certificate(svc, agreement_id, cert.read_bytes())
+        record = get_agreement(svc, agreement_id)
     finally:
         svc.close()
     _print(record)

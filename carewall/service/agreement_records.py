@@ -7,6 +7,7 @@ service's clock (:func:`today`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection, Row
 
-from carewall.errors import NotFoundError
+from carewall.errors import ConflictError, InputError, NotFoundError
 from carewall.ids import check_id
 from carewall.service import tables as t
 
@@ -27,6 +28,8 @@ __all__ = [
     "agreement_row",
     "get_agreement",
     "list_agreements",
+    "publish_certificate",
+    "published_certificate",
     "today",
 ]
 
@@ -128,3 +131,47 @@ def list_agreements(
         query = query.limit(limit)
     with svc.store.read() as conn:
         return [agreement_record(r, day) for r in conn.execute(query)]
+
+
+_PUBLISHED = sa.select(t.agreements.c.certificate_text).where(
+    t.agreements.c.certificate == sa.bindparam("sha")
+)
+
+
+def published_certificate(svc: Service, sha256: str) -> bytes | None:
+    """The certificate file a ``destroyed`` entry names by ``sha256:<hex>``, as registered
+    (None: no destruction names it, or it was registered before its text was kept)."""
+    with svc.store.read() as conn:
+        text = conn.execute(_PUBLISHED, {"sha": sha256}).scalar()
+    return None if text is None else str(text).encode("utf-8")
+
+
+def publish_certificate(svc: Service, agreement_id: str, certificate: bytes) -> None:
+    """Keep, to serve, the certificate a destruction registered before its text was kept
+    (migration 0013): it must be the very file whose hash the ``destroyed`` entry logged,
+    so nothing in the log changes and no other certificate can be put in its place."""
+    check_id(agreement_id, "organisation", field="id")
+    sha = "sha256:" + hashlib.sha256(certificate).hexdigest()
+    with svc.store.write() as conn:
+        row = agreement_row(conn, agreement_id, lock=True)
+        if row.state != "destroyed" or row.certificate is None:
+            raise ConflictError(
+                "has no destruction registered, so no certificate to publish",
+                field="id",
+                fix="register the destruction with `carewall agreement destroyed`",
+            )
+        if sha != row.certificate:
+            raise InputError(
+                "is not the certificate the log's destroyed entry names",
+                field="certificate",
+                fix=f"give the file whose SHA-256 is {row.certificate.removeprefix('sha256:')}",
+            )
+        try:
+            text = certificate.decode("utf-8")
+        except UnicodeDecodeError as e:  # the logged hash names it, but keep it honest
+            raise InputError("is not UTF-8 text", field="certificate") from e
+        conn.execute(
+            sa.update(t.agreements)
+            .where(t.agreements.c.id == agreement_id)
+            .values(certificate_text=text)
+        )

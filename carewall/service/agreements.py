@@ -304,6 +304,7 @@ def destroyed(
                 destroyed_index=index,
                 certificate=sha,
                 deletion_index=first,
+                certificate_text=certificate.decode("utf-8"),
             )
         )
         return agreement_record(agreement_row(conn, agreement_id), today(svc))

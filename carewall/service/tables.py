@@ -204,6 +204,8 @@ agreements = sa.Table(
     sa.Column("destroyed_index", sa.BigInteger),
     sa.Column("certificate", sa.String(80)),
     sa.Column("deletion_index", sa.BigInteger),
+    # the certificate file's exact text, served at /certificates/<hex> (0013)
+    sa.Column("certificate_text", sa.Text),
 )
 
 

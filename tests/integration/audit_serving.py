@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from carewall.api.errors import install_error_handlers
 from carewall.api.log import make_log_router
 from carewall.audit import AuditReport, AuditState, audit_log
+from carewall.clean.certificate import HEADER, certificate_sha256, sign_certificate
 from carewall.cli import main
 from carewall.errors import CarewallError
 from carewall.ledger import Ledger, tables
@@ -155,6 +156,38 @@ def statement(result: Result) -> str:
 
 MEM_SIGNER = Signer.generate(ORIGIN)
 _CANONICAL: dict[str, bytes] = {}
+# The recipient's own key (a police force's, say): never the log's.
+RECIPIENT_SIGNER = Signer.generate("police.example/deletions")
+# Every certificate made by recipient_certificate, served by every MemoryLog as the
+# service serves registered ones at /certificates/<hex>.
+CERTIFICATES: dict[str, bytes] = {}
+
+
+def recipient_certificate(
+    name: str,
+    *,
+    holder: str = "met-police",
+    categories: Sequence[str] = ("address", "name"),
+    records: int = 3,
+    issued: str = "2099-01-01T00:00:00Z",
+    signer: Signer | None = None,
+    published: bool = True,
+) -> str:
+    """``sha256:<hex>`` of a deletion certificate the recipient signed (distinct per
+    ``name``), published for the in-memory logs unless ``published`` is false."""
+    body = {
+        "type": HEADER,
+        "holder": holder,
+        "categories": sorted(categories),
+        "records": records,
+        "issued": issued,
+        "note": name,
+    }
+    data = sign_certificate(body, signer or RECIPIENT_SIGNER).encode()
+    sha = certificate_sha256(data)
+    if published:
+        CERTIFICATES[sha] = data
+    return sha
 
 
 def _canonical(entry: dict[str, Any] | bytes) -> bytes:
@@ -181,6 +214,9 @@ class MemoryLog:
         return {(lv, k): root_of(self.leaves[k << lv : (k + 1) << lv]) for lv, k in refs}
 
     def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/certificates/"):
+            data = CERTIFICATES.get("sha256:" + request.url.path.removeprefix("/certificates/"))
+            return httpx.Response(404) if data is None else httpx.Response(200, content=data)
         path = request.url.path.removeprefix("/log/")
         if path == "checkpoint":
             cp = Checkpoint(ORIGIN, self.size, root_of(self.leaves[: self.size]))

@@ -12,18 +12,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from cli_support import Cli, run
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from carewall.api import certificates
 from carewall.api.app import create_app
+from carewall.api.errors import install_error_handlers
 from carewall.api.log import make_log_router
 from carewall.audit import audit_log
 from carewall.clean.certificate import HEADER, sign_certificate
 from carewall.deadlines import AGREEMENT_END_GRACE_DAYS
 from carewall.ledger import load_key
 from carewall.policy.agreements import parse_agreement_text
-from carewall.service import Service
+from carewall.service import Service, tables
 from carewall.service.statistics import statistics_at
 from carewall.statistics import compute
 
@@ -35,7 +38,10 @@ def findings(service: Service) -> list[str]:
     """Replay the instance's whole log as ``carewall audit`` would; the findings' lines."""
     service.publish_pending()
     app = FastAPI()
+    install_error_handlers(app)  # a 404 for an unpublished certificate, as served
+    app.state.service = service
     app.include_router(make_log_router(lambda: service.ledger))
+    app.include_router(certificates.router)  # the destruction certificates it registered
     with TestClient(app, base_url="http://testserver/log/") as client:
         report, _ = audit_log("http://testserver", service.ledger.verifier_key, client=client)
     return [f.line() for f in report.findings]
@@ -227,11 +233,36 @@ def test_a_withdrawn_agreement_s_destruction_is_tracked_to_its_certificate(
         assert deletion["kind"] == "deletion" and deletion["holder"] == "met-police"
         assert destroyed["action"] == "destroyed"
         assert destroyed["certificate"] == deletion["certificate"] == done["certificate"]
-        assert findings(svc) == []
+        assert findings(svc) == []  # the certificate is served, and checked
+        sha = done["certificate"].removeprefix("sha256:")
+        with TestClient(create_app(svc)) as client:
+            served = client.get(f"/certificates/{sha}")
+            assert served.status_code == 200 and served.content == good.read_bytes()
+            assert served.headers["access-control-allow-origin"] == "*"
+            unknown = client.get("/certificates/" + "0" * 64)
+            assert unknown.status_code == 404 and unknown.json()["field"] == "sha256"
+            for bad in ("ABC", "sha256:" + sha, sha.upper(), sha + "0"):
+                r = client.get(f"/certificates/{bad}")
+                assert r.status_code == 422 and r.json()["field"] == "sha256", (bad, r.text)
         assert agreement_stats(svc) == {
             "registered": 1, "refused": 0, "withdrawn": 1, "destruction_requested": 1,
             "destroyed": 1, "destruction_overdue": 0, "ended_not_withdrawn": 0,
         }  # fmt: skip
+        # A destruction registered before certificates were kept (migration 0013): the
+        # audit says its certificate is not published, until the very file is given.
+        with svc.store.write() as conn:
+            conn.execute(sa.update(tables.agreements).values(certificate_text=None))
+        assert any("does not publish" in line for line in findings(svc)), findings(svc)
+    finally:
+        svc.close()
+    publish = ["agreement", "publish-certificate", ISA, "--db", cli.url, "--certificate"]
+    other = run([*publish, str(tmp_path / "wrong-recipient.cert")])
+    assert other.exit_code == 2 and other.stderr.startswith("error: certificate:"), other.output
+    res = run([*publish, str(good)])
+    assert res.exit_code == 0, res.output
+    svc = cli.service()
+    try:
+        assert findings(svc) == []
     finally:
         svc.close()
     assert police.url != cli.url  # the recipient's own instance, not ours

@@ -17,7 +17,12 @@ from typing import Any
 
 import pytest
 from api_support import HOLDER, Tokens, api, reviewable
-from audit_serving import audit_in_memory
+from audit_serving import (
+    CERTIFICATES,
+    MEM_SIGNER,
+    audit_in_memory,
+    recipient_certificate,
+)
 from audit_support import LogBuilder, S
 from cli_support import Cli, run
 from click.testing import CliRunner
@@ -46,7 +51,8 @@ def messages(report: AuditReport) -> list[str]:
 
 
 def cert(name: str) -> str:
-    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+    """A deletion certificate the recipient (met-police) signed, published, by its hash."""
+    return recipient_certificate(name)
 
 
 # =============================================================================================
@@ -130,19 +136,83 @@ def test_one_certificate_in_two_deletion_entries_is_a_finding() -> None:
     assert not report.ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GAP: the log carries only the certificate's hash, never the certificate, so the "
-    "auditor accepts a 'deletion' + 'destroyed' pair whose hash names no signed certificate "
-    "at all (the operator holds the log key); audit/agreements.py _certificate, entry shape",
-)
 def test_a_destruction_whose_certificate_exists_nowhere_is_a_finding() -> None:
+    """The operator holds the log key: a deletion + destroyed pair naming a hash of
+    nothing. The certificate is not published, so the audit says so."""
     b = LogBuilder().init()
     _withdrawn_agreement(b)
     made_up = "sha256:" + "00" * 32
-    b.add(_deletion(b, made_up), _destroyed(b, made_up))
+    at = b.add(_deletion(b, made_up), _destroyed(b, made_up)) + 1
     report = audit_in_memory(b.entries)
-    assert not report.ok
+    assert any(f.index == at and "does not publish" in f.message for f in report.findings), (
+        messages(report)
+    )
+
+
+def test_a_certificate_kept_back_is_a_finding() -> None:
+    """A real certificate, signed by the recipient, but never published beside the log."""
+    b = LogBuilder().init()
+    _withdrawn_agreement(b)
+    hidden = recipient_certificate("kept back", published=False)
+    at = b.add(_deletion(b, hidden), _destroyed(b, hidden)) + 1
+    report = audit_in_memory(b.entries)
+    assert any(f.index == at and "does not publish" in f.message for f in report.findings)
+
+
+def test_a_certificate_the_holder_signed_with_the_log_key_is_a_finding() -> None:
+    """The operator signs a certificate for the recipient with the log's own key."""
+    b = LogBuilder().init()
+    _withdrawn_agreement(b)
+    forged = recipient_certificate("self-signed", signer=MEM_SIGNER)
+    at = b.add(_deletion(b, forged), _destroyed(b, forged)) + 1
+    report = audit_in_memory(b.entries)
+    assert any(f.index == at and "log's own key" in f.message for f in report.findings), messages(
+        report
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        pytest.param({"records": 1}, "differ in 'records'", id="fewer-records"),
+        pytest.param({"categories": ["address"]}, "differ in 'categories'", id="fewer-cats"),
+        pytest.param({"holder": "dwp"}, "differ in 'holder'", id="another-holder"),
+        pytest.param({"issued": "2020-01-01T00:00:00Z"}, "issued before", id="issued-early"),
+    ],
+)
+def test_a_certificate_that_says_otherwise_than_its_deletion_entry_is_a_finding(
+    body: dict[str, Any], words: str
+) -> None:
+    """The deletion entry claims 3 records of address and name by met-police; the published
+    certificate says something else."""
+    b = LogBuilder().init()
+    _withdrawn_agreement(b)
+    other = recipient_certificate(f"otherwise {words}", **body)
+    at = b.add(_deletion(b, other), _destroyed(b, other)) + 1
+    report = audit_in_memory(b.entries)
+    assert any(f.index == at and words in f.message for f in report.findings), messages(report)
+
+
+def test_another_file_served_under_the_certificates_hash_is_a_finding() -> None:
+    """The server answers /certificates/<hex> with a file that does not hash to it."""
+    b = LogBuilder().init()
+    _withdrawn_agreement(b)
+    real = recipient_certificate("swapped")
+    CERTIFICATES[real] = CERTIFICATES[recipient_certificate("another one")]
+    at = b.add(_deletion(b, real), _destroyed(b, real)) + 1
+    report = audit_in_memory(b.entries)
+    assert any(f.index == at and "SHA-256" in f.message for f in report.findings)
+
+
+def test_a_published_file_that_is_no_certificate_is_a_finding() -> None:
+    b = LogBuilder().init()
+    _withdrawn_agreement(b)
+    junk = b"not a certificate\n"
+    sha = "sha256:" + hashlib.sha256(junk).hexdigest()
+    CERTIFICATES[sha] = junk
+    at = b.add(_deletion(b, sha), _destroyed(b, sha)) + 1
+    report = audit_in_memory(b.entries)
+    assert any(f.index == at and "not a signed deletion" in f.message for f in report.findings)
 
 
 def test_an_ended_agreement_never_withdrawn_is_shown() -> None:

@@ -7,10 +7,9 @@ audit, an older state file) are still caught.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-from audit_serving import MemoryLog, audit_in_memory
+from audit_serving import MemoryLog, audit_in_memory, recipient_certificate
 from audit_support import LogBuilder, S
 
 from carewall.audit import AuditReport
@@ -23,7 +22,8 @@ SECOND = {"agreement": "whittington-met-police-isa-2", "categories": ["contact_d
 
 
 def cert(name: str) -> str:
-    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+    """A deletion certificate the recipient (met-police) signed, published, by its hash."""
+    return recipient_certificate(name)
 
 
 def deletion(b: LogBuilder, certificate: str, time: str | None = None) -> dict[str, Any]:

@@ -8,12 +8,11 @@ entry at fault. Logs are served in process (:func:`audit_serving.audit_in_memory
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from audit_serving import MemoryLog, audit_in_memory
+from audit_serving import MemoryLog, audit_in_memory, recipient_certificate
 from audit_support import LogBuilder, S
 
 from carewall.audit import AuditReport
@@ -93,7 +92,8 @@ def deletion(b: LogBuilder, holder: str, categories: list[str], certificate: str
 
 
 def cert(name: str) -> str:
-    return "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+    """A deletion certificate the recipient (met-police) signed, published, by its hash."""
+    return recipient_certificate(name)
 
 
 # ----- a decision permits per subject, not for the request as a whole --------------------
