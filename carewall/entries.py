@@ -14,7 +14,7 @@ exact shape of each kind, as a JSON Schema, is :func:`carewall.entry_schema.entr
 from __future__ import annotations
 
 import hmac
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 __all__ = [
     "KINDS",
@@ -230,3 +230,5 @@ class AgreementEntry(_Base):
     released: list[str]  # … categories in them
     due: str | None  # withdrawn/destroyed with releases: destruction due by (YYYY-MM-DD)
     certificate: str | None  # destroyed: "sha256:<hex>" of the recipient's certificate
+    # registered: the recipient's published verifier key, when one is pinned (absent else)
+    recipient_key: NotRequired[str]

@@ -215,16 +215,27 @@ def _agreement() -> dict[str, Any]:
         "released": _set_of(_enum("category")),
         "due": {"anyOf": [{"type": "null"}, _DATE]},
         "certificate": {"anyOf": [{"type": "null"}, _pattern("sha256")]},
+        # A registration pins the recipient's published verifier key, when it has one
+        # (C2SP signed-note: name+hex8+base64): the key its deletion certificate must
+        # verify under. Absent from every other entry, and from registrations without one.
+        "recipient_key": {"type": "string", "pattern": _VKEY, "maxLength": 400},
     }
+
+
+# Fields an entry of the kind may leave out (every other field is required).
+_OPTIONAL: dict[str, frozenset[str]] = {"agreement": frozenset({"recipient_key"})}
+# A C2SP signed-note verifier key: a name without '+' or spaces, 8 hex digits, base64.
+_VKEY = r"^[!-*,-~]{1,200}\+[0-9a-f]{8}\+[A-Za-z0-9+/]{4,300}={0,2}$"
 
 
 def kind_schema(kind: str) -> dict[str, Any]:
     """The closed object schema of one entry kind (KeyError for an unknown kind)."""
     props = _kinds()[kind]
+    optional = _OPTIONAL.get(kind, frozenset())
     return {
         "type": "object",
         "additionalProperties": False,
-        "required": ["v", "kind", "time", *props],
+        "required": ["v", "kind", "time", *(p for p in props if p not in optional)],
         "properties": {"v": {"const": 1}, "kind": {"const": kind}, "time": _TIME, **props},
     }
 

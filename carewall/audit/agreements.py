@@ -37,6 +37,7 @@ from carewall.audit.certificates import Owed
 from carewall.audit.clock import clock
 from carewall.deadlines import AGREEMENT_END_GRACE_DAYS, MAX_DESTRUCTION_DAYS, agreement_withdraw_by
 from carewall.errors import CarewallError
+from carewall.ledger.note import Verifier
 from carewall.policy.agreements import TERM_FIELDS, ReleaseIndex, pledge_breaches
 from carewall.policy.offences import public_offence
 from carewall.statistics import Tally
@@ -67,6 +68,8 @@ class AgreementReplay:
         self.certificates: dict[str, str] = {}  # certificate -> the agreement it destroyed
         # Agreements whose late withdrawal after their end has been reported (once each).
         self.ended_reported: set[str] = set()
+        # agreement id -> the recipient's verifier key its registration pinned (if any)
+        self.keys: dict[str, str] = {}
         # Destructions accepted in this run whose certificates the audit fetches at its end
         # (carewall.audit.certificates); never saved: a run that fails saves no state.
         self.published: list[Owed] = []
@@ -93,6 +96,7 @@ class AgreementReplay:
             "deletions": self.deletions,
             "certificates": self.certificates,
             "ended_reported": sorted(self.ended_reported),
+            "keys": self.keys,
         }
 
     @classmethod
@@ -103,6 +107,8 @@ class AgreementReplay:
         out.agreements = {str(k): dict(v) for k, v in dict(obj["agreements"]).items()}
         out.releases = ReleaseIndex.from_json(obj["releases"])
         out.deletions = {str(k): list(v) for k, v in dict(obj["deletions"]).items()}
+        # absent from states written before registrations pinned keys in the log
+        out.keys = {str(k): str(v) for k, v in dict(obj.get("keys") or {}).items()}
         if "certificates" in obj:
             out.certificates = {str(k): str(v) for k, v in dict(obj["certificates"]).items()}
         else:  # a state written before they were remembered: its destroyed agreements
@@ -314,6 +320,19 @@ def _withdrawn_late(
     rp.agreements.ended_reported.add(e["agreement"])
 
 
+def _pinned_key(e: Mapping[str, Any]) -> list[str]:
+    """A registration's ``recipient_key``, if it pins one, must be a verifier key."""
+    if "recipient_key" not in e:
+        return []
+    if e["action"] != "registered":
+        return ["pins a recipient's key, which only a registration does"]
+    try:
+        Verifier.from_vkey(e["recipient_key"])
+    except Exception:  # any way a key fails to parse is the same finding
+        return ["field 'recipient_key' is not a verifier key"]
+    return []
+
+
 def _owe_certificate(
     rp: Replay, index: int, e: Mapping[str, Any], withdrawal: Mapping[str, Any] | None
 ) -> None:
@@ -323,7 +342,8 @@ def _owe_certificate(
     records = deletion[4] if len(deletion) > 4 else None
     day = str(withdrawal["time"])[:10] if withdrawal is not None else ""
     logged = {"holder": holder, "categories": list(categories), "records": records}
-    rp.agreements.published.append(Owed(index, e["certificate"], logged, day))
+    key = rp.agreements.keys.get(e["agreement"])
+    rp.agreements.published.append(Owed(index, e["certificate"], logged, day, key))
 
 
 def on_agreement(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> None:
@@ -339,11 +359,14 @@ def on_agreement(rp: Replay, index: int, e: Mapping[str, Any], fits: bool) -> No
             problems.append("field 'text' is not a hash")
     else:
         problems += _followed(rp, index, e, before)
+    problems += _pinned_key(e)
     for p in problems:
         rules = tuple(r for r in e["rules"] if r.startswith("pledge/"))
         rp.find(index, "agreement", p, rules)
     if before is None or not problems:
         rp.agreements.agreements[e["agreement"]] = dict(e)
+        if e["action"] == "registered" and "recipient_key" in e:
+            rp.agreements.keys[e["agreement"]] = e["recipient_key"]
     if e["action"] == "destroyed" and not problems:
         rp.agreements.certificates[e["certificate"]] = e["agreement"]
         _owe_certificate(rp, index, e, before)

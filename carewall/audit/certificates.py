@@ -13,8 +13,9 @@ the audit fetches it and requires that:
 3. it is a well-formed certificate: a signed note of the certificate header and a canonical
    JSON body, with at least one signature;
 4. it is not signed with the log's own key (the holder cannot certify the recipient's
-   deletion; whose key signed it is for the reader to compare with the recipient's
-   publication);
+   deletion), and it verifies under the recipient's key when the agreement's registration
+   pinned one in the log (``recipient_key``; without one, whose key signed it is for the
+   reader to compare with the recipient's publication);
 5. its body says what the ``deletion`` entry says (holder, categories, records), and it was
    issued no earlier than the day the agreement was withdrawn.
 
@@ -54,6 +55,7 @@ class Owed:
     certificate: str  # sha256:<hex>
     deletion: Mapping[str, Any]  # holder, categories, records, as the deletion entry says
     withdrawn_day: str  # YYYY-MM-DD of the agreement's withdrawal
+    recipient_key: str | None = None  # the verifier key its registration pinned, if any
 
 
 def certificates_url(url: str) -> str:
@@ -82,6 +84,11 @@ def judge(data: bytes | None, owed: Owed, log_key: Verifier) -> str | None:
             "names a certificate signed with the log's own key: the holder cannot certify "
             "the recipient's deletion"
         )
+    if owed.recipient_key is not None and not _signed_by(data, owed.recipient_key):
+        return (
+            "names a certificate that does not verify under the recipient's key its "
+            "registration pinned"
+        )
     try:
         check_entry_matches(body, owed.deletion)
     except VerificationError as e:
@@ -90,6 +97,14 @@ def judge(data: bytes | None, owed: Owed, log_key: Verifier) -> str | None:
     if not isinstance(issued, str) or issued[:10] < owed.withdrawn_day:
         return "names a certificate issued before the agreement was withdrawn"
     return None
+
+
+def _signed_by(data: bytes, vkey: str) -> bool:
+    try:
+        open_note(data, [Verifier.from_vkey(vkey)])
+    except Exception:  # a key that does not parse (a finding at registration) verifies nothing
+        return False
+    return True
 
 
 def _body(data: bytes) -> dict[str, Any] | None:

@@ -106,9 +106,19 @@ def register_agreement(svc: Service, write: Writer, agreement: Agreement) -> Agr
             )
         rules = pledge_breaches(svc.engine(conn), register, terms)
         action = "refused" if rules else "registered"
+        pinned = agreement.recipient_key
+        if pinned and _material(pinned) == _material(svc.ledger.verifier_key):
+            raise InputError(
+                "is this instance's own log key: the holder cannot certify the recipient's "
+                "deletion",
+                field="recipient_key",
+                fix="pin the key the recipient publishes for its own log",
+            )
         entry = _entry(
             svc, conn, action, agreement.id, terms, rules=rules, text=agreement.text_sha256
         )
+        if pinned and action == "registered":  # the key its certificate must verify under
+            entry["recipient_key"] = pinned
         index = svc.ledger.append_in(conn, [entry])[0]
         conn.execute(
             sa.insert(t.agreements).values(

@@ -233,6 +233,9 @@ def test_a_withdrawn_agreement_s_destruction_is_tracked_to_its_certificate(
         assert deletion["kind"] == "deletion" and deletion["holder"] == "met-police"
         assert destroyed["action"] == "destroyed"
         assert destroyed["certificate"] == deletion["certificate"] == done["certificate"]
+        (registered,) = [e for e in log if e.get("action") == "registered"]
+        assert registered["recipient_key"] == police_vkey  # pinned in the log, before
+        assert all("recipient_key" not in e for e in log if e.get("action") != "registered")
         assert findings(svc) == []  # the certificate is served, and checked
         sha = done["certificate"].removeprefix("sha256:")
         with TestClient(create_app(svc)) as client:
@@ -266,6 +269,24 @@ def test_a_withdrawn_agreement_s_destruction_is_tracked_to_its_certificate(
     finally:
         svc.close()
     assert police.url != cli.url  # the recipient's own instance, not ours
+
+
+def test_pinning_this_instances_own_log_key_for_the_recipient_is_refused(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """The holder would then certify the recipient's deletion itself."""
+    svc = cli.service()
+    try:
+        own, size = svc.ledger.verifier_key, svc.ledger.size()
+    finally:
+        svc.close()
+    code, _record, err = register(cli, isa_file(tmp_path, recipient_key=own))
+    assert code == 2 and err.startswith("error: recipient_key:"), err
+    svc = cli.service()
+    try:
+        assert svc.ledger.size() == size  # refused before anything was logged
+    finally:
+        svc.close()
 
 
 def test_no_destruction_letter_before_a_withdrawal(cli: Cli, tmp_path: Path) -> None:

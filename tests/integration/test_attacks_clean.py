@@ -20,6 +20,7 @@ from api_support import HOLDER, Tokens, api, reviewable
 from audit_serving import (
     CERTIFICATES,
     MEM_SIGNER,
+    RECIPIENT_SIGNER,
     audit_in_memory,
     recipient_certificate,
 )
@@ -34,6 +35,7 @@ from carewall.clean.certificate import HEADER, sign_certificate
 from carewall.cli import main
 from carewall.errors import InputError
 from carewall.ledger import load_key
+from carewall.ledger.note import Signer
 from carewall.policy import Engine
 from carewall.policy.agreements import parse_agreement, pledge_breaches
 from carewall.service import Service
@@ -213,6 +215,71 @@ def test_a_published_file_that_is_no_certificate_is_a_finding() -> None:
     at = b.add(_deletion(b, sha), _destroyed(b, sha)) + 1
     report = audit_in_memory(b.entries)
     assert any(f.index == at and "not a signed deletion" in f.message for f in report.findings)
+
+
+def _pinned(b: LogBuilder, key: str) -> None:
+    """As _withdrawn_agreement, but the registration pins the recipient's key in the log."""
+    b.agreement("registered", recipient_key=key)
+    rid = b.request(
+        "met-police", "whittington-health", "prevention_detection_of_crime", CRIME,
+        ["name", "address"], [S()], offence=THEFT,
+    )  # fmt: skip
+    b.review(rid, "ig-whittington")
+    b.agreement("withdrawn", **COUNTS)
+
+
+def test_a_certificate_under_the_pinned_recipient_key_passes() -> None:
+    b = LogBuilder().init()
+    _pinned(b, RECIPIENT_SIGNER.vkey())
+    good = recipient_certificate("under the pinned key")
+    b.add(_deletion(b, good), _destroyed(b, good))
+    report = audit_in_memory(b.entries)
+    assert report.ok, messages(report)
+
+
+def test_a_certificate_under_another_key_than_the_pinned_one_is_a_finding() -> None:
+    """The operator signs the 'recipient's' certificate with a second key of its own; the
+    registration pinned the recipient's real key months before."""
+    b = LogBuilder().init()
+    _pinned(b, RECIPIENT_SIGNER.vkey())
+    own_second_key = Signer.generate("police.example/deletions")
+    forged = recipient_certificate("operator's second key", signer=own_second_key)
+    at = b.add(_deletion(b, forged), _destroyed(b, forged)) + 1
+    report = audit_in_memory(b.entries)
+    assert any(f.index == at and "pinned" in f.message for f in report.findings), messages(report)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("not a key", id="prose"),
+        pytest.param("police.example+0000000+AAAA", id="short-hex"),
+        pytest.param("police.example+00000000+AQID", id="unparsable"),
+        pytest.param("", id="blank"),
+    ],
+)
+def test_a_registration_pinning_no_real_key_is_a_finding(key: str) -> None:
+    b = LogBuilder().init()
+    at = len(b.entries)
+    b.agreement("registered", recipient_key=key)
+    report = audit_in_memory(b.entries)
+    assert any(f.index == at for f in report.findings), messages(report)
+
+
+def test_a_key_pinned_on_a_withdrawal_is_a_finding() -> None:
+    """Only a registration pins the key: one slipped in at withdrawal, after the fact, is
+    not the key the parties were held to."""
+    b = LogBuilder().init()
+    b.agreement("registered")
+    rid = b.request(
+        "met-police", "whittington-health", "prevention_detection_of_crime", CRIME,
+        ["name", "address"], [S()], offence=THEFT,
+    )  # fmt: skip
+    b.review(rid, "ig-whittington")
+    at = len(b.entries)
+    b.agreement("withdrawn", **COUNTS, recipient_key=RECIPIENT_SIGNER.vkey())
+    report = audit_in_memory(b.entries)
+    assert any(f.index == at and "only a registration" in f.message for f in report.findings)
 
 
 def test_an_ended_agreement_never_withdrawn_is_shown() -> None:
