@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from carewall.errors import AuthError, InputError
+from carewall.errors import AuthError, ConflictError, InputError
 from carewall.service import logentries as le
 from carewall.service.extract_terms import Extract
 from carewall.service.jobstore import QueuedJob
@@ -120,6 +120,12 @@ def decide_appeal(
             )
         stage = next_stage(row.stage, row.outcome, Action.UPHOLD if uphold else Action.OVERTURN)
         waiting = [a for a in conn.execute(_APPEALS, {"rid": id}) if a.result is None]
+        if not waiting:  # appealed, yet no appeal row waits: never written so, but say so
+            raise ConflictError(
+                "no appeal of this request waits for a decision",
+                field="id",
+                fix="check the request's appeals; ask the operator to repair its record",
+            )
         appeal, behind = waiting[0], waiting[1:]
         now = le.rfc3339(svc.clock())
         result: Literal["upheld", "overturned"] = "upheld" if uphold else "overturned"

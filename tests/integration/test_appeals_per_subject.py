@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from api_support import api, reviewable
 from audit_serving import MemoryLog, audit_in_memory
 from audit_support import LogBuilder, S
@@ -25,7 +26,7 @@ from fastapi.testclient import TestClient
 
 from carewall.audit import AuditReport
 from carewall.errors import ConflictError, InputError
-from carewall.service import Service
+from carewall.service import Service, tables
 
 HOLDER_REVIEWER = "dpo-islington"
 APPEALS = "appeals-islington"
@@ -275,3 +276,25 @@ def test_the_cli_lodges_for_a_named_subject_once(tmp_path: Path) -> None:
         _audit(svc)
     finally:
         svc.close()
+
+
+def test_an_appealed_record_with_no_appeal_waiting_is_a_clear_conflict(
+    world: tuple[TestClient, Service],
+) -> None:
+    """A careless repair by hand leaves a request 'appealed' with its appeal row gone:
+    deciding it says so (409, naming the request), never a server error."""
+    _, svc = world
+    rid, (code,) = _released(svc, 1)
+    svc.subject_appeal(rid, code, "not me")
+    with svc.store.write() as conn:
+        conn.execute(sa.delete(tables.appeals).where(tables.appeals.c.request_id == rid))
+    with pytest.raises(ConflictError) as none:
+        svc.decide_appeal(rid, APPEALS, True)
+    assert none.value.field == "id"
+    with svc.store.write() as conn:  # put it back, so the fixture's closing audit holds
+        conn.execute(
+            sa.insert(tables.appeals).values(
+                request_id=rid, by="subject", grounds="not me", prior_outcome="released",
+                lodged_at=svc.get(rid).events[-1].time, subject=0,
+            )
+        )  # fmt: skip
