@@ -360,6 +360,9 @@ class ReadMixin:
             and group is not None
             and not any(a.by == "subject" and a.subject == position for a in appeals),
             appeal=_appeal_for_subject(appeals, position),
+            released_on_appeal=any(
+                a.by == "requester" and a.result == "overturned" for a in appeals
+            ),
             request_index=request_index,
             subjects_root=root,
             subject_count=count,

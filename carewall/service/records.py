@@ -202,4 +202,7 @@ class SubjectView(_Frozen):
     request_index: int | None = None
     subjects_root: str | None = None
     subject_count: int = 0
+    # released when an appeal reviewer overturned the requester's appeal of a refusal
+    # (else by the release reviewer who reviewed it)
+    released_on_appeal: bool = False
     subject_path: list[str] = []

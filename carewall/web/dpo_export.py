@@ -70,6 +70,10 @@ COLUMNS = (
     "withdrawn_at",
     "request_log_index",
     "decision_log_index",
+    # every appeal lodged (each subject of a release may appeal it once; the appeal_*
+    # columns above are the one in hand), and how many wait for a decision
+    "appeals",
+    "appeals_waiting",
 )
 
 
@@ -144,6 +148,8 @@ def _row(service: Service, r: RequestRecord) -> list[str]:
         r.withdrawn_at,
         _log_index(r, "received"),
         _log_index(r, "decided"),
+        len(r.appeals),
+        sum(a.result is None for a in r.appeals),
     ]
     return [safe_cell(v) for v in values]
 

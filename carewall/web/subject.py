@@ -170,8 +170,7 @@ def decided_by(view: SubjectView) -> str | None:
     """The role (never the person) of whoever released: the service checks it holds it."""
     if view.release_index is None:
         return None
-    appeal = view.appeal
-    if appeal is not None and appeal.by == "requester" and appeal.result == "overturned":
+    if view.released_on_appeal:
         return "appeal_reviewer"  # a refusal overturned on appeal is released by them
     return "release_reviewer"
 

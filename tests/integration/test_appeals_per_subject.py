@@ -298,3 +298,35 @@ def test_an_appealed_record_with_no_appeal_waiting_is_a_clear_conflict(
                 lodged_at=svc.get(rid).events[-1].time, subject=0,
             )
         )  # fmt: skip
+
+
+def test_a_subject_may_appeal_a_release_made_on_the_requesters_appeal(
+    world: tuple[TestClient, Service],
+) -> None:
+    """Refused at review, released when an appeal reviewer overturned the requester's
+    appeal: the person it names may still appeal that release, and their page says an
+    appeal reviewer decided to share it."""
+    _, svc = world
+    rid = svc.submit(reviewable(subjects=_people(1))).id
+    svc.review(rid, HOLDER_REVIEWER, False)
+    svc.appeal(rid, "requester", "the refusal was wrong")
+    record = svc.decide_appeal(rid, APPEALS, False)
+    assert (record.stage, record.outcome) == ("overturned", "released")
+    (code,) = [
+        f.group(1)
+        for m in svc.outbox()
+        if rid in m["body"] and (f := re.search(r"Your access code:\s+(\S+)", m["body"]))
+    ]
+    view = svc.subject_view(rid, code)
+    assert view.released_on_appeal and view.can_appeal
+    assert view.appeal is not None and view.appeal.grounds is None  # the requester's
+    record = svc.subject_appeal(rid, code, "I never agreed to this")
+    assert record.stage == "appealed"
+    assert [(a.by, a.result) for a in record.appeals] == [
+        ("requester", "overturned"),
+        ("subject", None),
+    ]
+    view = svc.subject_view(rid, code)
+    assert view.released_on_appeal and view.appeal is not None
+    assert view.appeal.grounds == "I never agreed to this" and view.stage == "appealed"
+    _audit(svc)
