@@ -26,7 +26,6 @@ certificate's text. A server that cannot answer (a 5xx, a broken connection) is 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,9 +33,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from carewall.audit.fetch import FetchError, log_base
-from carewall.clean.certificate import HEADER, check_entry_matches
+from carewall.clean.certificate import (
+    HEADER,
+    certificate_body,
+    certificate_sha256,
+    check_entry_matches,
+)
 from carewall.errors import InputError, VerificationError
-from carewall.ledger.canonical import canonical, parse_entry
 from carewall.ledger.note import Verifier, open_note, parse_note
 
 if TYPE_CHECKING:
@@ -70,7 +73,7 @@ def judge(data: bytes | None, owed: Owed, log_key: Verifier) -> str | None:
             f"names the certificate {owed.certificate}, which the log does not publish at "
             "/certificates/; a destruction is shown by the recipient's certificate, not a hash"
         )
-    if "sha256:" + hashlib.sha256(data).hexdigest() != owed.certificate:
+    if certificate_sha256(data) != owed.certificate:
         return "is answered at /certificates/ by a file whose SHA-256 is not field 'certificate'"
     body = _body(data)
     if body is None:
@@ -111,16 +114,10 @@ def _body(data: bytes) -> dict[str, Any] | None:
     """The certificate's body if ``data`` is a signed note of one, else None."""
     try:
         note = parse_note(data)
+        body = certificate_body(note.text)
     except (InputError, VerificationError, UnicodeError, ValueError):
         return None
-    lines = note.text.split("\n")
-    if not note.signatures or len(lines) != 3 or lines[0] != HEADER or lines[2] != "":
-        return None
-    try:
-        body = parse_entry(lines[1])
-    except InputError:
-        return None
-    if canonical(body).decode() != lines[1] or body.get("type") != HEADER:
+    if not note.signatures or body.get("type") != HEADER:
         return None
     return body
 

@@ -31,6 +31,7 @@ from carewall.ledger.note import Signer, Verifier, open_note, sign_note
 __all__ = [
     "HEADER",
     "ValueCommitment",
+    "certificate_body",
     "certificate_sha256",
     "check_entry_matches",
     "open_certificate",
@@ -98,7 +99,17 @@ def open_certificate(text: str | bytes, verifier: Verifier) -> dict[str, Any]:
             why = "the certificate's signature does not verify: it was altered after signing"
             fix = "obtain the original certificate from the holder"
         raise VerificationError(why, field="FILE", fix=fix) from e
-    lines = note.text.split("\n")
+    return certificate_body(note.text)
+
+
+def certificate_body(text: str) -> dict[str, Any]:
+    """The body of a certificate note's signed ``text`` (the header line, then canonical
+    JSON holding every field a certificate has); VerificationError naming what is wrong.
+
+    The signature is the caller's to check first: :func:`open_certificate` with the key it
+    pins, the outside auditor with the key the log pinned (:mod:`carewall.audit.certificates`).
+    """
+    lines = text.split("\n")
     if len(lines) != 3 or lines[0] != HEADER or lines[2] != "":
         raise VerificationError(f"the signed text is not a {HEADER} certificate", field="FILE")
     try:

@@ -7,7 +7,6 @@ service's clock (:func:`today`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection, Row
 
+from carewall.clean.certificate import certificate_sha256
 from carewall.errors import ConflictError, InputError, NotFoundError
 from carewall.ids import check_id
 from carewall.service import tables as t
@@ -151,7 +151,7 @@ def publish_certificate(svc: Service, agreement_id: str, certificate: bytes) -> 
     (migration 0013): it must be the very file whose hash the ``destroyed`` entry logged,
     so nothing in the log changes and no other certificate can be put in its place."""
     check_id(agreement_id, "organisation", field="id")
-    sha = "sha256:" + hashlib.sha256(certificate).hexdigest()
+    sha = certificate_sha256(certificate)
     with svc.store.write() as conn:
         row = agreement_row(conn, agreement_id, lock=True)
         if row.state != "destroyed" or row.certificate is None:

@@ -182,6 +182,8 @@ def recipient_certificate(
         "records": records,
         "issued": issued,
         "note": name,
+        "tables": [],
+        "post_purge_scan": {"found": 0},
     }
     data = sign_certificate(body, signer or RECIPIENT_SIGNER).encode()
     sha = certificate_sha256(data)

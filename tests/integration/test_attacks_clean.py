@@ -77,9 +77,12 @@ def _destroyed(b: LogBuilder, certificate: str, **terms: Any) -> dict[str, Any]:
     return entry
 
 
-def _withdrawn_agreement(b: LogBuilder, **withdrawal: Any) -> None:
-    """The hospital–police agreement registered, one release under it, then withdrawn."""
-    b.agreement("registered")
+def _withdrawn_agreement(
+    b: LogBuilder, *, recipient_key: str | None = None, **withdrawal: Any
+) -> None:
+    """The hospital–police agreement registered (pinning ``recipient_key``, if given), one
+    release under it, then withdrawn."""
+    b.agreement("registered", **({} if recipient_key is None else {"recipient_key": recipient_key}))
     rid = b.request(
         "met-police", "whittington-health", "prevention_detection_of_crime", CRIME,
         ["name", "address"], [S()], offence=THEFT,
@@ -206,31 +209,33 @@ def test_another_file_served_under_the_certificates_hash_is_a_finding() -> None:
     assert any(f.index == at and "SHA-256" in f.message for f in report.findings)
 
 
-def test_a_published_file_that_is_no_certificate_is_a_finding() -> None:
+@pytest.mark.parametrize(
+    "served",
+    [
+        pytest.param(b"not a certificate\n", id="junk"),
+        pytest.param(  # signed by the recipient, but not every field a certificate has
+            sign_certificate(
+                {"type": HEADER, "holder": "met-police", "categories": ["address", "name"],
+                 "records": 3, "issued": "2099-01-01T00:00:00Z"},
+                RECIPIENT_SIGNER,
+            ).encode(),
+            id="no-tables",
+        ),
+    ],
+)  # fmt: skip
+def test_a_published_file_that_is_no_certificate_is_a_finding(served: bytes) -> None:
     b = LogBuilder().init()
     _withdrawn_agreement(b)
-    junk = b"not a certificate\n"
-    sha = "sha256:" + hashlib.sha256(junk).hexdigest()
-    CERTIFICATES[sha] = junk
+    sha = "sha256:" + hashlib.sha256(served).hexdigest()
+    CERTIFICATES[sha] = served
     at = b.add(_deletion(b, sha), _destroyed(b, sha)) + 1
     report = audit_in_memory(b.entries)
     assert any(f.index == at and "not a signed deletion" in f.message for f in report.findings)
 
 
-def _pinned(b: LogBuilder, key: str) -> None:
-    """As _withdrawn_agreement, but the registration pins the recipient's key in the log."""
-    b.agreement("registered", recipient_key=key)
-    rid = b.request(
-        "met-police", "whittington-health", "prevention_detection_of_crime", CRIME,
-        ["name", "address"], [S()], offence=THEFT,
-    )  # fmt: skip
-    b.review(rid, "ig-whittington")
-    b.agreement("withdrawn", **COUNTS)
-
-
 def test_a_certificate_under_the_pinned_recipient_key_passes() -> None:
     b = LogBuilder().init()
-    _pinned(b, RECIPIENT_SIGNER.vkey())
+    _withdrawn_agreement(b, recipient_key=RECIPIENT_SIGNER.vkey())
     good = recipient_certificate("under the pinned key")
     b.add(_deletion(b, good), _destroyed(b, good))
     report = audit_in_memory(b.entries)
@@ -241,7 +246,7 @@ def test_a_certificate_under_another_key_than_the_pinned_one_is_a_finding() -> N
     """The operator signs the 'recipient's' certificate with a second key of its own; the
     registration pinned the recipient's real key months before."""
     b = LogBuilder().init()
-    _pinned(b, RECIPIENT_SIGNER.vkey())
+    _withdrawn_agreement(b, recipient_key=RECIPIENT_SIGNER.vkey())
     own_second_key = Signer.generate("police.example/deletions")
     forged = recipient_certificate("operator's second key", signer=own_second_key)
     at = b.add(_deletion(b, forged), _destroyed(b, forged)) + 1
