@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from carewall.audit.fetch import FetchError, log_base
+from carewall.audit.fetch import FetchError, get_beside, log_base
 from carewall.clean.certificate import (
     HEADER,
     certificate_body,
@@ -124,25 +124,12 @@ def _body(data: bytes) -> dict[str, Any] | None:
 
 def _fetch(client: httpx.Client, url: str) -> bytes | None:
     """The file at ``url`` (None for a 404 or a body past MAX_BYTES); FetchError else."""
-    try:
-        with client.stream("GET", url) as r:
-            if r.status_code == 404:
-                return None
-            if r.status_code != 200:
-                raise FetchError(
-                    f"/certificates/ answered HTTP {r.status_code}", fix="try again later"
-                )
-            body = bytearray()
-            for chunk in r.iter_bytes():
-                body += chunk
-                if len(body) > MAX_BYTES:
-                    return None
-            return bytes(body)
-    except httpx.HTTPError as e:
-        raise FetchError(
-            f"could not fetch a certificate from /certificates/ ({type(e).__name__})",
-            fix="check the URL and that the server is reachable",
-        ) from e
+    status, body = get_beside(client, url, MAX_BYTES, "/certificates/")
+    if status == 404:
+        return None
+    if status != 200:
+        raise FetchError(f"/certificates/ answered HTTP {status}", fix="try again later")
+    return body
 
 
 def check_certificates(rp: Replay, client: httpx.Client, url: str, log_key: Verifier) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "entry_bundles",
     "first_bad_leaf",
     "get",
+    "get_beside",
     "log_base",
     "open_log_checkpoint",
     "prefetched",
@@ -93,6 +94,30 @@ def get(client: httpx.Client, path: str, *, allow_404: bool = False) -> httpx.Re
     if r.status_code != 200:
         raise FetchError(f"/log/{path} answered HTTP {r.status_code}", fix="try again later")
     return r
+
+
+def get_beside(client: httpx.Client, url: str, limit: int, what: str) -> tuple[int, bytes | None]:
+    """GET a document published beside the log (``/statistics.json``, ``/certificates/…``):
+    its status, and its body for a 200 of at most ``limit`` bytes (None otherwise: read no
+    further). A server that cannot answer now (5xx, 429, a broken connection) is a
+    FetchError naming ``what``: not audited, never a verdict."""
+    try:
+        with client.stream("GET", url) as r:
+            if r.status_code >= 500 or r.status_code == 429:
+                raise FetchError(f"{what} answered HTTP {r.status_code}", fix="try again later")
+            if r.status_code != 200:
+                return r.status_code, None
+            body = bytearray()
+            for chunk in r.iter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    return 200, None
+            return 200, bytes(body)
+    except httpx.HTTPError as e:
+        raise FetchError(
+            f"could not fetch {what} ({type(e).__name__})",
+            fix="check the URL and that the server is reachable",
+        ) from e
 
 
 def _b64_list(values: Any, what: str) -> list[bytes]:

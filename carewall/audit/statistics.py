@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from carewall.audit.fetch import FetchError, log_base
+from carewall.audit.fetch import get_beside, log_base
 from carewall.statistics import Statistics, StatisticsError
 
 if TYPE_CHECKING:
@@ -92,23 +92,7 @@ _Fetch = Callable[[httpx.Client, str], _Got]
 def _fetch(client: httpx.Client, url: str) -> _Got:
     """The status and (for a 200 within MAX_BYTES) the body; FetchError to try again."""
     what = "/" + url.rsplit("/", 1)[-1].split("?", 1)[0]
-    try:
-        with client.stream("GET", url) as r:
-            if r.status_code >= 500 or r.status_code == 429:
-                raise FetchError(f"{what} answered HTTP {r.status_code}", fix="try again later")
-            if r.status_code != 200:
-                return r.status_code, None
-            body = bytearray()
-            for chunk in r.iter_bytes():
-                body += chunk
-                if len(body) > MAX_BYTES:
-                    return 200, None
-            return 200, bytes(body)
-    except httpx.HTTPError as e:
-        raise FetchError(
-            f"could not fetch {what} ({type(e).__name__})",
-            fix="check the URL and that the server is reachable",
-        ) from e
+    return get_beside(client, url, MAX_BYTES, what)
 
 
 class Prefetch:

@@ -15,12 +15,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from api_support import HOLDER, Tokens, api, reviewable
 from audit_serving import (
     CERTIFICATES,
     MEM_SIGNER,
     RECIPIENT_SIGNER,
+    MemoryLog,
     audit_in_memory,
     recipient_certificate,
 )
@@ -30,6 +32,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from carewall.audit import AuditReport
+from carewall.audit.fetch import FetchError
 from carewall.clean import open_source, scan
 from carewall.clean.certificate import HEADER, sign_certificate
 from carewall.cli import main
@@ -689,3 +692,22 @@ def test_the_certificate_and_errors_never_hold_a_value(tmp_path: Path, instance:
         main, ["scan", str(db), "--date-column", CANARY, "--from", "2016-01-01", "--to", "x"]
     )
     assert res.exit_code == 2 and "Traceback" not in res.output
+
+
+class _CertificatesDown(MemoryLog):
+    """Serves its log, but /certificates/ answers 503."""
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/certificates/"):
+            return httpx.Response(503)
+        return super().handle(request)
+
+
+def test_a_certificate_the_server_cannot_serve_now_is_not_audited_never_passed() -> None:
+    b = LogBuilder().init()
+    _withdrawn_agreement(b)
+    good = cert("while the server is down")
+    b.add(_deletion(b, good), _destroyed(b, good))
+    with pytest.raises(FetchError) as down:
+        _CertificatesDown(b.entries).audit()
+    assert "/certificates/ answered HTTP 503" in down.value.message
