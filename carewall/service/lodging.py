@@ -17,7 +17,7 @@ from carewall.errors import AuthError, ConflictError, InputError
 from carewall.service import logentries as le
 from carewall.service import tables as t
 from carewall.service.lifecycle import Action, Outcome, next_stage
-from carewall.service.release_plan import ReleasePlan
+from carewall.service.release_plan import ReleasePlan, released_count, released_group
 from carewall.service.request_record import claimed_facts
 from carewall.service.statements import _UPDATE_REQUEST
 from carewall.text import check_text
@@ -120,16 +120,14 @@ def _may_appeal_release(conn: Connection, row: Row[Any], subject: int | None) ->
         return False
     release = json.loads(row.release)
     plan = ReleasePlan.of_record(release)
-    if plan is None:  # an older record lists each group's subjects
-        released = sum(len(g["subjects"]) for g in release["groups"])
-        named = subject is None or any(subject in g["subjects"] for g in release["groups"])
-    else:
-        released = plan.released
+    if subject is not None:  # theirs must be among the information released
         claimed = conn.execute(_CLAIMED, {"rid": row.id, "pos": subject}).first()
-        named = subject is None or (
-            claimed is not None and plan.group_of(subject, claimed_facts(claimed)) is not None
-        )
-    return named and len(appealed) < released
+        if (
+            claimed is None
+            or released_group(release, plan, subject, claimed_facts(claimed)) is None
+        ):
+            return False
+    return len(appealed) < released_count(release, plan)
 
 
 def withdraw(svc: Service, id: str, by_org: str) -> None:

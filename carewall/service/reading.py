@@ -30,7 +30,7 @@ from carewall.service.records import (
     RequestSummary,
     SubjectView,
 )
-from carewall.service.release_plan import ReleasePlan
+from carewall.service.release_plan import ReleasePlan, released_group
 from carewall.service.request_record import (
     REQUEST,
     appeal_record,
@@ -324,11 +324,7 @@ class ReadMixin:
         group = None
         if release:
             plan = ReleasePlan.of_record(release)
-            if plan is None:
-                group = next((g for g in release["groups"] if position in g["subjects"]), None)
-            else:
-                k = plan.group_of(position, claimed_facts(subj))
-                group = None if k is None else release["groups"][k]
+            group = released_group(release, plan, position, claimed_facts(subj))
         proof: list[str] = []
         size: int | None = None
         note: str | None = None

@@ -21,7 +21,14 @@ from typing import Any
 from carewall.policy.facts import SubjectFacts
 from carewall.service.release import releasable_categories as _cats
 
-__all__ = ["Group", "ReleasePlan", "default_held", "permitted_by_facts"]
+__all__ = [
+    "Group",
+    "ReleasePlan",
+    "default_held",
+    "permitted_by_facts",
+    "released_count",
+    "released_group",
+]
 
 Facts3 = tuple[bool, bool, bool]
 
@@ -183,3 +190,21 @@ class ReleasePlan:
             pairs[(SubjectFacts(a, b, c), SubjectFacts(d, e, f))] = g
         corrections = {int(p): SubjectFacts(a, b, c) for p, a, b, c in obj["corrections"]}
         return cls(gs, pairs, corrections, bool(obj.get("held_as_claimed", False)))
+
+
+def released_group(
+    release: Mapping[str, Any], plan: ReleasePlan | None, position: int, claimed: SubjectFacts
+) -> Mapping[str, Any] | None:
+    """The group of the release record ``release`` (its plan: ``ReleasePlan.of_record``)
+    that subject ``position``, claimed ``claimed``, was released in; None if none."""
+    if plan is None:  # an older record lists each group's subjects
+        return next((g for g in release["groups"] if position in g["subjects"]), None)
+    k = plan.group_of(position, claimed)
+    return None if k is None else release["groups"][k]
+
+
+def released_count(release: Mapping[str, Any], plan: ReleasePlan | None) -> int:
+    """How many subjects the release record ``release`` (its plan: as above) released."""
+    if plan is None:
+        return sum(len(g["subjects"]) for g in release["groups"])
+    return plan.released
