@@ -11,19 +11,16 @@ changes, so it is served as immutable; anyone may read it from any origin, like 
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Request, Response
 
 from carewall.api.requests import service_of
 from carewall.errors import InputError, NotFoundError
+from carewall.ids import is_id
 from carewall.service.agreement_records import published_certificate
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["public"])
-
-_HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
 
 @router.get(
@@ -33,7 +30,7 @@ _HEX = re.compile(r"[0-9a-f]{64}", re.ASCII)
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 def certificate(request: Request, sha256: str) -> Response:
-    if not _HEX.fullmatch(sha256):
+    if not is_id(sha256, "hash"):
         raise InputError(
             "is not a SHA-256 in hex",
             field="sha256",
