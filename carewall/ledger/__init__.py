@@ -11,8 +11,9 @@ outside auditor does, does not import the database layer (SQLAlchemy) with it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from carewall.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from carewall.ledger.keys import create_key, default_key_path, load_key
@@ -46,10 +47,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _HOME)
