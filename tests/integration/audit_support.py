@@ -412,3 +412,30 @@ def full_log() -> LogBuilder:
         offence="immigration_act_1971_s24",
     )  # fmt: skip
     return b
+
+
+def busy_log(requests: int = 200) -> LogBuilder:
+    """A log of several bundles: requests decided, every third reviewed and released."""
+    b = LogBuilder().init()
+    for i in range(requests):
+        rid = b.request(
+            "met-police", "whittington-health", "prevention_detection_of_crime",
+            "dpa2018_sch2_p1_para2_crime", ["name", "address"], [S()],
+            offence="theft_act_1968_s1",
+        )  # fmt: skip
+        if i % 3 == 0:
+            b.review(rid, "ig-whittington")
+    return b
+
+
+def released_pair(*, defer: bool = False) -> tuple[LogBuilder, str]:
+    """A log holding one police request to the hospital about two people, released by its
+    reviewer (the notices written, or their deferral)."""
+    b = LogBuilder().init()
+    rid = b.request(
+        "met-police", "whittington-health", "prevention_detection_of_crime",
+        "dpa2018_sch2_p1_para2_crime", ["name", "address"], [S(), S()],
+        offence="theft_act_1968_s1",
+    )  # fmt: skip
+    b.review(rid, "ig-whittington", defer=defer)
+    return b, rid

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 from api_support import api, reviewable
 from audit_serving import MemoryLog, audit_in_memory
-from audit_support import LogBuilder, S
+from audit_support import released_pair
 from cli_support import DOC, Cli, one_line_error, run
 from fastapi.testclient import TestClient
 
@@ -179,23 +179,12 @@ def test_the_requester_reads_that_subjects_appealed_but_never_why(
 # ----- the auditor, on hand-written logs -------------------------------------------------
 
 
-def _two_released() -> tuple[LogBuilder, str]:
-    b = LogBuilder().init()
-    rid = b.request(
-        "met-police", "whittington-health", "prevention_detection_of_crime",
-        "dpa2018_sch2_p1_para2_crime", ["name", "address"], [S(), S()],
-        offence="theft_act_1968_s1",
-    )  # fmt: skip
-    b.review(rid, "ig-whittington")
-    return b, rid
-
-
 def _messages(report: AuditReport) -> list[str]:
     return [f.message for f in report.findings]
 
 
 def test_the_auditor_takes_one_appeal_per_subject_released() -> None:
-    b, rid = _two_released()
+    b, rid = released_pair()
     b.appeal(rid, "subject")
     b.appeal(rid, "subject")
     b.decide_appeal(rid, "subject", "caldicott-whittington", uphold=True)
@@ -205,7 +194,7 @@ def test_the_auditor_takes_one_appeal_per_subject_released() -> None:
 
 
 def test_a_third_subjects_appeal_of_a_two_person_release_is_a_finding() -> None:
-    b, rid = _two_released()
+    b, rid = released_pair()
     for _ in range(3):
         b.appeal(rid, "subject")
     report = audit_in_memory(b.entries)
@@ -213,7 +202,7 @@ def test_a_third_subjects_appeal_of_a_two_person_release_is_a_finding() -> None:
 
 
 def test_a_subjects_appeal_after_the_release_was_found_wrong_is_a_finding() -> None:
-    b, rid = _two_released()
+    b, rid = released_pair()
     b.appeal(rid, "subject")
     b.decide_appeal(rid, "subject", "caldicott-whittington", uphold=False)
     b.appeal(rid, "subject")
@@ -222,7 +211,7 @@ def test_a_subjects_appeal_after_the_release_was_found_wrong_is_a_finding() -> N
 
 
 def test_one_decision_too_many_is_a_finding() -> None:
-    b, rid = _two_released()
+    b, rid = released_pair()
     b.appeal(rid, "subject")
     b.decide_appeal(rid, "subject", "caldicott-whittington", uphold=True)
     b.decide_appeal(rid, "subject", "caldicott-whittington", uphold=True)
@@ -235,7 +224,7 @@ def test_a_waiting_appeal_left_undecided_is_found_and_survives_a_saved_state() -
     never. A run from the state saved while both waited still finds it."""
     from datetime import timedelta
 
-    b, rid = _two_released()
+    b, rid = released_pair()
     b.appeal(rid, "subject")
     b.appeal(rid, "subject")
     second = len(b.entries) - 1

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from audit_serving import MEM_SIGNER, MemoryLog, audit_in_memory
-from audit_support import ORIGIN, LogBuilder, S
+from audit_support import ORIGIN, LogBuilder, S, released_pair
 
 from carewall.audit import AuditReport, audit_log, load_state, save_state, state_key
 from carewall.deadlines import APPEAL_DAYS
@@ -67,10 +67,7 @@ def two_people(b: LogBuilder) -> str:
 
 def released(*, defer: bool = False) -> tuple[LogBuilder, str]:
     """A log holding one released request of two people (notices, or their deferral)."""
-    b = LogBuilder().init()
-    rid = two_people(b)
-    b.review(rid, HOLDER_REVIEWER, defer=defer)
-    return b, rid
+    return released_pair(defer=defer)
 
 
 def later(b: LogBuilder, days: float, n: int = 1) -> None:

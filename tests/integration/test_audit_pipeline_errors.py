@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from audit_serving import MEM_SIGNER, MemoryLog
-from audit_support import ORIGIN, LogBuilder, S
+from audit_support import ORIGIN, busy_log
 
 from carewall.audit import AuditReport, AuditState, audit_log
 from carewall.errors import CarewallError, VerificationError
@@ -20,19 +20,6 @@ from carewall.statistics import Tally
 CRIME = "dpa2018_sch2_p1_para2_crime"
 THEFT = "theft_act_1968_s1"
 SECRET = "a-value-only-an-entry-holds"
-
-
-def _busy_log(requests: int = 200) -> LogBuilder:
-    """A log of several bundles: requests decided, some reviewed and released."""
-    b = LogBuilder().init()
-    for i in range(requests):
-        rid = b.request(
-            "met-police", "whittington-health", "prevention_detection_of_crime", CRIME,
-            ["name", "address"], [S()], offence=THEFT,
-        )  # fmt: skip
-        if i % 3 == 0:
-            b.review(rid, "ig-whittington")
-    return b
 
 
 class _Raises(MemoryLog):
@@ -46,7 +33,7 @@ class _Raises(MemoryLog):
 
 
 def test_an_unexpected_error_in_the_reader_is_told_by_its_type_alone() -> None:
-    log = _Raises(_busy_log().entries)
+    log = _Raises(busy_log().entries)
     assert log.size > 2 * 256
     with pytest.raises(ValueError, match=SECRET):  # one process: the exception itself
         log.audit(parallel=False)
@@ -120,7 +107,7 @@ class _Published(MemoryLog):
 
 
 def _entries() -> list[bytes]:
-    return MemoryLog(_busy_log().entries).datas
+    return MemoryLog(busy_log().entries).datas
 
 
 def test_true_statistics_match_in_one_process_and_two() -> None:

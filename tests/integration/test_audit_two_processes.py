@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from audit_serving import MEM_SIGNER, MemoryLog, Server, audit, make_log, running
-from audit_support import LogBuilder, S
+from audit_support import LogBuilder, busy_log
 
 from carewall.audit import audit_log, run
 from carewall.audit.fetch import FetchError
@@ -24,19 +24,6 @@ from carewall.errors import VerificationError
 
 CRIME = "dpa2018_sch2_p1_para2_crime"
 THEFT = "theft_act_1968_s1"
-
-
-def _busy_log(requests: int = 200) -> LogBuilder:
-    """A log of several bundles: requests decided, some reviewed and released."""
-    b = LogBuilder().init()
-    for i in range(requests):
-        rid = b.request(
-            "met-police", "whittington-health", "prevention_detection_of_crime", CRIME,
-            ["name", "address"], [S()], offence=THEFT,
-        )  # fmt: skip
-        if i % 3 == 0:
-            b.review(rid, "ig-whittington")
-    return b
 
 
 class _Faulty(MemoryLog):
@@ -58,7 +45,7 @@ def _entries(b: LogBuilder) -> list[bytes]:
 
 
 def test_a_busy_log_is_judged_alike_in_one_process_and_two() -> None:
-    b = _busy_log()
+    b = busy_log()
     b.entries.insert(300, {"v": 1, "kind": "policy"})  # a malformed entry mid-way
     log = MemoryLog(b.entries)
     assert log.size > 2 * 256
@@ -68,7 +55,7 @@ def test_a_busy_log_is_judged_alike_in_one_process_and_two() -> None:
 
 
 def test_the_reader_runs_in_a_process_of_its_own(tmp_path: Path) -> None:
-    log = MemoryLog(_busy_log(40).entries)
+    log = MemoryLog(busy_log(40).entries)
     seen = tmp_path / "pid"
     transport = httpx.MockTransport(log.handle)
 
@@ -86,21 +73,21 @@ def test_the_reader_runs_in_a_process_of_its_own(tmp_path: Path) -> None:
 
 
 def test_a_server_error_for_a_later_bundle_is_a_fetch_error_in_both() -> None:
-    log = _Faulty(_entries(_busy_log()), bad=1, status=503)
+    log = _Faulty(_entries(busy_log()), bad=1, status=503)
     for two in (False, True):
         with pytest.raises(FetchError, match="HTTP 503"):
             log.audit(parallel=two)
 
 
 def test_a_signed_for_bundle_the_log_does_not_serve_is_a_verification_error_in_both() -> None:
-    log = _Faulty(_entries(_busy_log()), bad=1, status=404)
+    log = _Faulty(_entries(busy_log()), bad=1, status=404)
     for two in (False, True):
         with pytest.raises(VerificationError, match="does not serve it"):
             log.audit(parallel=two)
 
 
 def test_an_entry_altered_after_signing_fails_the_root_in_both() -> None:
-    log = MemoryLog(_busy_log().entries)
+    log = MemoryLog(busy_log().entries)
     log.datas[300] = log.datas[300].replace(b'"v":1', b'"v":1 ', 1)
     for two in (False, True):
         with pytest.raises(VerificationError, match="do not rebuild the signed root"):
@@ -108,7 +95,7 @@ def test_an_entry_altered_after_signing_fails_the_root_in_both() -> None:
 
 
 def test_a_reader_that_dies_is_no_verdict_but_a_fetch_error() -> None:
-    log = MemoryLog(_busy_log(40).entries)
+    log = MemoryLog(busy_log(40).entries)
     transport = httpx.MockTransport(log.handle)
 
     def dies() -> httpx.Client:
@@ -122,7 +109,7 @@ def test_a_reader_that_dies_is_no_verdict_but_a_fetch_error() -> None:
 
 
 def test_an_incremental_audit_continues_alike_in_both() -> None:
-    b = _busy_log()
+    b = busy_log()
     log = MemoryLog(b.entries)
     log.size = 300
     _, state = log.audit()
@@ -145,7 +132,7 @@ def test_carewall_audit_of_a_served_log_takes_two_processes_and_passes(
             readers.append(self)
 
     monkeypatch.setattr(run, "Reader", Seen)
-    b = _busy_log(1400)
+    b = busy_log(1400)
     assert len(b.entries) > 4096
     log = make_log(tmp_path, "busy", tmp_path / "busy.key", b.entries)
     with running(Server()) as server:
