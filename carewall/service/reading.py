@@ -58,14 +58,12 @@ _WRONG_CODE = "the request id and access code do not match"
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _appeal_for_subject(rows: Sequence[Row[Any]], position: int) -> AppealRecord | None:
-    """The appeal as the subject at ``position`` may see it: their own in full; else the
-    requester's without its grounds; another subject's not at all (its grounds are theirs,
-    and that they appealed is theirs to tell)."""
-    own = next((r for r in rows if r.by == "subject" and r.subject == position), None)
+def _appeal_for_subject(own: Row[Any] | None, requester: Row[Any] | None) -> AppealRecord | None:
+    """The appeal a subject may see: their own (``own``) in full; else the requester's
+    without its grounds; another subject's not at all (its grounds are theirs, and that
+    they appealed is theirs to tell)."""
     if own is not None:
         return appeal_record(own)
-    requester = next((r for r in rows if r.by == "requester"), None)
     appeal = appeal_record(requester)
     return None if appeal is None else appeal.model_copy(update={"grounds": None})
 
@@ -73,18 +71,22 @@ def _appeal_for_subject(rows: Sequence[Row[Any]], position: int) -> AppealRecord
 _APPEAL_STAGES = ("appealed", "upheld", "overturned")
 
 
-def _stage_for_subject(stage: str, outcome: str, rows: Sequence[Row[Any]], position: int) -> str:
-    """The request's stage as the subject at ``position`` may see it: where their own
-    appeal stands, or the requester's; another subject's appeal shows only when it found
-    the release wrong (that concerns everyone released)."""
+def _stage_for_subject(
+    stage: str,
+    outcome: str,
+    rows: Sequence[Row[Any]],
+    own: Row[Any] | None,
+    requester: Row[Any] | None,
+) -> str:
+    """The request's stage as a subject may see it: where their own appeal (``own``)
+    stands, or the requester's; another subject's appeal shows only when it found the
+    release wrong (that concerns everyone released)."""
     if stage not in _APPEAL_STAGES:
         return stage
-    own = next((r for r in rows if r.by == "subject" and r.subject == position), None)
     if own is not None:
         return str(own.result or "appealed")
     if outcome == "refused" and any(r.by == "subject" and r.result == "overturned" for r in rows):
         return "overturned"
-    requester = next((r for r in rows if r.by == "requester"), None)
     if requester is not None:
         return str(requester.result or "appealed")
     return "reviewed"
@@ -320,6 +322,8 @@ class ReadMixin:
             path = None if notice is None or not notice.path else json.loads(notice.path)
             if path is None:
                 path = SubjectTree(commitments_of(conn, request_id)).proof(position)
+        own = next((a for a in appeals if a.by == "subject" and a.subject == position), None)
+        requester = next((a for a in appeals if a.by == "requester"), None)  # one at most
         release = json.loads(req.release) if req.release else None
         group = None
         if release:
@@ -343,7 +347,7 @@ class ReadMixin:
             court_order=bool(json.loads(req.document).get("court_order")),
             categories=group["categories"] if group else [],
             released_at=release["sent_at"] if release else None,
-            stage=_stage_for_subject(req.stage, req.outcome, appeals, position),
+            stage=_stage_for_subject(req.stage, req.outcome, appeals, own, requester),
             outcome=req.outcome,
             notice_status=notice.status if notice else None,
             release_index=group["log_index"] if group else None,
@@ -352,13 +356,9 @@ class ReadMixin:
             checkpoint=note,
             commitment=subj.commitment,
             # their own information released, and not yet appealed by them
-            can_appeal=req.outcome == "released"
-            and group is not None
-            and not any(a.by == "subject" and a.subject == position for a in appeals),
-            appeal=_appeal_for_subject(appeals, position),
-            released_on_appeal=any(
-                a.by == "requester" and a.result == "overturned" for a in appeals
-            ),
+            can_appeal=req.outcome == "released" and group is not None and own is None,
+            appeal=_appeal_for_subject(own, requester),
+            released_on_appeal=requester is not None and requester.result == "overturned",
             request_index=request_index,
             subjects_root=root,
             subject_count=count,
